@@ -1,0 +1,55 @@
+// MARK: - Change
+
+/// One local edit of one record: the unit that is logged, exchanged and merged.
+///
+/// A change writes one or more fields of one record under one id, clock reading and author.
+/// Each field write merges on its own (field-level merge); sharing the id and header keeps
+/// change sets small. A record's creation and deletion are changes like any other: deletion
+/// writes the pseudo-field `_deleted`.
+public struct Change: Sendable, Equatable {
+    public var id: ChangeID
+    public var kind: RecordKind
+    public var row: String
+    public var hlc: HybridTimestamp
+    /// Who made the edit: the cadre's name as the replica was told.
+    public var author: String
+    public var schema: Int
+    /// Field writes in schema order, `_deleted` last.
+    public var writes: [FieldWrite]
+    /// On a delete: the contexts of every other field, i.e. which edits the delete saw.
+    public var rowContext: [String: VersionVector]?
+    /// An optional human note ("resolved on the phone with both parties").
+    public var note: String?
+
+    public init(id: ChangeID, kind: RecordKind, row: String, hlc: HybridTimestamp, author: String,
+                schema: Int = Schema.current.version, writes: [FieldWrite],
+                rowContext: [String: VersionVector]? = nil, note: String? = nil) {
+        self.id = id
+        self.kind = kind
+        self.row = row
+        self.hlc = hlc
+        self.author = author
+        self.schema = schema
+        self.writes = writes
+        self.rowContext = rowContext
+        self.note = note
+    }
+
+    /// True when the change deletes its record.
+    public var deletes: Bool { writes.contains { $0.field == RowState.deletedField && $0.value == .integer(1) } }
+}
+
+// MARK: - FieldWrite
+
+/// One field's new value inside a change, with what its author had seen of that field.
+public struct FieldWrite: Sendable, Equatable {
+    public var field: String
+    public var value: FieldValue
+    public var context: VersionVector
+
+    public init(field: String, value: FieldValue, context: VersionVector = VersionVector()) {
+        self.field = field
+        self.value = value
+        self.context = context
+    }
+}

@@ -1,0 +1,177 @@
+// MARK: - ChangeCodec
+
+/// The one encoder and decoder of changes as JSON (Protocol/changeset.md).
+///
+///     {"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"0193…","hlc":"1763784245123-0",
+///      "author":"王芳","schema":1,
+///      "fields":{"status":{"value":"已化解","seen":{"9f3c2a1b4d5e6f70":41}}}}
+///
+/// Decoding checks everything a replica relies on (ids, kind, every field's type, the
+/// schema version), so a change that decodes can be merged without further checks.
+public enum ChangeCodec {
+    public static let maxAuthorLength = 100
+    public static let maxNoteLength = 2000
+
+    // MARK: Encoding
+
+    public static func encode(_ c: Change) -> JSONValue {
+        let spec = c.kind.spec
+        var fields = JSONObject()
+        for w in c.writes {
+            var entry = JSONObject()
+            if w.field == RowState.deletedField {
+                entry["value"] = .bool(w.value == .integer(1))
+            } else {
+                entry["value"] = spec.field(w.field)!.encode(w.value)
+            }
+            if !w.context.isEmpty { entry["seen"] = encode(w.context) }
+            fields[w.field] = .object(entry)
+        }
+        var o = JSONObject()
+        o["id"] = .string(c.id.description)
+        o["kind"] = .string(c.kind.rawValue)
+        o["row"] = .string(c.row)
+        o["hlc"] = .string(c.hlc.description)
+        o["author"] = .string(c.author)
+        o["schema"] = .int(Int64(c.schema))
+        o["fields"] = .object(fields)
+        if let rc = c.rowContext {
+            var seen = JSONObject()
+            for f in spec.fields where rc[f.name] != nil && !rc[f.name]!.isEmpty {
+                seen[f.name] = encode(rc[f.name]!)
+            }
+            o["rowSeen"] = .object(seen)
+        }
+        if let note = c.note { o["note"] = .string(note) }
+        return .object(o)
+    }
+
+    public static func encode(_ v: VersionVector) -> JSONValue {
+        .object(JSONObject(v.entries.map { ($0.site.hex, JSONValue.int($0.counter)) }))
+    }
+
+    // MARK: Decoding
+
+    static let topKeys: Set<String> = ["id", "kind", "row", "hlc", "author", "schema", "fields", "rowSeen", "note"]
+
+    /// Decodes and checks one change. Errors name the JSON path (`fields.status.value`).
+    public static func decode(_ json: JSONValue, schema: Schema = .current) throws(InputError) -> Change {
+        guard case .object(let o) = json else { throw InputError("change", "expected a JSON object, got \(json.typeName)") }
+        for k in o.keys where !topKeys.contains(k) {
+            throw InputError("change", "unknown key \"\(k.prefix(60))\"; a change has " + topKeys.sorted().joined(separator: ", "))
+        }
+        let idText = try requiredString(o, "id")
+        guard let id = ChangeID(idText) else {
+            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1), got \"\(idText.prefix(60))\"")
+        }
+        let where_ = "change \(id)"
+        do throws(InputError) {
+            let version = try requiredInt(o, "schema")
+            guard version >= 1 else { throw InputError("schema", "schema version must be ≥ 1, got \(version)") }
+            guard version <= Int64(schema.version) else {
+                throw InputError("schema", "made with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it")
+            }
+            let kindText = try requiredString(o, "kind")
+            guard let kind = RecordKind(rawValue: kindText) else {
+                throw InputError("kind", "unknown record kind \"\(kindText.prefix(60))\"; kinds are " + RecordKind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            let spec = kind.spec
+            let row = try requiredString(o, "row")
+            if let p = RecordID.problem(row, kind: kind) { throw InputError("row", p) }
+            let hlcText = try requiredString(o, "hlc")
+            guard let hlc = HybridTimestamp(hlcText), hlc.millis > 0 else {
+                throw InputError("hlc", "a clock reading is MILLIS-COUNTER (e.g. 1763784245123-0), got \"\(hlcText.prefix(60))\"")
+            }
+            let author = try requiredString(o, "author")
+            guard !author.isEmpty, author.count <= maxAuthorLength, !author.utf8.contains(0) else {
+                throw InputError("author", "an author is 1…\(maxAuthorLength) characters without NUL")
+            }
+            var note: String?
+            if let n = o["note"] {
+                guard case .string(let s) = n, s.count <= maxNoteLength, !s.utf8.contains(0) else {
+                    throw InputError("note", "a note is a string of at most \(maxNoteLength) characters")
+                }
+                note = s
+            }
+            guard case .object(let fields)? = o["fields"] else {
+                throw InputError("fields", o["fields"] == nil ? "is missing" : "expected an object of field writes")
+            }
+            guard !fields.isEmpty else { throw InputError("fields", "a change writes at least one field") }
+            var writes: [(Int, FieldWrite)] = []
+            for (name, entry) in fields {
+                let at = "fields.\(name.prefix(60))"
+                let position: Int
+                let field: FieldSpec?
+                if name == RowState.deletedField {
+                    position = spec.fields.count
+                    field = nil
+                } else if let i = spec.fieldIndex(name) {
+                    position = i
+                    field = spec.fields[i]
+                } else {
+                    throw spec.unknownField(name).within(at)
+                }
+                guard case .object(let e) = entry else { throw InputError(at, "expected {\"value\": …, \"seen\": {…}}") }
+                for k in e.keys where k != "value" && k != "seen" {
+                    throw InputError(at, "unknown key \"\(k.prefix(60))\"; a field write has value and seen")
+                }
+                guard let raw = e["value"] else { throw InputError(at + ".value", "is missing") }
+                let value: FieldValue
+                if let field {
+                    do throws(InputError) { value = try field.decode(raw) } catch { throw error.within("\(at).value \(field.location(in: kind))") }
+                } else {
+                    guard case .bool(let b) = raw else { throw InputError(at + ".value", "_deleted is true or false, got \(raw.typeName)") }
+                    value = .integer(b ? 1 : 0)
+                }
+                let context = try decodeVector(e["seen"], at: at + ".seen")
+                if context[id.site] >= id.counter {
+                    throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
+                }
+                writes.append((position, FieldWrite(field: name, value: value, context: context)))
+            }
+            writes.sort { $0.0 < $1.0 }
+            var rowContext: [String: VersionVector]?
+            let deletes = writes.contains { $0.1.field == RowState.deletedField && $0.1.value == .integer(1) }
+            if let rs = o["rowSeen"] {
+                guard deletes else { throw InputError("rowSeen", "only a delete (_deleted: true) carries rowSeen") }
+                guard case .object(let ro) = rs else { throw InputError("rowSeen", "expected an object of field → seen") }
+                var ctx: [String: VersionVector] = [:]
+                for (name, v) in ro {
+                    guard spec.fieldIndex(name) != nil else { throw spec.unknownField(name).within("rowSeen") }
+                    ctx[name] = try decodeVector(v, at: "rowSeen.\(name)")
+                }
+                rowContext = ctx
+            } else if deletes {
+                rowContext = [:]
+            }
+            return Change(id: id, kind: kind, row: row, hlc: hlc, author: author, schema: Int(version),
+                          writes: writes.map(\.1), rowContext: rowContext, note: note)
+        } catch {
+            throw error.within(where_)
+        }
+    }
+
+    static func decodeVector(_ json: JSONValue?, at: String) throws(InputError) -> VersionVector {
+        guard let json else { return VersionVector() }
+        guard case .object(let o) = json else { throw InputError(at, "expected an object of site → counter") }
+        var v = VersionVector()
+        for (siteText, c) in o {
+            guard let site = SiteID(hex: siteText) else { throw InputError(at, "\"\(siteText.prefix(40))\" is not a site id (16 lowercase hex digits)") }
+            guard case .int(let n) = c, n >= 1 else { throw InputError("\(at).\(siteText)", "a counter is an integer ≥ 1") }
+            v.include(ChangeID(site: site, counter: n))
+        }
+        return v
+    }
+
+    private static func requiredString(_ o: JSONObject, _ key: String) throws(InputError) -> String {
+        guard let v = o[key] else { throw InputError(key, "is missing") }
+        guard case .string(let s) = v else { throw InputError(key, "expected a string, got \(v.typeName)") }
+        return s
+    }
+
+    private static func requiredInt(_ o: JSONObject, _ key: String) throws(InputError) -> Int64 {
+        guard let v = o[key] else { throw InputError(key, "is missing") }
+        guard case .int(let i) = v else { throw InputError(key, "expected an integer, got \(v.typeName)") }
+        return i
+    }
+}

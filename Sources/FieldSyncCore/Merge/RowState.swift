@@ -1,0 +1,150 @@
+// MARK: - RowState
+
+/// Every field register of one record, including the `_deleted` register.
+///
+/// This is the one merge implementation: the laptop replica, the hub and the tests all merge
+/// through ``apply(_:)``. It does no I/O.
+public struct RowState: Sendable, Equatable {
+    /// The pseudo-field that records deletion: `true` deleted, `false` undeleted.
+    public static let deletedField = "_deleted"
+
+    public let kind: RecordKind
+    /// Registers by field position; the last slot is `_deleted`.
+    public private(set) var registers: [FieldRegister]
+
+    public init(kind: RecordKind) {
+        self.kind = kind
+        registers = Array(repeating: FieldRegister(), count: kind.spec.fields.count + 1)
+    }
+
+    public init(kind: RecordKind, registers: [FieldRegister]) {
+        precondition(registers.count == kind.spec.fields.count + 1)
+        self.kind = kind
+        self.registers = registers
+    }
+
+    public var deletedSlot: Int { registers.count - 1 }
+
+    /// The register position of a field name, `_deleted` included.
+    public func slot(_ field: String) -> Int? {
+        field == Self.deletedField ? deletedSlot : kind.spec.fieldIndex(field)
+    }
+
+    public func fieldName(_ slot: Int) -> String {
+        slot == deletedSlot ? Self.deletedField : kind.spec.fields[slot].name
+    }
+
+    public subscript(field: String) -> FieldRegister? { slot(field).map { registers[$0] } }
+
+    /// True once any write has reached the record.
+    public var exists: Bool { registers.contains { !$0.isEmpty } }
+
+    public var isDeleted: Bool { registers[deletedSlot].value == .integer(1) }
+
+    // MARK: Merging
+
+    /// What applying one change did to each field it wrote.
+    public struct Outcome: Sendable, Equatable {
+        public var fields: [(field: String, outcome: FieldRegister.Outcome)]
+        public static func == (a: Outcome, b: Outcome) -> Bool {
+            a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.field == $1.field && $0.outcome == $1.outcome }
+        }
+        /// True when no field took the change (all duplicate or obsolete).
+        public var changedNothing: Bool {
+            fields.allSatisfy { if case .applied = $0.outcome { return false } else { return true } }
+        }
+    }
+
+    /// Merges a change into the record. The change must be for this record and already checked.
+    @discardableResult
+    public mutating func apply(_ change: Change) -> Outcome {
+        var out: [(String, FieldRegister.Outcome)] = []
+        out.reserveCapacity(change.writes.count)
+        for w in change.writes {
+            guard let s = slot(w.field) else { continue }
+            let entry = RegisterEntry(
+                dot: change.id, hlc: change.hlc, context: w.context, value: w.value,
+                rowContext: s == deletedSlot && w.value == .integer(1) ? (change.rowContext ?? [:]) : nil)
+            out.append((w.field, registers[s].merge(entry)))
+        }
+        return Outcome(fields: out)
+    }
+
+    // MARK: Making local writes
+
+    /// The writes of a new local edit, each with the context of what this replica holds.
+    public func writes(setting values: [(field: String, value: FieldValue)]) -> [FieldWrite] {
+        values.map { FieldWrite(field: $0.field, value: $0.value, context: self[$0.field]?.context ?? VersionVector()) }
+    }
+
+    /// True when writing `value` would change nothing: the field holds exactly that one value.
+    public func holds(_ field: String, _ value: FieldValue) -> Bool {
+        guard let r = self[field] else { return false }
+        return r.entries.count == 1 && r.entries[0].value == value
+    }
+
+    /// What a delete made now has seen of every field: the delete covers these writes.
+    public var rowContext: [String: VersionVector] {
+        var out: [String: VersionVector] = [:]
+        for s in 0..<deletedSlot where !registers[s].isEmpty {
+            out[fieldName(s)] = registers[s].context
+        }
+        return out
+    }
+
+    // MARK: Conflicts
+
+    /// The record's open conflicts, in field order.
+    public var conflicts: [RowConflict] {
+        var out: [RowConflict] = []
+        for s in registers.indices where registers[s].isConflict {
+            out.append(RowConflict(field: fieldName(s), kind: .concurrentValues, entries: registers[s].entries))
+        }
+        let unseen = unseenEdits
+        if !unseen.isEmpty {
+            let deletes = registers[deletedSlot].entries.filter { $0.value == .integer(1) }
+            out.append(RowConflict(field: Self.deletedField, kind: .deleteVersusEdit, entries: deletes, edits: unseen))
+        }
+        return out
+    }
+
+    /// Held edits that a held delete had not seen: the delete-versus-edit conflict.
+    public var unseenEdits: [(field: String, entry: RegisterEntry)] {
+        let deletes = registers[deletedSlot].entries.filter { $0.value == .integer(1) }
+        guard !deletes.isEmpty else { return [] }
+        var out: [(String, RegisterEntry)] = []
+        for s in 0..<deletedSlot {
+            let name = fieldName(s)
+            for e in registers[s].entries
+            where deletes.contains(where: { !($0.rowContext?[name]?.covers(e.dot) ?? false) }) {
+                out.append((name, e))
+            }
+        }
+        return out
+    }
+
+    public static func == (a: RowState, b: RowState) -> Bool { a.kind == b.kind && a.registers == b.registers }
+}
+
+// MARK: - RowConflict
+
+/// An open conflict on one field of a record (or, for `_deleted`, a delete and unseen edits).
+public struct RowConflict: Sendable {
+    public enum Kind: String, Sendable { case concurrentValues = "concurrent_values", deleteVersusEdit = "delete_vs_edit" }
+    public let field: String
+    public let kind: Kind
+    /// The competing writes, winner first (for delete-versus-edit: the deletes).
+    public let entries: [RegisterEntry]
+    /// For delete-versus-edit: the edits the delete had not seen.
+    public let edits: [(field: String, entry: RegisterEntry)]
+
+    public init(field: String, kind: Kind, entries: [RegisterEntry], edits: [(field: String, entry: RegisterEntry)] = []) {
+        self.field = field
+        self.kind = kind
+        self.entries = entries
+        self.edits = edits
+    }
+
+    /// Every write taking part, sorted: a canonical identity for comparing replicas.
+    public var dots: [ChangeID] { (entries.map(\.dot) + edits.map(\.entry.dot)).sorted() }
+}

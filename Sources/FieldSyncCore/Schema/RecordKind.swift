@@ -1,0 +1,77 @@
+// MARK: - RecordKind
+
+/// The kinds of record a replica holds: the three the teams keep, and the reference data
+/// they point to.
+public enum RecordKind: String, CaseIterable, Sendable, Comparable {
+    case visit       // 走访记录
+    case dispute     // 矛盾纠纷
+    case project     // 帮扶项目
+    case region      // 行政区划
+    case cadre       // 驻村干部
+    case household   // 农户
+
+    public var spec: KindSpec { Schema.current.spec(self) }
+
+    public static func < (a: RecordKind, b: RecordKind) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// Looks a kind up by key (`dispute`) or Chinese label (`矛盾纠纷`).
+    public init?(named name: String) {
+        if let k = RecordKind(rawValue: name) {
+            self = k
+        } else if let k = RecordKind.allCases.first(where: { $0.spec.label == name }) {
+            self = k
+        } else {
+            return nil
+        }
+    }
+}
+
+// MARK: - KindSpec
+
+/// A record kind's fields and how people see it.
+public struct KindSpec: Sendable {
+    public let kind: RecordKind
+    /// 走访记录, 矛盾纠纷, …
+    public let label: String
+    public let fields: [FieldSpec]
+    /// The field holding the record's division code, which decides scope; nil for regions,
+    /// whose id is their code.
+    public let regionField: String?
+    /// Fields shown by `record list`, in order.
+    public let listFields: [String]
+
+    private let index: [String: Int]
+
+    init(_ kind: RecordKind, _ label: String, regionField: String?, list: [String], _ fields: [FieldSpec]) {
+        self.kind = kind
+        self.label = label
+        self.fields = fields
+        self.regionField = regionField
+        self.listFields = list
+        var index: [String: Int] = [:]
+        for (i, f) in fields.enumerated() {
+            precondition(index[f.name] == nil && !f.name.hasPrefix("_"), "bad field \(f.name)")
+            index[f.name] = i
+        }
+        self.index = index
+    }
+
+    public func field(_ name: String) -> FieldSpec? { index[name].map { fields[$0] } }
+
+    /// The position of a field; stable across schema versions (fields are only appended).
+    public func fieldIndex(_ name: String) -> Int? { index[name] }
+
+    /// Finds a field by key or Chinese label (CSV headers from Excel ledgers use labels).
+    public func field(keyOrLabel s: String) -> FieldSpec? {
+        field(s) ?? fields.first(where: { $0.label == s })
+    }
+
+    /// A field name that does not exist, explained with the fields that do.
+    public func unknownField(_ name: String) -> InputError {
+        InputError(
+            "\(kind.rawValue).\(name.prefix(60))",
+            "\(label) has no field \"\(name.prefix(60))\"; its fields are " + fields.map(\.name).joined(separator: ", "))
+    }
+}

@@ -1,0 +1,1 @@
+import GRDB; import CZlib; import FieldSyncCore; public enum ReplicaModule {}

@@ -1,0 +1,1 @@
+import Testing; @Test func placeholder2() { #expect(1 == 1) }
