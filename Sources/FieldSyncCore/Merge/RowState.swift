@@ -7,6 +7,8 @@
 public struct RowState: Sendable, Equatable {
     /// The pseudo-field that records deletion: `true` deleted, `false` undeleted.
     public static let deletedField = "_deleted"
+    /// The name under which a delete-versus-edit conflict is listed: it concerns the whole record.
+    public static let recordConflictField = "_record"
 
     public let kind: RecordKind
     /// Registers by field position; the last slot is `_deleted`.
@@ -103,7 +105,7 @@ public struct RowState: Sendable, Equatable {
         let unseen = unseenEdits
         if !unseen.isEmpty {
             let deletes = registers[deletedSlot].entries.filter { $0.value == .integer(1) }
-            out.append(RowConflict(field: Self.deletedField, kind: .deleteVersusEdit, entries: deletes, edits: unseen))
+            out.append(RowConflict(field: Self.recordConflictField, kind: .deleteVersusEdit, entries: deletes, edits: unseen))
         }
         return out
     }
@@ -128,7 +130,8 @@ public struct RowState: Sendable, Equatable {
 
 // MARK: - RowConflict
 
-/// An open conflict on one field of a record (or, for `_deleted`, a delete and unseen edits).
+/// An open conflict on one field of a record, or (field `_record`) a delete and the edits it
+/// had not seen.
 public struct RowConflict: Sendable {
     public enum Kind: String, Sendable { case concurrentValues = "concurrent_values", deleteVersusEdit = "delete_vs_edit" }
     public let field: String
@@ -147,4 +150,22 @@ public struct RowConflict: Sendable {
 
     /// Every write taking part, sorted: a canonical identity for comparing replicas.
     public var dots: [ChangeID] { (entries.map(\.dot) + edits.map(\.entry.dot)).sorted() }
+}
+
+extension RowConflict {
+    /// When the conflict arose: the clock reading of the write that first made the values
+    /// disagree (for delete-versus-edit, the later of the first delete and the first unseen
+    /// edit). Every replica computes the same instant.
+    public var openedAt: HybridTimestamp {
+        switch kind {
+        case .concurrentValues:
+            let byTime = entries.sorted { $0.hlc < $1.hlc }
+            guard let first = byTime.first else { return .zero }
+            return byTime.first(where: { $0.value != first.value })?.hlc ?? first.hlc
+        case .deleteVersusEdit:
+            let d = entries.map(\.hlc).min() ?? .zero
+            let e = edits.map(\.entry.hlc).min() ?? .zero
+            return max(d, e)
+        }
+    }
 }

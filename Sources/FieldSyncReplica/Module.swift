@@ -1,1 +1,0 @@
-import GRDB; import CZlib; import FieldSyncCore; public enum ReplicaModule {}

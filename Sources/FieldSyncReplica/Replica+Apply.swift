@@ -1,0 +1,167 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - ApplyReport
+
+/// What applying a batch of changes did.
+public struct ApplyReport: Sendable, Equatable {
+    /// Changes that were new and changed at least one field.
+    public var applied = 0
+    /// Changes this replica already had (same id, same content).
+    public var duplicates = 0
+    /// New changes that an already-held write had seen and replaced: kept in history only.
+    public var obsolete = 0
+    public var conflictsOpened = 0
+    public var conflictsClosed = 0
+    /// Changes stamped beyond the drift bound, with how far ahead of this machine's clock (ms).
+    public var clockAhead: [ChangeID: Int64] = [:]
+
+    public init() {}
+
+    public var received: Int { applied + duplicates + obsolete }
+}
+
+// MARK: - Applying changes
+
+extension Replica {
+    /// Applies changes from elsewhere in one transaction: all of them, or (on any error) none.
+    ///
+    /// Order does not matter and repeats are harmless: a change already held is skipped.
+    @discardableResult
+    public func apply(_ changes: [Change]) throws -> ApplyReport {
+        try write { db in
+            var report = ApplyReport()
+            for c in changes { try applyOne(db, c, local: false, report: &report) }
+            return report
+        }
+    }
+
+    /// The one write path for local edits and incoming changes: log the change, merge it into
+    /// the record, store the winners, keep `fs_conflict` in step. Runs inside a transaction.
+    func applyOne(_ db: Database, _ c: Change, local: Bool, preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
+        let body = ChangeCodec.encode(c).compactText
+        let siteKey = Int64(bitPattern: c.id.site.raw)
+        let ins = try db.cachedStatement(sql: """
+            INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(site, counter) DO NOTHING
+            """)
+        ins.begin()
+        ins.bind(1, siteKey)
+        ins.bind(2, c.id.counter)
+        ins.bind(3, c.kind.rawValue)
+        ins.bind(4, c.row)
+        ins.bind(5, c.hlc.packed)
+        ins.bind(6, c.author)
+        ins.bind(7, wallClock())
+        ins.bind(8, body)
+        try ins.run(db)
+        if db.lastChanges == 0 {
+            let sel = try db.cachedStatement(sql: "SELECT body FROM fs_change WHERE site = ? AND counter = ?")
+            sel.begin()
+            sel.bind(1, siteKey)
+            sel.bind(2, c.id.counter)
+            let stored = try sel.step(db) ? sel.text(0) : ""
+            sel.begin()
+            guard stored == body else {
+                throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
+            }
+            report.duplicates += 1
+            return
+        }
+        if !knownSites.contains(c.id.site.raw) { try noteSite(db, c.id.site, name: nil) }
+        if !local, let ahead = clock.observe(c.hlc, wall: now) { report.clockAhead[c.id] = ahead }
+
+        var row = try preloaded ?? loadRow(db, c.kind, c.row)
+        let before = row.state.hasMultipleEntries ? row.state.conflicts : []
+        let outcome = row.state.apply(c)
+        if outcome.changedNothing {
+            report.obsolete += 1
+            return
+        }
+        try storeRow(db, &row)
+        let after = row.state.hasMultipleEntries ? row.state.conflicts : []
+        if !before.isEmpty || !after.isEmpty {
+            try syncConflicts(db, kind: c.kind, row: c.row, before: before, after: after, report: &report)
+        }
+        report.applied += 1
+    }
+
+    func syncConflicts(_ db: Database, kind: RecordKind, row: String, before: [RowConflict], after: [RowConflict], report: inout ApplyReport) throws {
+        let was = Set(before.map(\.field))
+        let now = Set(after.map(\.field))
+        for f in was.subtracting(now) {
+            try db.execute(sql: "DELETE FROM fs_conflict WHERE kind = ? AND row = ? AND field = ?", arguments: [kind.rawValue, row, f])
+            report.conflictsClosed += 1
+        }
+        for c in after {
+            try db.execute(sql: """
+                INSERT INTO fs_conflict(kind, row, field, since) VALUES (?, ?, ?, ?)
+                ON CONFLICT(kind, row, field) DO UPDATE SET since = excluded.since
+                """, arguments: [kind.rawValue, row, c.field, c.openedAt.millis])
+            if !was.contains(c.field) { report.conflictsOpened += 1 }
+        }
+    }
+
+    /// Records a site (and its human name, when known).
+    func noteSite(_ db: Database, _ site: SiteID, name: String?) throws {
+        try db.execute(sql: """
+            INSERT INTO fs_site(id, hex, name) VALUES (?, ?, COALESCE(?, ''))
+            ON CONFLICT(id) DO UPDATE SET name = COALESCE(NULLIF(excluded.name, ''), name)
+            """, arguments: [Int64(bitPattern: site.raw), site.hex, name])
+        knownSites.insert(site.raw)
+    }
+
+    // MARK: Rows
+
+    /// A record's stored form: its row id in the base table (nil if new) and merge state.
+    struct LoadedRow {
+        var rid: Int64?
+        var id: String
+        var state: RowState
+    }
+
+    func loadRow(_ db: Database, _ kind: RecordKind, _ id: String) throws -> LoadedRow {
+        let fields = kind.spec.fields
+        let st = try db.cachedStatement(sql: "SELECT rid, \(fields.map(\.name).joined(separator: ", ")), _deleted, _clock FROM \(SQLLayout.table(kind)) WHERE id = ?")
+        st.begin()
+        st.bind(1, id)
+        defer { st.begin() }
+        guard try st.step(db) else { return LoadedRow(rid: nil, id: id, state: RowState(kind: kind)) }
+        let n = Int32(fields.count)
+        var columns: [FieldValue] = []
+        columns.reserveCapacity(fields.count)
+        for i in 0..<n { columns.append(st.value(i + 1)) }
+        let deleted = st.int64(n + 1) != 0
+        let state = try st.withBlob(n + 2) { try ClockBlob.decode($0, kind: kind, columns: columns, deleted: deleted) }
+        return LoadedRow(rid: st.int64(0), id: id, state: state)
+    }
+
+    func storeRow(_ db: Database, _ row: inout LoadedRow) throws {
+        let kind = row.state.kind
+        let fields = kind.spec.fields
+        let t = SQLLayout.table(kind)
+        let blob = ClockBlob.encode(row.state)
+        let st: Statement
+        if row.rid == nil {
+            st = try db.cachedStatement(sql: "INSERT INTO \(t)(\(fields.map(\.name).joined(separator: ", ")), _deleted, _clock, id) VALUES (\(Array(repeating: "?", count: fields.count + 3).joined(separator: ", ")))")
+        } else {
+            st = try db.cachedStatement(sql: "UPDATE \(t) SET \(fields.map { "\($0.name) = ?" }.joined(separator: ", ")), _deleted = ?, _clock = ? WHERE rid = ?")
+        }
+        st.begin()
+        var i: Int32 = 1
+        for r in row.state.registers.dropLast() {
+            st.bind(i, r.value)
+            i += 1
+        }
+        st.bind(i, row.state.isDeleted ? 1 : 0)
+        st.bind(i + 1, blob: blob)
+        if let rid = row.rid { st.bind(i + 2, rid) } else { st.bind(i + 2, row.id) }
+        try st.run(db)
+        if row.rid == nil { row.rid = db.lastInsertedRowID }
+    }
+}
+
+extension RowState {
+    /// True when some register holds more than one write, the only way to have a conflict.
+    var hasMultipleEntries: Bool { registers.contains { $0.entries.count > 1 } || isDeleted }
+}

@@ -1,0 +1,181 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - NewRecord
+
+/// A record checked and ready to insert.
+public struct NewRecord: Sendable {
+    public var kind: RecordKind
+    /// The id to use; nil makes a new one (regions must give their code).
+    public var id: String?
+    public var values: [(field: String, value: FieldValue)]
+}
+
+/// What a local edit did.
+public struct EditResult: Sendable {
+    public var id: String
+    public var kind: RecordKind
+    /// The change made, or nil when every value was already as asked.
+    public var change: ChangeID?
+    public var fieldsChanged: [String]
+    /// Conflicts that this edit settled (the field held competing values and now holds one).
+    public var conflictsSettled: [String]
+}
+
+// MARK: - Local writes
+
+extension Replica {
+    /// Checks user input (JSON field → value) against the schema.
+    ///
+    /// Every problem is reported at once, each naming the field and the reason. `creating`
+    /// demands the required fields and allows an `id` key.
+    public func check(_ kind: RecordKind, _ input: JSONObject, creating: Bool) throws -> NewRecord {
+        let spec = kind.spec
+        var problems: [String] = []
+        var id: String?
+        var values: [(Int, String, FieldValue)] = []
+        for (key, json) in input {
+            if key == "id" {
+                guard creating else { problems.append("id: a record's id cannot be changed"); continue }
+                guard case .string(let s) = json else { problems.append("id: expected a string, got \(json.typeName)"); continue }
+                if let p = RecordID.problem(s, kind: kind) { problems.append("id: \(p)") } else { id = s }
+                continue
+            }
+            guard let f = spec.field(key), let i = spec.fieldIndex(key) else {
+                problems.append(spec.unknownField(key).description)
+                continue
+            }
+            do throws(InputError) {
+                values.append((i, key, try f.decode(json)))
+            } catch {
+                problems.append("\(f.location(in: kind)): \(error.reason)")
+            }
+        }
+        if creating {
+            for f in spec.fields where f.required && input[f.name] == nil {
+                problems.append("\(f.location(in: kind)): is required (\(f.type.formatHint))")
+            }
+            if kind == .region && id == nil && input["id"] == nil {
+                problems.append("region.id: a region's id is its division code (6, 9 or 12 digits)")
+            }
+        }
+        guard problems.isEmpty else {
+            throw ReplicaError.invalidInput(InputError(spec.label, problems.joined(separator: "; ")))
+        }
+        values.sort { $0.0 < $1.0 }
+        return NewRecord(kind: kind, id: id, values: values.map { ($0.1, $0.2) })
+    }
+
+    /// Adds one record and returns its id.
+    @discardableResult
+    public func add(_ kind: RecordKind, _ input: JSONObject, author: String? = nil, note: String? = nil) throws -> String {
+        try insert([check(kind, input, creating: true)], author: author, note: note)[0]
+    }
+
+    /// Inserts checked records in one transaction (all or none) and returns their ids.
+    public func insert(_ records: [NewRecord], author: String? = nil, note: String? = nil) throws -> [String] {
+        try write { db in
+            var ids: [String] = []
+            ids.reserveCapacity(records.count)
+            var report = ApplyReport()
+            for r in records {
+                let id = r.id ?? RecordID.make(kind: r.kind, nowMs: now)
+                let row = try loadRow(db, r.kind, id)
+                if row.state.exists {
+                    throw ReplicaError.invalidInput(InputError("\(r.kind.rawValue) \(id)", "a record with this id already exists"))
+                }
+                let c = Change(id: nextChangeID(), kind: r.kind, row: id, hlc: clock.tick(wall: now),
+                               author: author ?? self.author, writes: row.state.writes(setting: r.values), note: note)
+                try applyOne(db, c, local: true, preloaded: row, report: &report)
+                ids.append(id)
+            }
+            return ids
+        }
+    }
+
+    /// Sets some fields of a record. Values equal to what the record already holds are skipped;
+    /// writing a field that is in conflict settles the conflict.
+    @discardableResult
+    public func edit(_ idOrPrefix: String, _ input: JSONObject, author: String? = nil, note: String? = nil) throws -> EditResult {
+        let (kind, id) = try resolve(idOrPrefix)
+        let checked = try check(kind, input, creating: false)
+        return try write { db in
+            let row = try loadRow(db, kind, id)
+            guard !row.state.isDeleted else {
+                throw ReplicaError.wrongState("\(kind.spec.label) \(id) is deleted; undelete it first (fieldsync record undelete \(id))")
+            }
+            let wanted = checked.values.filter { !row.state.holds($0.field, $0.value) }
+            guard !wanted.isEmpty else { return EditResult(id: id, kind: kind, change: nil, fieldsChanged: [], conflictsSettled: []) }
+            let before = Set(row.state.conflicts.map(\.field))
+            let c = Change(id: nextChangeID(), kind: kind, row: id, hlc: clock.tick(wall: now),
+                           author: author ?? self.author, writes: row.state.writes(setting: wanted), note: note)
+            var report = ApplyReport()
+            try applyOne(db, c, local: true, preloaded: row, report: &report)
+            let after = try Set(loadRow(db, kind, id).state.conflicts.map(\.field))
+            return EditResult(id: id, kind: kind, change: c.id, fieldsChanged: wanted.map(\.field),
+                              conflictsSettled: before.subtracting(after).sorted())
+        }
+    }
+
+    /// Deletes a record. The delete is an edit: it replicates, can be undone with
+    /// ``undelete(_:author:note:)``, and conflicts with edits it had not seen.
+    @discardableResult
+    public func delete(_ idOrPrefix: String, author: String? = nil, note: String? = nil) throws -> EditResult {
+        try setDeleted(idOrPrefix, true, author: author, note: note)
+    }
+
+    /// Brings a deleted record back, with the values it had.
+    @discardableResult
+    public func undelete(_ idOrPrefix: String, author: String? = nil, note: String? = nil) throws -> EditResult {
+        try setDeleted(idOrPrefix, false, author: author, note: note)
+    }
+
+    private func setDeleted(_ idOrPrefix: String, _ deleted: Bool, author: String?, note: String?) throws -> EditResult {
+        let (kind, id) = try resolve(idOrPrefix, includeDeleted: true)
+        return try write { db in
+            let row = try loadRow(db, kind, id)
+            let reg = row.state[RowState.deletedField]!
+            let target = FieldValue.integer(deleted ? 1 : 0)
+            let settlesRecordConflict = deleted && !row.state.unseenEdits.isEmpty
+            if row.state.holds(RowState.deletedField, target) && !settlesRecordConflict
+                || (!deleted && reg.isEmpty) {
+                throw ReplicaError.wrongState("\(kind.spec.label) \(id) is \(deleted ? "already deleted" : "not deleted")")
+            }
+            let before = Set(row.state.conflicts.map(\.field))
+            let c = Change(id: nextChangeID(), kind: kind, row: id, hlc: clock.tick(wall: now), author: author ?? self.author,
+                           writes: [FieldWrite(field: RowState.deletedField, value: target, context: reg.context)],
+                           rowContext: deleted ? row.state.rowContext : nil, note: note)
+            var report = ApplyReport()
+            try applyOne(db, c, local: true, preloaded: row, report: &report)
+            let after = try Set(loadRow(db, kind, id).state.conflicts.map(\.field))
+            return EditResult(id: id, kind: kind, change: c.id, fieldsChanged: [RowState.deletedField],
+                              conflictsSettled: before.subtracting(after).sorted())
+        }
+    }
+
+    // MARK: Finding records
+
+    /// Finds the record whose id is or starts with `idOrPrefix` (at least 4 characters).
+    public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true) throws -> (RecordKind, String) {
+        let p = idOrPrefix.lowercased()
+        guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) }) else {
+            throw ReplicaError.invalidInput(InputError("id", "\"\(idOrPrefix.prefix(40))\" is not a record id or a prefix of at least 4 hex digits"))
+        }
+        return try read { db in
+            var matches: [(RecordKind, String)] = []
+            for k in RecordKind.allCases {
+                let rows = try String.fetchAll(db, sql: "SELECT id FROM \(SQLLayout.table(k)) WHERE id >= ? AND id < ? \(includeDeleted ? "" : "AND _deleted = 0") LIMIT 3",
+                                               arguments: [p, p + "~"])
+                if rows.contains(p) { return (k, p) }
+                matches += rows.map { (k, $0) }
+            }
+            if matches.isEmpty { throw ReplicaError.notFound(idOrPrefix) }
+            if matches.count > 1 { throw ReplicaError.ambiguous(prefix: idOrPrefix, matches: matches.map(\.1)) }
+            return matches[0]
+        }
+    }
+}
+
+enum SiteIDChars {
+    static func isIDChar(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x61...0x66).contains(c) }
+}

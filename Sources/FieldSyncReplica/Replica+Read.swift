@@ -1,0 +1,297 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - Record
+
+/// A record as people and scripts see it: the winning value of each field.
+public struct Record: Sendable {
+    public let kind: RecordKind
+    public let id: String
+    /// Winning values by field position.
+    public let values: [FieldValue]
+    public let deleted: Bool
+    /// Fields with open conflicts (`_deleted` for delete vs undelete, `_record` for delete vs edit).
+    public let conflicts: [String]
+
+    public subscript(field: String) -> FieldValue {
+        kind.spec.fieldIndex(field).map { values[$0] } ?? .null
+    }
+
+    /// The record's stable JSON form (docs/cli.md):
+    /// `{"id":…,"kind":…,"deleted":false,"fields":{…},"conflicts":[…]}`.
+    public var json: JSONValue {
+        var fields = JSONObject()
+        for (f, v) in zip(kind.spec.fields, values) { fields[f.name] = f.encode(v) }
+        return .object(JSONObject([
+            ("id", .string(id)), ("kind", .string(kind.rawValue)), ("deleted", .bool(deleted)),
+            ("fields", .object(fields)), ("conflicts", .array(conflicts.map { .string($0) })),
+        ]))
+    }
+}
+
+// MARK: - HistoryEntry
+
+/// One value a field once had (or has): who wrote it, when, from which replica.
+public struct HistoryEntry: Sendable {
+    public enum Status: String, Sendable {
+        /// The value the record shows now.
+        case current
+        /// A value competing in an open conflict, not the one shown.
+        case competing
+        /// Replaced by a later write that had seen it.
+        case superseded
+    }
+
+    public let change: ChangeID
+    public let hlc: HybridTimestamp
+    public let author: String
+    public let site: String
+    public let field: String
+    public let value: JSONValue
+    public let status: Status
+    public let note: String?
+    /// When this replica received the change (its own wall clock, Unix ms).
+    public let received: Int64
+}
+
+// MARK: - ConflictInfo
+
+/// An open conflict with everything needed to show it: the competing writes, their authors
+/// and replicas, and which one wins everywhere.
+public struct ConflictInfo: Sendable {
+    public struct Candidate: Sendable {
+        public let change: ChangeID
+        public let hlc: HybridTimestamp
+        public let author: String
+        public let site: String
+        public let field: String
+        public let value: JSONValue
+        public let wins: Bool
+    }
+
+    public let kind: RecordKind
+    public let row: String
+    public let field: String
+    public let type: RowConflict.Kind
+    /// When the conflict arose (ms of the write that made the values disagree).
+    public let since: Int64
+    public let village: String?
+    /// The competing writes, winner first; for delete-versus-edit, the deletes then the unseen edits.
+    public let candidates: [Candidate]
+
+    /// `3f2a9c1b…/status`: how the CLI names a conflict.
+    public var key: String { "\(row)/\(field)" }
+}
+
+// MARK: - Reading
+
+extension Replica {
+    public func record(_ idOrPrefix: String) throws -> Record {
+        let (kind, id) = try resolve(idOrPrefix)
+        return try read { db in
+            let row = try loadRow(db, kind, id)
+            return Record(kind: kind, id: id, values: row.state.registers.dropLast().map(\.value),
+                          deleted: row.state.isDeleted, conflicts: row.state.conflicts.map(\.field))
+        }
+    }
+
+    /// The merge state of a record (nil if this replica has never heard of it).
+    public func rowState(_ kind: RecordKind, _ id: String) throws -> RowState? {
+        try read { db in
+            let row = try loadRow(db, kind, id)
+            return row.rid == nil ? nil : row.state
+        }
+    }
+
+    /// Records of a kind, optionally those whose division code starts with `villagePrefix`.
+    public func records(_ kind: RecordKind, villagePrefix: String? = nil, includeDeleted: Bool = false, limit: Int? = nil) throws -> [Record] {
+        let spec = kind.spec
+        let t = SQLLayout.table(kind)
+        var conds: [String] = []
+        var args: [DatabaseValueConvertible] = []
+        if let p = villagePrefix, !p.isEmpty {
+            let col = spec.regionField ?? "id"
+            conds.append("\(col) >= ? AND \(col) < ?")
+            args += [p, p + "~"]
+        }
+        if !includeDeleted { conds.append("_deleted = 0") }
+        let sql = """
+            SELECT id, \(spec.fields.map(\.name).joined(separator: ", ")), _deleted,
+              (SELECT group_concat(field, ',') FROM fs_conflict c WHERE c.kind = '\(kind.rawValue)' AND c.row = t.id)
+            FROM \(t) t \(conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND ")) ORDER BY rid
+            \(limit.map { "LIMIT \($0)" } ?? "")
+            """
+        return try read { db in
+            let st = try db.makeStatement(sql: sql)
+            try st.setArguments(StatementArguments(args))
+            var out: [Record] = []
+            let n = Int32(spec.fields.count)
+            while try st.step(db) {
+                var values: [FieldValue] = []
+                for i in 0..<n { values.append(st.value(i + 1)) }
+                let conflicts = st.isNull(n + 2) ? [] : st.text(n + 2).split(separator: ",").map(String.init)
+                out.append(Record(kind: kind, id: st.text(0), values: values, deleted: st.int64(n + 1) != 0, conflicts: conflicts.sorted()))
+            }
+            return out
+        }
+    }
+
+    /// Every value each field of a record ever had here, oldest first.
+    public func history(_ idOrPrefix: String) throws -> (Record, [HistoryEntry]) {
+        let rec = try record(idOrPrefix)
+        let entries: [HistoryEntry] = try read { db in
+            let state = try loadRow(db, rec.kind, rec.id).state
+            let names = try siteNames(db)
+            var out: [HistoryEntry] = []
+            for r in try Row.fetchAll(db, sql: "SELECT body, received FROM fs_change WHERE row = ? AND kind = ? ORDER BY hlc, site, counter",
+                                      arguments: [rec.id, rec.kind.rawValue]) {
+                let c = try ChangeCodec.decode(JSONValue.parse(r["body"] as String))
+                for w in c.writes {
+                    let reg = state[w.field]
+                    let status: HistoryEntry.Status
+                    if reg?.winner?.dot == c.id {
+                        status = .current
+                    } else if reg?.entries.contains(where: { $0.dot == c.id }) == true {
+                        status = .competing
+                    } else {
+                        status = .superseded
+                    }
+                    out.append(HistoryEntry(change: c.id, hlc: c.hlc, author: c.author, site: names[c.id.site] ?? c.id.site.hex,
+                                            field: w.field, value: jsonValue(rec.kind, w), status: status, note: c.note,
+                                            received: r["received"]))
+                }
+            }
+            return out
+        }
+        return (rec, entries)
+    }
+
+    func jsonValue(_ kind: RecordKind, _ w: FieldWrite) -> JSONValue {
+        if w.field == RowState.deletedField { return .bool(w.value == .integer(1)) }
+        return kind.spec.field(w.field)?.encode(w.value) ?? .null
+    }
+
+    func siteNames(_ db: Database) throws -> [SiteID: String] {
+        var out: [SiteID: String] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT id, name FROM fs_site") {
+            let id = SiteID(raw: UInt64(bitPattern: r["id"] as Int64))
+            let name: String = r["name"]
+            out[id] = name.isEmpty ? id.hex : name
+        }
+        return out
+    }
+
+    /// Every open conflict, oldest first.
+    public func conflicts() throws -> [ConflictInfo] {
+        try read { db in
+            let names = try siteNames(db)
+            var out: [ConflictInfo] = []
+            for r in try Row.fetchAll(db, sql: "SELECT kind, row, field, since FROM fs_conflict ORDER BY since, kind, row, field") {
+                guard let kind = RecordKind(rawValue: r["kind"]) else { continue }
+                let id: String = r["row"]
+                let field: String = r["field"]
+                let state = try loadRow(db, kind, id).state
+                guard let c = state.conflicts.first(where: { $0.field == field }) else { continue }
+                func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
+                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE site = ? AND counter = ?",
+                                                     arguments: [Int64(bitPattern: e.dot.site.raw), e.dot.counter]) ?? "?"
+                    return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
+                                 value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins)
+                }
+                var cands: [ConflictInfo.Candidate] = []
+                let deletedWins = state.isDeleted
+                for (i, e) in c.entries.enumerated() {
+                    cands.append(try candidate(c.kind == .deleteVersusEdit ? RowState.deletedField : c.field, e,
+                                               wins: c.kind == .deleteVersusEdit ? deletedWins && i == 0 : i == 0))
+                }
+                for (f, e) in c.edits { cands.append(try candidate(f, e, wins: !deletedWins)) }
+                let village = kind.spec.regionField.flatMap { state[$0]?.value.text } ?? (kind == .region ? id : nil)
+                out.append(ConflictInfo(kind: kind, row: id, field: field, type: c.kind, since: r["since"], village: village, candidates: cands))
+            }
+            return out
+        }
+    }
+
+    // MARK: Knowledge
+
+    /// Which changes this replica holds: per site, ranges of counters. Another replica uses
+    /// it to export exactly what this one lacks.
+    public func knowledge() throws -> Knowledge {
+        try read { db in
+            var k = Knowledge()
+            let st = try db.makeStatement(sql: "SELECT site, counter FROM fs_change ORDER BY site, counter")
+            while try st.step(db) {
+                k.insert(ChangeID(site: SiteID(raw: UInt64(bitPattern: st.int64(0))), counter: st.int64(1)))
+            }
+            return k
+        }
+    }
+}
+
+// MARK: - Knowledge
+
+/// A set of change ids, stored as ranges of counters per site.
+public struct Knowledge: Sendable, Equatable {
+    public private(set) var ranges: [SiteID: [ClosedRange<Int64>]] = [:]
+
+    public init() {}
+
+    public func contains(_ id: ChangeID) -> Bool {
+        guard let rs = ranges[id.site] else { return false }
+        var lo = 0, hi = rs.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if rs[mid].contains(id.counter) { return true }
+            if rs[mid].lowerBound > id.counter { hi = mid - 1 } else { lo = mid + 1 }
+        }
+        return false
+    }
+
+    /// Adds an id. Ids added in increasing order per site extend the last range cheaply.
+    public mutating func insert(_ id: ChangeID) {
+        var rs = ranges[id.site] ?? []
+        if let last = rs.last, id.counter > last.upperBound {
+            if id.counter == last.upperBound + 1 { rs[rs.count - 1] = last.lowerBound...id.counter } else { rs.append(id.counter...id.counter) }
+        } else if rs.isEmpty {
+            rs = [id.counter...id.counter]
+        } else if !contains(id) {
+            rs.append(id.counter...id.counter)
+            rs.sort { $0.lowerBound < $1.lowerBound }
+            var merged: [ClosedRange<Int64>] = []
+            for r in rs {
+                if let m = merged.last, r.lowerBound <= m.upperBound + 1 {
+                    merged[merged.count - 1] = m.lowerBound...max(m.upperBound, r.upperBound)
+                } else { merged.append(r) }
+            }
+            rs = merged
+        }
+        ranges[id.site] = rs
+    }
+
+    public var count: Int64 { ranges.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 } } }
+
+    /// `{"9f3c…":[[1,120],[130,131]], …}`
+    public var json: JSONValue {
+        .object(JSONObject(ranges.sorted { $0.key < $1.key }.map { site, rs in
+            (site.hex, JSONValue.array(rs.map { .array([.int($0.lowerBound), .int($0.upperBound)]) }))
+        }))
+    }
+
+    public init(json: JSONValue) throws(InputError) {
+        guard case .object(let o) = json else { throw InputError("knowledge", "expected an object of site → [[from, to], …]") }
+        for (k, v) in o {
+            guard let site = SiteID(hex: k), case .array(let items) = v else {
+                throw InputError("knowledge", "entry \"\(k.prefix(40))\" is not site → [[from, to], …]")
+            }
+            for item in items {
+                guard case .array(let pair) = item, pair.count == 2, case .int(let a) = pair[0], case .int(let b) = pair[1],
+                      a >= 1, b >= a, b - a < 1 << 40 else {
+                    throw InputError("knowledge.\(k)", "each range is [from, to] with 1 ≤ from ≤ to")
+                }
+                var rs = ranges[site] ?? []
+                rs.append(a...b)
+                ranges[site] = rs.sorted { $0.lowerBound < $1.lowerBound }
+            }
+        }
+    }
+}

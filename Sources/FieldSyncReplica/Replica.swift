@@ -1,0 +1,188 @@
+import FieldSyncCore
+import Foundation
+import GRDB
+
+// MARK: - Replica
+
+/// A laptop's copy of the records: one ordinary SQLite file, merged field by field.
+///
+///     let r = try Replica.create(path: "niujiao.sqlite", siteName: "牛角村-笔记本1", author: "王芳")
+///     let id = try r.add(.dispute, ["village": "520221105201", "category": "邻里纠纷", …])
+///     try r.edit(id, ["status": "已化解"])
+///
+/// Every write happens in one SQLite transaction together with its entry in the change log,
+/// so a crash never separates the two. A `Replica` is used from one thread at a time.
+public final class Replica {
+    public let path: String
+    public let site: SiteID
+    public private(set) var siteName: String
+    /// Who is credited with local edits when a command does not say.
+    public private(set) var author: String
+    /// The wall clock in Unix milliseconds. Tests replace it to play a laptop with a wrong clock.
+    public var wallClock: () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    public let maxDrift: Int64
+
+    let db: DatabaseQueue
+    // Per-transaction state, reloaded at the start of every write transaction.
+    var clock: HybridLogicalClock
+    var clockOffset: Int64 = 0
+    var nextCounter: Int64 = 1
+    var knownSites: Set<UInt64> = []
+
+    init(path: String, db: DatabaseQueue, site: SiteID, siteName: String, author: String, maxDrift: Int64) {
+        self.path = path
+        self.db = db
+        self.site = site
+        self.siteName = siteName
+        self.author = author
+        self.maxDrift = maxDrift
+        self.clock = HybridLogicalClock(maxDrift: maxDrift)
+    }
+
+    // MARK: Opening
+
+    static func configuration() -> Configuration {
+        var c = Configuration()
+        c.journalMode = .wal
+        c.busyMode = .timeout(15)
+        c.prepareDatabase { db in
+            // FULL: a change acknowledged to anyone survives power loss, not just a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return c
+    }
+
+    /// Creates a new replica file. Fails if the file already exists.
+    public static func create(path: String, siteName: String, author: String,
+                              maxDrift: Int64 = HybridLogicalClock.defaultMaxDrift) throws -> Replica {
+        guard !siteName.isEmpty, siteName.count <= 200 else {
+            throw ReplicaError.invalidInput(InputError("--site", "a site name is 1…200 characters"))
+        }
+        guard !author.isEmpty, author.count <= ChangeCodec.maxAuthorLength else {
+            throw ReplicaError.invalidInput(InputError("--author", "an author is 1…\(ChangeCodec.maxAuthorLength) characters"))
+        }
+        if FileManager.default.fileExists(atPath: path) { throw ReplicaError.alreadyExists(path: path) }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let site = SiteID.random()
+        return try storage {
+            let q = try DatabaseQueue(path: path, configuration: configuration())
+            try q.inTransaction(.immediate) { db in
+                for s in SQLLayout.statements { try db.execute(sql: s) }
+                let meta: [(String, DatabaseValueConvertible)] = [
+                    ("format", SQLLayout.formatName), ("format_version", SQLLayout.formatVersion),
+                    ("schema_version", Schema.current.version), ("site", site.hex), ("site_name", siteName),
+                    ("author", author), ("created", Int64(Date().timeIntervalSince1970 * 1000)), ("max_drift_ms", maxDrift),
+                ]
+                for (k, v) in meta { try db.execute(sql: "INSERT INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
+                try db.execute(sql: "INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?)",
+                               arguments: [Int64(bitPattern: site.raw), site.hex, siteName])
+                try db.execute(sql: "INSERT INTO fs_clock(id, hlc) VALUES (1, 0)")
+                return .commit
+            }
+            return Replica(path: path, db: q, site: site, siteName: siteName, author: author, maxDrift: maxDrift)
+        }
+    }
+
+    /// Opens an existing replica, and turns any writes made through plain SQL since the
+    /// last open into changes.
+    public static func open(path: String) throws -> Replica {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReplicaError.notAReplica(path: path, reason: "the file does not exist (create one with `fieldsync init --site NAME`)")
+        }
+        let r: Replica = try storage {
+            let q = try DatabaseQueue(path: path, configuration: configuration())
+            let meta = try q.read { db -> [String: DatabaseValue] in
+                guard try db.tableExists("fs_meta") else { return [:] }
+                var m: [String: DatabaseValue] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM fs_meta") { m[row["key"]] = row["value"] }
+                return m
+            }
+            guard String.fromDatabaseValue(meta["format"] ?? .null) == SQLLayout.formatName else {
+                throw ReplicaError.notAReplica(path: path, reason: "it has no FieldSync metadata (fs_meta)")
+            }
+            let fv = Int.fromDatabaseValue(meta["format_version"] ?? .null) ?? 0
+            guard fv <= SQLLayout.formatVersion else {
+                throw ReplicaError.notAReplica(path: path, reason: "it was written by a newer FieldSync (file format \(fv)); upgrade")
+            }
+            guard let hex = String.fromDatabaseValue(meta["site"] ?? .null), let site = SiteID(hex: hex) else {
+                throw ReplicaError.notAReplica(path: path, reason: "its site id is missing or malformed")
+            }
+            return Replica(path: path, db: q, site: site,
+                           siteName: String.fromDatabaseValue(meta["site_name"] ?? .null) ?? "",
+                           author: String.fromDatabaseValue(meta["author"] ?? .null) ?? "",
+                           maxDrift: Int64.fromDatabaseValue(meta["max_drift_ms"] ?? .null) ?? HybridLogicalClock.defaultMaxDrift)
+        }
+        try r.ingestCapturedWrites()
+        return r
+    }
+
+    /// Sets the default author of local edits.
+    public func setAuthor(_ name: String) throws {
+        guard !name.isEmpty, name.count <= ChangeCodec.maxAuthorLength else {
+            throw ReplicaError.invalidInput(InputError("--author", "an author is 1…\(ChangeCodec.maxAuthorLength) characters"))
+        }
+        try write { db in try db.execute(sql: "UPDATE fs_meta SET value = ? WHERE key = 'author'", arguments: [name]) }
+        author = name
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one IMMEDIATE write transaction with the clock and counter loaded from
+    /// the file (another process may have written since), saving the clock before commit.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try Self.storage {
+            var result: T?
+            try db.inTransaction(.immediate) { db in
+                let st = try db.cachedStatement(sql: "SELECT hlc, offset_ms FROM fs_clock WHERE id = 1")
+                st.begin()
+                if try st.step(db) {
+                    clock = HybridLogicalClock(last: HybridTimestamp(packed: st.int64(0)), maxDrift: maxDrift)
+                    clockOffset = st.int64(1)
+                }
+                st.begin()
+                let c = try db.cachedStatement(sql: "SELECT max(counter) FROM fs_change WHERE site = ?")
+                c.begin()
+                c.bind(1, Int64(bitPattern: site.raw))
+                _ = try c.step(db)
+                nextCounter = c.int64(0) + 1
+                c.begin()
+                result = try body(db)
+                let save = try db.cachedStatement(sql: "UPDATE fs_clock SET hlc = ?, offset_ms = ? WHERE id = 1")
+                save.begin()
+                save.bind(1, clock.last.packed)
+                save.bind(2, clockOffset)
+                try save.run(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try Self.storage { try db.read(body) }
+    }
+
+    /// Translates SQLite failures into ``ReplicaError/storage(_:)``; the transaction has been
+    /// rolled back by then.
+    static func storage<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ReplicaError {
+            throw e
+        } catch let e as InputError {
+            throw ReplicaError.invalidInput(e)
+        } catch let e as DatabaseError {
+            throw ReplicaError.storage("\(e.message ?? "SQLite error") (SQLite code \(e.extendedResultCode.rawValue))")
+        }
+    }
+
+    /// The time this replica stamps on local edits: the wall clock plus any correction the
+    /// hub has told it about.
+    var now: Int64 { wallClock() + clockOffset }
+
+    func nextChangeID() -> ChangeID {
+        defer { nextCounter += 1 }
+        return ChangeID(site: site, counter: nextCounter)
+    }
+}

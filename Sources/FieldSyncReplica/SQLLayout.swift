@@ -1,0 +1,164 @@
+import FieldSyncCore
+
+// MARK: - SQLLayout
+
+/// The replica's tables, generated from the schema.
+///
+/// Each kind has a base table `fs_<kind>` holding every record (deleted ones too) with the
+/// winning value of each field and the merge metadata in `_clock`. A view named after the
+/// kind (`visit`, `dispute`, …) shows the live records to anyone with `sqlite3`; writes to the
+/// view are checked by triggers and queued in `fs_capture`, and FieldSync turns them into
+/// ordinary changes the next time it opens the file. The change log `fs_change` is the
+/// replica's public contract: one row per change, its canonical JSON in `body`.
+enum SQLLayout {
+    static let formatName = "fieldsync-replica"
+    static let formatVersion = 1
+
+    static func table(_ kind: RecordKind) -> String { "fs_\(kind.rawValue)" }
+
+    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+
+    /// Milliseconds since 1970 in plain SQL, so triggers run inside the sqlite3 shell too.
+    static let nowMillis = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+    static var statements: [String] {
+        var s = [
+            "CREATE TABLE fs_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
+            "CREATE TABLE fs_site(id INTEGER PRIMARY KEY, hex TEXT NOT NULL UNIQUE, name TEXT NOT NULL DEFAULT '')",
+            // One row: the hybrid logical clock, saved with every write transaction.
+            "CREATE TABLE fs_clock(id INTEGER PRIMARY KEY CHECK (id = 1), hlc INTEGER NOT NULL, offset_ms INTEGER NOT NULL DEFAULT 0)",
+            """
+            CREATE TABLE fs_change(
+              seq INTEGER PRIMARY KEY,
+              site INTEGER NOT NULL,
+              counter INTEGER NOT NULL,
+              kind TEXT NOT NULL,
+              row TEXT NOT NULL,
+              hlc INTEGER NOT NULL,
+              author TEXT NOT NULL,
+              received INTEGER NOT NULL,
+              body TEXT NOT NULL,
+              UNIQUE(site, counter))
+            """,
+            "CREATE INDEX fs_change_row ON fs_change(row)",
+            """
+            CREATE TABLE fs_conflict(
+              kind TEXT NOT NULL, row TEXT NOT NULL, field TEXT NOT NULL, since INTEGER NOT NULL,
+              PRIMARY KEY(kind, row, field)) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE fs_capture(
+              seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, row TEXT NOT NULL, op TEXT NOT NULL,
+              changed TEXT, vals TEXT, at INTEGER NOT NULL)
+            """,
+            """
+            CREATE TABLE fs_capture_rejected(
+              seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, row TEXT NOT NULL, op TEXT NOT NULL,
+              vals TEXT, at INTEGER NOT NULL, reason TEXT NOT NULL)
+            """,
+            "CREATE TABLE fs_export(peer TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID",
+        ]
+        for k in RecordKind.allCases { s += kindStatements(k) }
+        return s
+    }
+
+    static func kindStatements(_ kind: RecordKind) -> [String] {
+        let spec = kind.spec
+        let t = table(kind)
+        let cols = spec.fields.map { "\($0.name) \($0.type.sqlType)" }.joined(separator: ",\n  ")
+        let names = spec.fields.map(\.name)
+        let list = names.joined(separator: ", ")
+        let k = kind.rawValue
+        let jsonNew = "json_object(" + names.map { "\(quote($0)), NEW.\($0)" }.joined(separator: ", ") + ")"
+        let idCheck: String
+        if kind == .region {
+            idCheck = "SELECT RAISE(ABORT, 'region.id: a region id is its 6, 9 or 12 digit division code') WHERE NEW.id IS NULL OR typeof(NEW.id) != 'text' OR length(NEW.id) NOT IN (6, 9, 12) OR NEW.id GLOB '*[^0-9]*';"
+        } else {
+            idCheck = "SELECT RAISE(ABORT, '\(k).id: a record id is 32 lowercase hex digits (leave it out to get a new one)') WHERE NEW.id IS NOT NULL AND (typeof(NEW.id) != 'text' OR length(NEW.id) != 32 OR NEW.id GLOB '*[^0-9a-f]*');"
+        }
+        let changed = names.map { "(CASE WHEN NEW.\($0) IS NOT OLD.\($0) THEN '\($0),' ELSE '' END)" }.joined(separator: " || ")
+        return [
+            """
+            CREATE TABLE \(t)(
+              rid INTEGER PRIMARY KEY,
+              id TEXT NOT NULL UNIQUE,
+              \(cols),
+              _deleted INTEGER NOT NULL DEFAULT 0,
+              _clock BLOB NOT NULL)
+            """,
+            spec.regionField.map { "CREATE INDEX \(t)_region ON \(t)(\($0))" } ?? "CREATE INDEX \(t)_region ON \(t)(id)",
+            "CREATE VIEW \(k) AS SELECT id, \(list) FROM \(t) WHERE _deleted = 0",
+            """
+            CREATE TRIGGER \(k)_insert INSTEAD OF INSERT ON \(k) BEGIN
+              \(idCheck)
+              \(checks(kind, isInsert: true))
+              INSERT INTO fs_capture(kind, row, op, vals, at)
+                VALUES ('\(k)', COALESCE(NEW.id, lower(hex(randomblob(16)))), 'insert', \(jsonNew), \(nowMillis));
+              INSERT INTO \(t)(id, \(list), _deleted, _clock)
+                SELECT row, \(names.map { "NEW.\($0)" }.joined(separator: ", ")), 0, x'' FROM fs_capture WHERE seq = last_insert_rowid();
+            END
+            """,
+            """
+            CREATE TRIGGER \(k)_update INSTEAD OF UPDATE ON \(k) BEGIN
+              SELECT RAISE(ABORT, '\(k).id: a record id cannot be changed') WHERE NEW.id IS NOT OLD.id;
+              \(checks(kind, isInsert: false))
+              INSERT INTO fs_capture(kind, row, op, changed, vals, at)
+                SELECT '\(k)', OLD.id, 'update', c, \(jsonNew), \(nowMillis) FROM (SELECT \(changed) AS c) WHERE c != '';
+              UPDATE \(t) SET \(names.map { "\($0) = NEW.\($0)" }.joined(separator: ", ")) WHERE id = OLD.id;
+            END
+            """,
+            """
+            CREATE TRIGGER \(k)_delete INSTEAD OF DELETE ON \(k) BEGIN
+              INSERT INTO fs_capture(kind, row, op, at) VALUES ('\(k)', OLD.id, 'delete', \(nowMillis));
+              UPDATE \(t) SET _deleted = 1 WHERE id = OLD.id;
+            END
+            """,
+        ]
+    }
+
+    /// Trigger checks that mirror ``FieldSpec/decode(_:)``, so plain SQL gets the same refusals.
+    static func checks(_ kind: RecordKind, isInsert: Bool) -> String {
+        var out: [String] = []
+        for f in kind.spec.fields {
+            let v = "NEW.\(f.name)"
+            let at = "\(kind.rawValue).\(f.name) (\(f.label))"
+            func raise(_ why: String, _ cond: String) {
+                out.append("SELECT RAISE(ABORT, \(quote("\(at): \(why)"))) WHERE \(cond);")
+            }
+            if f.required { raise("is required", "\(v) IS NULL OR \(v) = ''") }
+            let present = "\(v) IS NOT NULL AND "
+            switch f.type {
+            case .text(let n):
+                raise("must be text of at most \(n) characters", present + "(typeof(\(v)) != 'text' OR length(\(v)) > \(n))")
+            case .longText:
+                raise("must be text of at most \(FieldType.longTextMaxBytes) bytes", present + "(typeof(\(v)) != 'text' OR length(CAST(\(v) AS BLOB)) > \(FieldType.longTextMaxBytes))")
+            case .integer(let r):
+                raise("must be a whole number in \(r.lowerBound)…\(r.upperBound)", present + "(typeof(\(v)) != 'integer' OR \(v) < \(r.lowerBound) OR \(v) > \(r.upperBound))")
+            case .money:
+                raise("must be a whole number of 分, not negative", present + "(typeof(\(v)) != 'integer' OR \(v) < 0)")
+            case .date:
+                raise("must be a date YYYY-MM-DD", present + "(typeof(\(v)) != 'text' OR length(\(v)) != 10 OR date(\(v)) IS NOT \(v))")
+            case .bool:
+                raise("must be 0 or 1", present + "(typeof(\(v)) != 'integer' OR \(v) NOT IN (0, 1))")
+            case .choice(let opts):
+                raise("must be one of " + opts.joined(separator: ", "), present + "\(v) NOT IN (\(opts.map(quote).joined(separator: ", ")))")
+            case .choices(let opts):
+                raise("must be a JSON array of " + opts.joined(separator: ", "),
+                      present + "(NOT json_valid(\(v)) OR json_type(\(v)) != 'array' OR EXISTS (SELECT 1 FROM json_each(\(v)) WHERE value NOT IN (\(opts.map(quote).joined(separator: ", ")))))")
+            case .regionCode(let lengths):
+                raise("must be a division code of " + lengths.sorted().map(String.init).joined(separator: "/") + " digits",
+                      present + "(typeof(\(v)) != 'text' OR length(\(v)) NOT IN (\(lengths.sorted().map(String.init).joined(separator: ", "))) OR \(v) GLOB '*[^0-9]*')")
+            case .reference(let target):
+                if target == .region {
+                    raise("must be a division code", present + "(typeof(\(v)) != 'text' OR \(v) GLOB '*[^0-9]*')")
+                } else {
+                    raise("must be a record id (32 lowercase hex digits)", present + "(typeof(\(v)) != 'text' OR length(\(v)) != 32 OR \(v) GLOB '*[^0-9a-f]*')")
+                }
+            case .geo:
+                raise("must be \"lat,lon\"", present + "(typeof(\(v)) != 'text' OR instr(\(v), ',') = 0)")
+            }
+        }
+        _ = isInsert
+        return out.joined(separator: "\n  ")
+    }
+}
