@@ -13,7 +13,7 @@ public struct GzipError: Error, CustomStringConvertible, Sendable {
 /// gzip compression of whole buffers, for change sets on the wire and in tests.
 public enum Gzip {
     public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
-        var w = GzipDeflater(level: level)
+        let w = GzipDeflater(level: level)
         var out = w.push(input)
         out += w.finish()
         return out
@@ -21,7 +21,7 @@ public enum Gzip {
 
     /// Decompresses, refusing to produce more than `limit` bytes (a gzip bomb stops there).
     public static func decompress(_ input: [UInt8], limit: Int) throws -> [UInt8] {
-        var r = GzipInflater(limit: limit)
+        let r = GzipInflater(limit: limit)
         let out = try r.push(input)
         guard r.finished else { throw GzipError(reason: "the compressed data is truncated (it ends before the gzip trailer)") }
         return out
@@ -35,41 +35,47 @@ public enum Gzip {
 
 // MARK: - GzipDeflater
 
-/// Streaming gzip compression.
-struct GzipDeflater {
-    private var stream = z_stream()
+/// Streaming gzip compression. A class: zlib refuses a `z_stream` that has moved in memory.
+final class GzipDeflater {
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
     private var done = false
 
     init(level: Int32 = 6) {
-        _ = fs_deflate_init_gzip(&stream, level)
+        stream.initialize(to: z_stream())
+        _ = fs_deflate_init_gzip(stream, level)
     }
 
-    mutating func push(_ input: [UInt8]) -> [UInt8] { run(input, flush: Z_NO_FLUSH) }
+    deinit {
+        if !done { deflateEnd(stream) }
+        stream.deallocate()
+    }
 
-    mutating func finish() -> [UInt8] {
+    func push(_ input: [UInt8]) -> [UInt8] { run(input, flush: Z_NO_FLUSH) }
+
+    func finish() -> [UInt8] {
         guard !done else { return [] }
         defer {
-            deflateEnd(&stream)
+            deflateEnd(stream)
             done = true
         }
         return run([], flush: Z_FINISH)
     }
 
-    private mutating func run(_ input: [UInt8], flush: Int32) -> [UInt8] {
+    private func run(_ input: [UInt8], flush: Int32) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var input = input
         input.withUnsafeMutableBufferPointer { inBuf in
-            stream.next_in = inBuf.baseAddress
-            stream.avail_in = uInt(inBuf.count)
+            stream.pointee.next_in = inBuf.baseAddress
+            stream.pointee.avail_in = uInt(inBuf.count)
             repeat {
                 chunk.withUnsafeMutableBufferPointer { c in
-                    stream.next_out = c.baseAddress
-                    stream.avail_out = uInt(c.count)
-                    _ = deflate(&stream, flush)
-                    out.append(contentsOf: c[0..<(c.count - Int(stream.avail_out))])
+                    stream.pointee.next_out = c.baseAddress
+                    stream.pointee.avail_out = uInt(c.count)
+                    _ = deflate(stream, flush)
+                    out.append(contentsOf: c[0..<(c.count - Int(stream.pointee.avail_out))])
                 }
-            } while stream.avail_out == 0 || (flush == Z_FINISH && stream.avail_in > 0)
+            } while stream.pointee.avail_out == 0 || (flush == Z_FINISH && stream.pointee.avail_in > 0)
         }
         return out
     }
@@ -78,18 +84,24 @@ struct GzipDeflater {
 // MARK: - GzipInflater
 
 /// Streaming gzip decompression with a cap on the output size.
-struct GzipInflater {
-    private var stream = z_stream()
+final class GzipInflater {
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
     private(set) var finished = false
     private(set) var produced = 0
     let limit: Int
 
     init(limit: Int) {
         self.limit = limit
-        _ = fs_inflate_init_gzip(&stream)
+        stream.initialize(to: z_stream())
+        _ = fs_inflate_init_gzip(stream)
     }
 
-    mutating func push(_ input: [UInt8]) throws -> [UInt8] {
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+    }
+
+    func push(_ input: [UInt8]) throws -> [UInt8] {
         guard !input.isEmpty else { return [] }
         if finished { throw GzipError(reason: "unexpected data after the end of the compressed stream") }
         var out: [UInt8] = []
@@ -97,14 +109,14 @@ struct GzipInflater {
         var input = input
         var failure: GzipError?
         input.withUnsafeMutableBufferPointer { inBuf in
-            stream.next_in = inBuf.baseAddress
-            stream.avail_in = uInt(inBuf.count)
-            while stream.avail_in > 0 && failure == nil && !finished {
+            stream.pointee.next_in = inBuf.baseAddress
+            stream.pointee.avail_in = uInt(inBuf.count)
+            while stream.pointee.avail_in > 0 && failure == nil && !finished {
                 chunk.withUnsafeMutableBufferPointer { c in
-                    stream.next_out = c.baseAddress
-                    stream.avail_out = uInt(c.count)
-                    let rc = inflate(&stream, Z_NO_FLUSH)
-                    let n = c.count - Int(stream.avail_out)
+                    stream.pointee.next_out = c.baseAddress
+                    stream.pointee.avail_out = uInt(c.count)
+                    let rc = inflate(stream, Z_NO_FLUSH)
+                    let n = c.count - Int(stream.pointee.avail_out)
                     produced += n
                     if produced > limit {
                         failure = GzipError(reason: "decompresses to more than \(limit) bytes (the limit); refused")
@@ -115,11 +127,11 @@ struct GzipInflater {
                     case Z_OK: break
                     case Z_STREAM_END:
                         finished = true
-                        if stream.avail_in > 0 { failure = GzipError(reason: "unexpected data after the end of the compressed stream") }
+                        if stream.pointee.avail_in > 0 { failure = GzipError(reason: "unexpected data after the end of the compressed stream") }
                     case Z_BUF_ERROR: break
                     default:
-                        let msg = stream.msg.map { String(cString: $0) } ?? "code \(rc)"
-                        failure = GzipError(reason: "the compressed data is corrupt (\(msg)) after \(stream.total_in) bytes")
+                        let msg = stream.pointee.msg.map { String(cString: $0) } ?? "code \(rc)"
+                        failure = GzipError(reason: "the compressed data is corrupt (\(msg)) after \(stream.pointee.total_in) bytes")
                     }
                 }
             }

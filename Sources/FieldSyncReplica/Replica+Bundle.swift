@@ -52,7 +52,7 @@ extension Replica {
             try? out.close()
             if !ok { try? FileManager.default.removeItem(atPath: partial) }
         }
-        var gz = GzipDeflater()
+        let gz = GzipDeflater()
         var bytes = 0
         func emit(_ line: String) throws {
             var b = Array(line.utf8)

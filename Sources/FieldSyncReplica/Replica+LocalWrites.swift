@@ -60,7 +60,7 @@ extension Replica {
             }
         }
         guard problems.isEmpty else {
-            throw ReplicaError.invalidInput(InputError(spec.label, problems.joined(separator: "; ")))
+            throw ReplicaError.invalidInput(InputError(spec.label, problems.count == 1 ? problems[0] : "\(problems.count) problems:\n  - " + problems.joined(separator: "\n  - ")))
         }
         values.sort { $0.0 < $1.0 }
         return NewRecord(kind: kind, id: id, values: values.map { ($0.1, $0.2) })

@@ -1,0 +1,101 @@
+import ArgumentParser
+import FieldSyncCore
+import FieldSyncReplica
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a new replica (初始化本机副本).",
+        discussion: "Example: fieldsync init --site 牛角村-笔记本1 --author 王芳")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "A name for this laptop or replica, shown to others in history (站点名称).") var site: String
+    @Option(help: "The cadre credited with edits made here unless a command says otherwise (默认作者). Default: the site name.")
+    var author: String?
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func run() throws {
+        let r = try Replica.create(path: global.path, siteName: site, author: author ?? site)
+        if json {
+            Display.printJSON(["path": .string(r.path), "site": .string(r.site.hex), "siteName": .string(r.siteName), "author": .string(r.author)])
+        } else {
+            print("已创建副本 created replica \(r.path)")
+            print("站点 site: \(r.siteName) (\(r.site.hex))  默认作者 author: \(r.author)")
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the replica's state (副本状态).")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let r = try global.open()
+        let s = try r.status()
+        if json { Display.printJSON(s.json); return }
+        var t = TextTable(["项目", "内容"])
+        t.add(["副本 replica", s.path])
+        t.add(["站点 site", "\(s.siteName) (\(s.site.hex))"])
+        t.add(["默认作者 author", s.author])
+        for k in s.records { t.add(["\(k.kind.spec.label) \(k.kind.rawValue)", "\(k.live) 条" + (k.deleted > 0 ? " (另有已删除 \(k.deleted) 条)" : "")]) }
+        t.add(["变更 changes", "\(s.changes) (本机 \(s.ownChanges)，共 \(s.sites) 个站点)"])
+        t.add(["未解决冲突 conflicts", "\(s.conflicts)"])
+        t.add(["时钟 clock", "\(Display.time(s.clock.millis)) (HLC \(s.clock))"])
+        if s.changesFromTheFuture > 0 {
+            t.add(["⚠ 时钟异常 clock", "\(s.changesFromTheFuture) 条变更的时间超前本机时钟 \(s.maxDrift / 60000) 分钟以上：有设备时钟不准"])
+        }
+        if s.capturesRejected > 0 {
+            t.add(["⚠ SQL 写入被拒", "\(s.capturesRejected) 条直接 SQL 写入未通过校验 (fieldsync status --json / 表 fs_capture_rejected)"])
+        }
+        print(t.render())
+    }
+}
+
+struct SchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "schema", abstract: "List every record kind, field, type and enumeration with Chinese labels (数据结构).")
+    @Flag(help: "Print as JSON (the format is documented in docs/cli.md).") var json = false
+
+    func run() throws {
+        let schema = Schema.current
+        if json { Display.printJSON(schemaJSON(schema)); return }
+        for k in schema.kinds {
+            print("\(k.label) \(k.kind.rawValue)")
+            var t = TextTable(["字段 field", "名称 label", "类型 type", "必填", "说明"])
+            for f in k.fields { t.add([f.name, f.label, f.type.name, f.required ? "是" : "", f.type.formatHint]) }
+            print(t.render())
+            print("")
+        }
+    }
+
+    func schemaJSON(_ s: Schema) -> JSONValue {
+        .object(JSONObject([
+            ("version", .int(Int64(s.version))),
+            ("kinds", .array(s.kinds.map { k in
+                .object(JSONObject([
+                    ("kind", .string(k.kind.rawValue)), ("label", .string(k.label)),
+                    ("regionField", k.regionField.map { .string($0) } ?? .null),
+                    ("idFormat", .string(k.kind == .region ? "division code (6, 9 or 12 digits)" : "32 lowercase hex digits")),
+                    ("fields", .array(k.fields.map(fieldJSON))),
+                ]))
+            })),
+        ]))
+    }
+
+    func fieldJSON(_ f: FieldSpec) -> JSONValue {
+        var o: JSONObject = ["name": .string(f.name), "label": .string(f.label), "type": .string(f.type.name), "required": .bool(f.required)]
+        switch f.type {
+        case .text(let n): o["maxLength"] = .int(Int64(n))
+        case .longText: o["maxBytes"] = .int(Int64(FieldType.longTextMaxBytes))
+        case .integer(let r): o["min"] = .int(r.lowerBound); o["max"] = .int(r.upperBound)
+        case .money: o["unit"] = "分 (fen)"; o["min"] = .int(0)
+        case .choice(let v), .choices(let v): o["values"] = .array(v.map { .string($0) })
+        case .regionCode(let l): o["digits"] = .array(l.sorted().map { .int(Int64($0)) })
+        case .reference(let k): o["references"] = .string(k.rawValue)
+        case .date: o["format"] = "YYYY-MM-DD"
+        case .geo: o["format"] = "lat,lon"
+        case .bool: break
+        }
+        if !f.help.isEmpty { o["help"] = .string(f.help) }
+        return .object(o)
+    }
+}

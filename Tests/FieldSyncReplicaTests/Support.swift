@@ -1,0 +1,76 @@
+import FieldSyncCore
+@testable import FieldSyncReplica
+import Foundation
+import Testing
+
+/// A fresh temporary folder per test, removed afterwards unless FIELDSYNC_KEEP_TMP is set.
+final class TempDir {
+    let path: String
+
+    init(_ name: String = #function) {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        path = "\(base)/fieldsync-test-\(safe.prefix(40))-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    deinit {
+        if ProcessInfo.processInfo.environment["FIELDSYNC_KEEP_TMP"] == nil {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
+
+/// A wall clock that tests move by hand.
+final class ManualClock: @unchecked Sendable {
+    var ms: Int64
+    init(_ ms: Int64 = 1_763_784_000_000) { self.ms = ms }
+    func advance(_ d: Int64 = 1000) { ms += d }
+}
+
+func makeReplica(_ dir: TempDir, _ name: String, author: String = "测试员", clock: ManualClock? = nil) throws -> Replica {
+    let r = try Replica.create(path: dir.file("\(name).sqlite"), siteName: name, author: author)
+    if let clock { r.wallClock = { clock.ms } }
+    return r
+}
+
+/// Every change `from` holds, decoded, in its local order.
+func allChanges(_ r: Replica) throws -> [Change] {
+    try r.read { db in
+        try String.fetchAll(db, sql: "SELECT body FROM fs_change ORDER BY seq").map { try ChangeCodec.decode(JSONValue.parse($0)) }
+    }
+}
+
+/// Sends everything `from` has to `to`.
+@discardableResult
+func sync(_ from: Replica, _ to: Replica) throws -> ApplyReport {
+    try to.apply(allChanges(from))
+}
+
+let village1 = "520221105201"
+let village2 = "520221105202"
+
+func disputeInput(_ village: String = village1, status: String = "受理", parties: String = "张三与李四") -> JSONObject {
+    JSONObject([
+        ("village", .string(village)), ("category", "邻里纠纷"), ("parties", .string(parties)),
+        ("summary", "因宅基地边界发生争执，双方多次协商未果。"), ("reported_on", "2026-11-20"), ("status", .string(status)),
+    ])
+}
+
+/// A canonical picture of everything a replica holds: records, their registers and conflicts.
+func snapshot(_ r: Replica) throws -> [String] {
+    var out: [String] = []
+    for k in RecordKind.allCases {
+        for rec in try r.records(k, includeDeleted: true) {
+            let state = try r.rowState(k, rec.id)!
+            let regs = state.registers.enumerated().map { i, reg in
+                "\(state.fieldName(i))=" + reg.entries.map { "\($0.dot)→\($0.value)" }.joined(separator: "|")
+            }
+            out.append("\(k.rawValue) \(rec.id) deleted=\(rec.deleted) " + regs.joined(separator: " ")
+                       + " conflicts=" + state.conflicts.map { "\($0.field):\($0.dots.map(\.description).joined(separator: ","))" }.joined(separator: ";"))
+        }
+    }
+    return out.sorted()
+}
