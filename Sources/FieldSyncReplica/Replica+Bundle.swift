@@ -116,8 +116,12 @@ extension Replica {
         }
         guard let first = try reader.next() else { throw ReplicaError.badBundle(path: path, reason: "the file is empty") }
         let header: BundleHeader
-        do { header = try BundleFormat.decodeHeader(parse(first, 1)) } catch let e as InputError {
+        do {
+            header = try BundleFormat.decodeHeader(JSONValue.parse(bytes: first))
+        } catch let e as InputError {
             throw ReplicaError.badBundle(path: path, reason: e.description)
+        } catch {
+            throw ReplicaError.badBundle(path: path, reason: "not a FieldSync bundle: line 1 is not a JSON header (\(error))")
         }
         var lines = 1
         let report: ApplyReport = try write { db in

@@ -1,0 +1,145 @@
+import FieldSyncCore
+@testable import FieldSyncReplica
+import Foundation
+import Testing
+
+/// Truncated, corrupt, oversized and schema-violating bundles get a clear error and a non-zero
+/// exit, and leave the receiving replica exactly as it was.
+@Suite(.serialized) struct BadBundleSpec {
+    let dir = TempDir("badbundle")
+    let target: String
+    let goodLines: [[UInt8]]
+    let good: String
+
+    init() throws {
+        let a = try makeReplica(dir, "a")
+        for n in 0..<40 {
+            let id = try a.add(.dispute, disputeInput(parties: "当事人\(n)"))
+            if n % 3 == 0 { try a.edit(id, ["status": "调解中"]) }
+        }
+        good = dir.file("good.bundle")
+        try a.exportBundle(to: good)
+        let raw = try Gzip.decompress([UInt8](Data(contentsOf: URL(fileURLWithPath: good))), limit: 1 << 30)
+        goodLines = raw.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init).filter { !$0.isEmpty }
+        let b = try makeReplica(dir, "b")
+        try b.add(.dispute, disputeInput(village2, parties: "乙村的纠纷"))
+        target = b.path
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let p = dir.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    func bundle(_ lines: [[UInt8]]) -> [UInt8] { Gzip.compress(Array(lines.joined(separator: [0x0A])) + [0x0A]) }
+
+    func replaceLine(_ i: Int, _ transform: (String) -> String) -> [[UInt8]] {
+        var l = goodLines
+        l[i] = Array(transform(String(decoding: l[i], as: UTF8.self)).utf8)
+        return l
+    }
+
+    /// Imports `file` through the CLI and checks: exit 65, the message, nothing changed.
+    func expectRefused(_ file: String, mentioning needles: [String], extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = try fingerprint(target)
+        let r = try runCLI(["bundle", "import", file] + extra, db: target)
+        #expect(r.status == 65, "exit \(r.status), stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        for n in needles {
+            #expect(r.stderr.contains(n), "stderr lacks \"\(n)\": \(r.stderr)", sourceLocation: sourceLocation)
+        }
+        #expect(try fingerprint(target) == before, "the replica changed", sourceLocation: sourceLocation)
+    }
+
+    @Test func theGoodBundleImports() throws {
+        let r = try runCLI(["bundle", "import", good], db: target)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("新变更 54"))
+    }
+
+    @Test func truncatedBundleIsRefused() throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        try expectRefused(try write("cut.bundle", Array(bytes.prefix(bytes.count / 2))), mentioning: ["truncated"])
+        // Cut exactly before the gzip trailer: the data is all there but the stream is unfinished.
+        try expectRefused(try write("cut8.bundle", Array(bytes.dropLast(8))), mentioning: ["truncated"])
+    }
+
+    @Test func bundleWithoutItsEndLineIsRefused() throws {
+        try expectRefused(try write("noend.bundle", bundle(Array(goodLines.dropLast()))), mentioning: ["truncated", "no end line"])
+    }
+
+    @Test func endLineCountMustMatch() throws {
+        try expectRefused(try write("count.bundle", bundle(Array(goodLines.dropLast(2)) + [goodLines.last!])), mentioning: ["says 54 changes but the file holds 53"])
+    }
+
+    @Test func dataAfterTheEndLineIsRefused() throws {
+        try expectRefused(try write("after.bundle", bundle(goodLines + [goodLines[3]])), mentioning: ["data after the end line"])
+    }
+
+    @Test func corruptedBundleIsRefused() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        for i in stride(from: bytes.count / 3, to: bytes.count / 3 + 40, by: 1) { bytes[i] ^= 0x5A }
+        try expectRefused(try write("corrupt.bundle", bytes), mentioning: ["corrupt"])
+    }
+
+    @Test func oversizedBundleIsRefusedBeforeItIsRead() throws {
+        // A gzip bomb: a small file that inflates far past the limit.
+        let bomb = Gzip.compress(goodLines[0] + [0x0A] + [UInt8](repeating: 0x20, count: 8 << 20))
+        #expect(bomb.count < 64 * 1024)
+        try expectRefused(try write("bomb.bundle", bomb), mentioning: ["more than 1000000 bytes"], extra: ["--max-bytes", "1000000"])
+        let long = Gzip.compress(goodLines[0] + [0x0A] + [UInt8](repeating: 0x20, count: 17 << 20))
+        try expectRefused(try write("longline.bundle", long), mentioning: ["line 2 is longer than"])
+    }
+
+    @Test func schemaViolatingChangeIsRefusedWithItsLineAndField() throws {
+        let lines = replaceLine(20) { $0.replacingOccurrences(of: "\"受理\"", with: "\"已解决\"").replacingOccurrences(of: "\"调解中\"", with: "\"已解决\"") }
+        try expectRefused(try write("schema.bundle", bundle(lines)), mentioning: ["line 21", "dispute.status (办理状态)", "\"已解决\" is not one of"])
+    }
+
+    @Test func negativeMoneyAndWrongTypesAreRefused() throws {
+        let lines = replaceLine(5) { $0.replacingOccurrences(of: "\"parties\":{\"value\":\"当事人", with: "\"parties\":{\"value\":17,\"x\":\"") }
+        try expectRefused(try write("type.bundle", bundle(lines)), mentioning: ["line 6"])
+        let proj = #"{"id":"1111111111111111:1","kind":"project","row":"019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"spent_fen":{"value":-500}}}"#
+        let l2 = [goodLines[0], Array(proj.utf8), Array(BundleFormat.trailerLine(count: 1).utf8)]
+        try expectRefused(try write("neg.bundle", bundle(l2)), mentioning: ["line 2", "money cannot be negative"])
+    }
+
+    @Test func unknownKindsAndFieldsAreRefused() throws {
+        try expectRefused(try write("kind.bundle", bundle(replaceLine(3) { $0.replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\"") })),
+                          mentioning: ["line 4", "unknown record kind \"meeting\""])
+        try expectRefused(try write("field.bundle", bundle(replaceLine(7) { $0.replacingOccurrences(of: "\"parties\":", with: "\"partys\":") })),
+                          mentioning: ["line 8", "has no field \"partys\""])
+    }
+
+    @Test func invalidUTF8IsRefused() throws {
+        var lines = goodLines
+        let s = String(decoding: lines[9], as: UTF8.self)
+        let r = s.range(of: "当事人")!
+        var bytes = Array(s[..<r.lowerBound].utf8)
+        bytes += [0xE5, 0xBD, 0xFF, 0xC0, 0xAF]  // a cut sequence, an invalid byte, an overlong "/"
+        bytes += Array(s[r.upperBound...].utf8)
+        lines[9] = bytes
+        try expectRefused(try write("utf8.bundle", bundle(lines)), mentioning: ["line 10", "invalid UTF-8"])
+    }
+
+    @Test func aReplayedIDWithDifferentContentIsRefused() throws {
+        // Import the good bundle, then a bundle reusing one of its ids for other content:
+        // the signature of a copied replica file.
+        #expect(try runCLI(["bundle", "import", good], db: target).status == 0)
+        let clone = replaceLine(12) { $0.replacingOccurrences(of: "当事人", with: "别人") }
+        try expectRefused(try write("clone.bundle", bundle(clone)), mentioning: ["line 13", "received before with different content"])
+    }
+
+    @Test func notABundleIsRefused() throws {
+        try expectRefused(try write("text.bundle", Array("这不是交换包\n".utf8)), mentioning: ["not a FieldSync bundle"])
+        try expectRefused(try write("empty.bundle", []), mentioning: ["empty"])
+        try expectRefused(dir.file("missing.bundle"), mentioning: ["cannot open"])
+        let future = replaceLine(0) { $0.replacingOccurrences(of: "\"version\":1", with: "\"version\":7") }
+        try expectRefused(try write("v7.bundle", bundle(future)), mentioning: ["version 7 is not supported"])
+    }
+
+    @Test func aBadLineLateInTheBundleLeavesEarlierLinesUnapplied() throws {
+        let lines = replaceLine(goodLines.count - 2) { $0.replacingOccurrences(of: "\"hlc\":\"", with: "\"hlc\":\"x") }
+        try expectRefused(try write("late.bundle", bundle(lines)), mentioning: ["line \(goodLines.count - 1)", "clock reading"])
+    }
+}
