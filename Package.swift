@@ -31,6 +31,9 @@ let package = Package(
                 "FieldSyncCore", "FieldSyncReplica",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "fieldsync-bench",
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
         .testTarget(
             name: "FieldSyncReplicaTests",

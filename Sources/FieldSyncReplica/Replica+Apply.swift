@@ -39,14 +39,28 @@ extension Replica {
     /// The one write path for local edits and incoming changes: log the change, merge it into
     /// the record, store the winners, keep `fs_conflict` in step. Runs inside a transaction.
     func applyOne(_ db: Database, _ c: Change, local: Bool, preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
-        let body = ChangeCodec.encode(c).compactText
-        let siteKey = Int64(bitPattern: c.id.site.raw)
-        let ins = try db.cachedStatement(sql: """
-            INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(site, counter) DO NOTHING
-            """)
+        let body = ChangeCodec.canonicalText(c)
+        var row = try preloaded ?? loadRow(db, c.kind, c.row)
+        if !local, row.state.mayHold(c) {
+            // Held or replaced here already: a duplicate, unless it is new but obsolete.
+            let sel = try db.cachedStatement(sql: "SELECT body FROM fs_change WHERE row = ? AND site = ? AND counter = ?")
+            sel.begin()
+            sel.bind(1, c.row)
+            sel.bind(2, Int64(bitPattern: c.id.site.raw))
+            sel.bind(3, c.id.counter)
+            let stored: String? = try sel.step(db) ? sel.text(0) : nil
+            sel.begin()
+            if let stored {
+                guard stored.utf8.elementsEqual(body.utf8) else {
+                    throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
+                }
+                report.duplicates += 1
+                return
+            }
+        }
+        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         ins.begin()
-        ins.bind(1, siteKey)
+        ins.bind(1, Int64(bitPattern: c.id.site.raw))
         ins.bind(2, c.id.counter)
         ins.bind(3, c.kind.rawValue)
         ins.bind(4, c.row)
@@ -55,23 +69,9 @@ extension Replica {
         ins.bind(7, wallClock())
         ins.bind(8, body)
         try ins.run(db)
-        if db.lastChanges == 0 {
-            let sel = try db.cachedStatement(sql: "SELECT body FROM fs_change WHERE site = ? AND counter = ?")
-            sel.begin()
-            sel.bind(1, siteKey)
-            sel.bind(2, c.id.counter)
-            let stored = try sel.step(db) ? sel.text(0) : ""
-            sel.begin()
-            guard stored == body else {
-                throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
-            }
-            report.duplicates += 1
-            return
-        }
         if !knownSites.contains(c.id.site.raw) { try noteSite(db, c.id.site, name: nil) }
         if !local, let ahead = clock.observe(c.hlc, wall: now) { report.clockAhead[c.id] = ahead }
 
-        var row = try preloaded ?? loadRow(db, c.kind, c.row)
         let before = row.state.hasMultipleEntries ? row.state.conflicts : []
         let outcome = row.state.apply(c)
         if outcome.changedNothing {
@@ -122,7 +122,7 @@ extension Replica {
 
     func loadRow(_ db: Database, _ kind: RecordKind, _ id: String) throws -> LoadedRow {
         let fields = kind.spec.fields
-        let st = try db.cachedStatement(sql: "SELECT rid, \(fields.map(\.name).joined(separator: ", ")), _deleted, _clock FROM \(SQLLayout.table(kind)) WHERE id = ?")
+        let st = try db.cachedStatement(sql: RowSQL.all[kind.ordinal].select)
         st.begin()
         st.bind(1, id)
         defer { st.begin() }
@@ -138,15 +138,9 @@ extension Replica {
 
     func storeRow(_ db: Database, _ row: inout LoadedRow) throws {
         let kind = row.state.kind
-        let fields = kind.spec.fields
-        let t = SQLLayout.table(kind)
         let blob = ClockBlob.encode(row.state)
-        let st: Statement
-        if row.rid == nil {
-            st = try db.cachedStatement(sql: "INSERT INTO \(t)(\(fields.map(\.name).joined(separator: ", ")), _deleted, _clock, id) VALUES (\(Array(repeating: "?", count: fields.count + 3).joined(separator: ", ")))")
-        } else {
-            st = try db.cachedStatement(sql: "UPDATE \(t) SET \(fields.map { "\($0.name) = ?" }.joined(separator: ", ")), _deleted = ?, _clock = ? WHERE rid = ?")
-        }
+        let sql = RowSQL.all[kind.ordinal]
+        let st = try db.cachedStatement(sql: row.rid == nil ? sql.insert : sql.update)
         st.begin()
         var i: Int32 = 1
         for r in row.state.registers.dropLast() {
@@ -161,7 +155,31 @@ extension Replica {
     }
 }
 
+/// The row statements of each kind, built once.
+struct RowSQL {
+    let select: String
+    let insert: String
+    let update: String
+
+    static let all: [RowSQL] = RecordKind.allCases.map { kind in
+        let names = kind.spec.fields.map(\.name)
+        let t = SQLLayout.table(kind)
+        return RowSQL(
+            select: "SELECT rid, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id = ?",
+            insert: "INSERT INTO \(t)(\(names.joined(separator: ", ")), _deleted, _clock, id) VALUES (\(Array(repeating: "?", count: names.count + 3).joined(separator: ", ")))",
+            update: "UPDATE \(t) SET \(names.map { "\($0) = ?" }.joined(separator: ", ")), _deleted = ?, _clock = ? WHERE rid = ?")
+    }
+}
+
 extension RowState {
+    /// False when the change is certainly new here: its first field neither holds it nor holds
+    /// a write that had seen it. (Once applied, a write stays held or covered by what replaced
+    /// it, so a change that is neither was never applied.)
+    func mayHold(_ c: Change) -> Bool {
+        guard let w = c.writes.first, let reg = self[w.field] else { return true }
+        return reg.entries.contains { $0.dot == c.id || $0.context.covers(c.id) }
+    }
+
     /// True when some register holds more than one write, the only way to have a conflict.
     var hasMultipleEntries: Bool { registers.contains { $0.entries.count > 1 } || isDeleted }
 }

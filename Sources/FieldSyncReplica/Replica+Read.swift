@@ -193,8 +193,8 @@ extension Replica {
                 let state = try loadRow(db, kind, id).state
                 guard let c = state.conflicts.first(where: { $0.field == field }) else { continue }
                 func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
-                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE site = ? AND counter = ?",
-                                                     arguments: [Int64(bitPattern: e.dot.site.raw), e.dot.counter]) ?? "?"
+                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE row = ? AND site = ? AND counter = ?",
+                                                     arguments: [id, Int64(bitPattern: e.dot.site.raw), e.dot.counter]) ?? "?"
                     return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
                                  value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins)
                 }

@@ -28,6 +28,11 @@ public final class Replica {
     var clockOffset: Int64 = 0
     var nextCounter: Int64 = 1
     var knownSites: Set<UInt64> = []
+    /// `PRAGMA data_version` when the clock and counter were last known to be current; another
+    /// connection's commit changes it, and then they are read again from the file.
+    var cachedDataVersion: Int64?
+    /// The clock and counter as last saved in fs_clock; a transaction that moves them saves them.
+    var savedClock = (hlc: HybridTimestamp.zero, counter: Int64(0))
 
     init(path: String, db: DatabaseQueue, site: SiteID, siteName: String, author: String, maxDrift: Int64) {
         self.path = path
@@ -77,7 +82,7 @@ public final class Replica {
                 for (k, v) in meta { try db.execute(sql: "INSERT INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
                 try db.execute(sql: "INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?)",
                                arguments: [Int64(bitPattern: site.raw), site.hex, siteName])
-                try db.execute(sql: "INSERT INTO fs_clock(id, hlc) VALUES (1, 0)")
+                try db.execute(sql: "INSERT INTO fs_clock(id, hlc, counter) VALUES (1, 0, 0)")
                 return .commit
             }
             return Replica(path: path, db: q, site: site, siteName: siteName, author: author, maxDrift: maxDrift)
@@ -133,30 +138,49 @@ public final class Replica {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         try Self.storage {
             var result: T?
-            try db.inTransaction(.immediate) { db in
-                let st = try db.cachedStatement(sql: "SELECT hlc, offset_ms FROM fs_clock WHERE id = 1")
-                st.begin()
-                if try st.step(db) {
-                    clock = HybridLogicalClock(last: HybridTimestamp(packed: st.int64(0)), maxDrift: maxDrift)
-                    clockOffset = st.int64(1)
+            let saved = (clock, nextCounter, cachedDataVersion, savedClock)
+            do {
+                try db.inTransaction(.immediate) { db in
+                    let dv = try db.cachedStatement(sql: "PRAGMA data_version")
+                    dv.begin()
+                    _ = try dv.step(db)
+                    let version = dv.int64(0)
+                    dv.begin()
+                    if version != cachedDataVersion { try loadClock(db) }
+                    cachedDataVersion = version
+                    result = try body(db)
+                    if clock.last != savedClock.hlc || nextCounter - 1 != savedClock.counter {
+                        let save = try db.cachedStatement(sql: "UPDATE fs_clock SET hlc = ?, counter = ?, offset_ms = ? WHERE id = 1")
+                        save.begin()
+                        save.bind(1, clock.last.packed)
+                        save.bind(2, nextCounter - 1)
+                        save.bind(3, clockOffset)
+                        try save.run(db)
+                        save.begin()
+                        savedClock = (clock.last, nextCounter - 1)
+                    }
+                    return .commit
                 }
-                st.begin()
-                let c = try db.cachedStatement(sql: "SELECT max(counter) FROM fs_change WHERE site = ?")
-                c.begin()
-                c.bind(1, Int64(bitPattern: site.raw))
-                _ = try c.step(db)
-                nextCounter = c.int64(0) + 1
-                c.begin()
-                result = try body(db)
-                let save = try db.cachedStatement(sql: "UPDATE fs_clock SET hlc = ?, offset_ms = ? WHERE id = 1")
-                save.begin()
-                save.bind(1, clock.last.packed)
-                save.bind(2, clockOffset)
-                try save.run(db)
-                return .commit
+            } catch {
+                // Rolled back: what this process believed about the clock may not be on disk.
+                (clock, nextCounter, cachedDataVersion, savedClock) = (saved.0, saved.1, nil, saved.3)
+                throw error
             }
             return result!
         }
+    }
+
+    /// Reads the clock and this site's last counter from the file.
+    func loadClock(_ db: Database) throws {
+        let st = try db.cachedStatement(sql: "SELECT hlc, counter, offset_ms FROM fs_clock WHERE id = 1")
+        st.begin()
+        guard try st.step(db) else { throw ReplicaError.storage("fs_clock is empty") }
+        let last = HybridTimestamp(packed: st.int64(0))
+        savedClock = (last, st.int64(1))
+        nextCounter = st.int64(1) + 1
+        clockOffset = st.int64(2)
+        st.begin()
+        clock = HybridLogicalClock(last: last, maxDrift: maxDrift)
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {

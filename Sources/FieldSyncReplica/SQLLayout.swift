@@ -25,8 +25,9 @@ enum SQLLayout {
         var s = [
             "CREATE TABLE fs_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
             "CREATE TABLE fs_site(id INTEGER PRIMARY KEY, hex TEXT NOT NULL UNIQUE, name TEXT NOT NULL DEFAULT '')",
-            // One row: the hybrid logical clock, saved with every write transaction.
-            "CREATE TABLE fs_clock(id INTEGER PRIMARY KEY CHECK (id = 1), hlc INTEGER NOT NULL, offset_ms INTEGER NOT NULL DEFAULT 0)",
+            // One row: the hybrid logical clock and this site's last change counter, saved by
+            // every write transaction that moves them.
+            "CREATE TABLE fs_clock(id INTEGER PRIMARY KEY CHECK (id = 1), hlc INTEGER NOT NULL, counter INTEGER NOT NULL, offset_ms INTEGER NOT NULL DEFAULT 0)",
             """
             CREATE TABLE fs_change(
               seq INTEGER PRIMARY KEY,
@@ -37,10 +38,11 @@ enum SQLLayout {
               hlc INTEGER NOT NULL,
               author TEXT NOT NULL,
               received INTEGER NOT NULL,
-              body TEXT NOT NULL,
-              UNIQUE(site, counter))
+              body TEXT NOT NULL)
             """,
-            "CREATE INDEX fs_change_row ON fs_change(row)",
+            // History by record, and duplicate detection: a change id is looked up within its
+            // record (the merge registers say when a lookup is needed at all).
+            "CREATE INDEX fs_change_row ON fs_change(row, site, counter)",
             """
             CREATE TABLE fs_conflict(
               kind TEXT NOT NULL, row TEXT NOT NULL, field TEXT NOT NULL, since INTEGER NOT NULL,

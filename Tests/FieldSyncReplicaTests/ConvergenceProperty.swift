@@ -222,7 +222,7 @@ struct PropertyRun {
     /// sets the model computes itself, and checks the replica against the model.
     mutating func recordLocalChange(at i: Int, step: Int, expectedFields: Set<String>) throws {
         let c = try replicas[i].read { db in
-            try ChangeCodec.decode(JSONValue.parse(String.fetchOne(db, sql: "SELECT body FROM fs_change WHERE site = ? ORDER BY counter DESC LIMIT 1",
+            try ChangeCodec.decode(JSONValue.parse(String.fetchOne(db, sql: "SELECT body FROM fs_change WHERE site = ? ORDER BY seq DESC LIMIT 1",
                                                                     arguments: [Int64(bitPattern: replicas[i].site.raw)])!))
         }
         if Set(c.writes.map(\.field)) != expectedFields {

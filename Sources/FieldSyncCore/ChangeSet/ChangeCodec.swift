@@ -46,6 +46,79 @@ public enum ChangeCodec {
         return .object(o)
     }
 
+    /// The canonical text of a change, written straight to bytes: the same text as
+    /// `encode(c).compactText`, without building a JSON tree (this is on every write's path).
+    public static func canonicalText(_ c: Change) -> String {
+        var o: [UInt8] = []
+        o.reserveCapacity(256)
+        func key(_ k: StaticString) {
+            o.append(0x22)
+            o.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+            o.append(0x22)
+            o.append(0x3A)
+        }
+        func str(_ s: String) { JSONWriter.writeString(s, into: &o) }
+        func hex(_ site: SiteID) {
+            o.append(0x22)
+            site.appendHex(to: &o)
+            o.append(0x22)
+        }
+        func vector(_ v: VersionVector) {
+            o.append(0x7B)
+            for (n, e) in v.entries.enumerated() {
+                if n > 0 { o.append(0x2C) }
+                hex(e.site)
+                o.append(0x3A)
+                JSONWriter.writeInt(e.counter, into: &o)
+            }
+            o.append(0x7D)
+        }
+        let spec = c.kind.spec
+        o.append(0x7B)
+        key("id"); o.append(0x22); c.id.site.appendHex(to: &o); o.append(0x3A); JSONWriter.writeInt(c.id.counter, into: &o); o.append(0x22); o.append(0x2C)
+        key("kind"); str(c.kind.rawValue); o.append(0x2C)
+        key("row"); str(c.row); o.append(0x2C)
+        key("hlc"); o.append(0x22); JSONWriter.writeInt(c.hlc.millis, into: &o); o.append(0x2D); JSONWriter.writeInt(Int64(c.hlc.counter), into: &o); o.append(0x22); o.append(0x2C)
+        key("author"); str(c.author); o.append(0x2C)
+        key("schema"); JSONWriter.writeInt(Int64(c.schema), into: &o); o.append(0x2C)
+        key("fields"); o.append(0x7B)
+        for (n, w) in c.writes.enumerated() {
+            if n > 0 { o.append(0x2C) }
+            str(w.field)
+            o.append(0x3A); o.append(0x7B)
+            key("value")
+            if w.field == RowState.deletedField {
+                o.append(contentsOf: (w.value == .integer(1) ? "true" : "false").utf8)
+            } else {
+                let type = spec.fields[spec.fieldIndex(w.field)!].type
+                switch (type, w.value) {
+                case (_, .null): o.append(contentsOf: "null".utf8)
+                case (.bool, .integer(let i)): o.append(contentsOf: (i != 0 ? "true" : "false").utf8)
+                case (.choices, .text(let t)): o.append(contentsOf: t.utf8)  // stored as canonical JSON
+                case (_, .integer(let i)): JSONWriter.writeInt(i, into: &o)
+                case (_, .text(let t)): str(t)
+                }
+            }
+            if !w.context.isEmpty { o.append(0x2C); key("seen"); vector(w.context) }
+            o.append(0x7D)
+        }
+        o.append(0x7D)
+        if let rc = c.rowContext {
+            o.append(0x2C); key("rowSeen"); o.append(0x7B)
+            var first = true
+            for f in spec.fields {
+                guard let v = rc[f.name], !v.isEmpty else { continue }
+                if !first { o.append(0x2C) }
+                first = false
+                str(f.name); o.append(0x3A); vector(v)
+            }
+            o.append(0x7D)
+        }
+        if let note = c.note { o.append(0x2C); key("note"); str(note) }
+        o.append(0x7D)
+        return String(decoding: o, as: UTF8.self)
+    }
+
     public static func encode(_ v: VersionVector) -> JSONValue {
         .object(JSONObject(v.entries.map { ($0.site.hex, JSONValue.int($0.counter)) }))
     }
@@ -83,12 +156,12 @@ public enum ChangeCodec {
                 throw InputError("hlc", "a clock reading is MILLIS-COUNTER (e.g. 1763784245123-0), got \"\(hlcText.prefix(60))\"")
             }
             let author = try requiredString(o, "author")
-            guard !author.isEmpty, author.count <= maxAuthorLength, !author.utf8.contains(0) else {
+            guard !author.isEmpty, author.unicodeScalars.count <= maxAuthorLength, !author.utf8.contains(0) else {
                 throw InputError("author", "an author is 1…\(maxAuthorLength) characters without NUL")
             }
             var note: String?
             if let n = o["note"] {
-                guard case .string(let s) = n, s.count <= maxNoteLength, !s.utf8.contains(0) else {
+                guard case .string(let s) = n, s.unicodeScalars.count <= maxNoteLength, !s.utf8.contains(0) else {
                     throw InputError("note", "a note is a string of at most \(maxNoteLength) characters")
                 }
                 note = s

@@ -29,8 +29,7 @@ public struct HybridTimestamp: Hashable, Comparable, Sendable, CustomStringConve
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, let ms = Int64(parts[0]), let c = UInt16(parts[1]),
             ms >= 0, ms <= Self.maxMillis,
-            parts[0].utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-            parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) })
+            parts.allSatisfy({ p in p.utf8.allSatisfy { (0x30...0x39).contains($0) } && (p.count == 1 || p.first != "0") })
         else { return nil }
         self.init(millis: ms, counter: c)
     }
@@ -79,8 +78,8 @@ public struct HybridLogicalClock: Sendable {
         return last
     }
 
-    /// Takes note of a reading from another replica. Returns how far beyond the drift bound
-    /// it lay (in milliseconds), or nil when it was within bounds.
+    /// Takes note of a reading from another replica. When it lies beyond the drift bound, returns
+    /// how far ahead of this machine's wall clock it is (in milliseconds); nil when within bounds.
     @discardableResult
     public mutating func observe(_ remote: HybridTimestamp, wall: Int64) -> Int64? {
         let bound = wall + maxDrift

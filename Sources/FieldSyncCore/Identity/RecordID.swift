@@ -13,7 +13,11 @@ public enum RecordID {
         let time = UInt64(max(0, nowMs)) & 0xFFFF_FFFF_FFFF
         let hi = time << 16 | UInt64.random(in: 0...0xFFFF, using: &g)
         let lo = UInt64.random(in: 0...UInt64.max, using: &g)
-        return hex16(hi) + hex16(lo)
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        SiteID(raw: hi).appendHex(to: &out)
+        SiteID(raw: lo).appendHex(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Why `id` is not a valid id for a record of `kind`, or nil when it is.
@@ -27,10 +31,6 @@ public enum RecordID {
         return nil
     }
 
-    private static func hex16(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.utf8.count) + s
-    }
 }
 
 // MARK: - RegionCode

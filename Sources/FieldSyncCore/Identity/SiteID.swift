@@ -33,6 +33,17 @@ public struct SiteID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public var description: String { hex }
 
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Appends the 16 hex digits without building a String.
+    public func appendHex(to out: inout [UInt8]) {
+        var shift: UInt64 = 60
+        for _ in 0..<16 {
+            out.append(Self.digits[Int((raw >> shift) & 0xF)])
+            shift &-= 4
+        }
+    }
+
     public static func < (a: SiteID, b: SiteID) -> Bool { a.raw < b.raw }
 
     static func isLowerHex(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x61...0x66).contains(c) }

@@ -93,7 +93,7 @@ struct JSONParser {
     mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         i += 1
         var pairs: [(String, JSONValue)] = []
-        var seen = Set<String>()
+        var seen = Set<[UInt8]>()  // by bytes: canonically equivalent keys are still different keys
         skipSpace()
         if i < b.count && b[i] == UInt8(ascii: "}") { i += 1; return .object(JSONObject()) }
         while true {
@@ -102,7 +102,7 @@ struct JSONParser {
             guard b[i] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
             let keyAt = i
             let key = try string()
-            guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"", at: keyAt) }
+            guard seen.insert(Array(key.utf8)).inserted else { throw fail("duplicate key \"\(key)\"", at: keyAt) }
             skipSpace()
             guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(key)\"") }
             i += 1
@@ -193,7 +193,8 @@ struct JSONParser {
             if c == UInt8(ascii: "\"") {
                 i += 1
                 guard let s = String(validating: out, as: UTF8.self) else {
-                    throw fail("invalid UTF-8 in a string", at: open)
+                    // Escapes are ASCII, so the bad bytes sit where they were in the source.
+                    throw fail("invalid UTF-8 in a string", at: firstInvalidUTF8(from: open + 1, to: i - 1))
                 }
                 return s
             }

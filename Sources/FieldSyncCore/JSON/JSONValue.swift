@@ -7,7 +7,7 @@
 ///
 ///     let v = try JSONValue.parse(#"{"status":"已化解","budget_fen":120000}"#)
 ///     v["status"]?.stringValue   // "已化解"
-public enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     /// An integer literal that fits in 64 bits.
@@ -57,6 +57,22 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+extension JSONValue: Equatable {
+    /// Structural equality; strings compare by bytes, not by Unicode equivalence.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        default: return false
+        }
+    }
+}
+
 // MARK: - JSONObject
 
 /// A JSON object whose keys keep the order they were written in.
@@ -75,11 +91,11 @@ public struct JSONObject: Sendable, Equatable, Sequence {
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for p in pairs where p.key == key { return p.value }
+            for p in pairs where p.key.utf8.elementsEqual(key.utf8) { return p.value }
             return nil
         }
         set {
-            if let i = pairs.firstIndex(where: { $0.key == key }) {
+            if let i = pairs.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                 if let newValue { pairs[i].value = newValue } else { pairs.remove(at: i) }
             } else if let newValue {
                 pairs.append((key: key, value: newValue))
@@ -93,7 +109,7 @@ public struct JSONObject: Sendable, Equatable, Sequence {
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.pairs.count == b.pairs.count else { return false }
-        for (x, y) in zip(a.pairs, b.pairs) where x.key != y.key || x.value != y.value { return false }
+        for (x, y) in zip(a.pairs, b.pairs) where !x.key.utf8.elementsEqual(y.key.utf8) || x.value != y.value { return false }
         return true
     }
 }

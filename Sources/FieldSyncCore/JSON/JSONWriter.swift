@@ -67,6 +67,23 @@ public enum JSONWriter {
     /// Writes a quoted string, escaping only what JSON requires.
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Fast path: copy runs that need no escaping in one go.
+        let done: Bool? = s.utf8.withContiguousStorageIfAvailable { u -> Bool in
+            var start = 0
+            for i in 0..<u.count {
+                let c = u[i]
+                guard c < 0x20 || c == 0x22 || c == 0x5C else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<i]))
+                escape(c, into: &out)
+                start = i + 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<u.count]))
+            return true
+        }
+        if done == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for c in s.utf8 {
             switch c {
             case 0x22: out.append(0x5C); out.append(0x22)
@@ -82,5 +99,36 @@ public enum JSONWriter {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func escape(_ c: UInt8, into out: inout [UInt8]) {
+        switch c {
+        case 0x22: out.append(0x5C); out.append(0x22)
+        case 0x5C: out.append(0x5C); out.append(0x5C)
+        case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+        default:
+            out.append(contentsOf: "\\u00".utf8)
+            out.append(hexDigits[Int(c >> 4)])
+            out.append(hexDigits[Int(c & 0xF)])
+        }
+    }
+
+    /// Appends a non-negative or negative integer in decimal without allocating a String.
+    public static func writeInt(_ v: Int64, into out: inout [UInt8]) {
+        if v == 0 { out.append(0x30); return }
+        var n = v.magnitude
+        if v < 0 { out.append(0x2D) }
+        var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var len = 0
+        withUnsafeMutableBytes(of: &buf) { b in
+            while n > 0 {
+                b[23 - len] = UInt8(n % 10) + 0x30
+                n /= 10
+                len += 1
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[(24 - len)...]))
+        }
     }
 }

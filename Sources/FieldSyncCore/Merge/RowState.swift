@@ -148,8 +148,9 @@ public struct RowConflict: Sendable {
         self.edits = edits
     }
 
-    /// Every write taking part, sorted: a canonical identity for comparing replicas.
-    public var dots: [ChangeID] { (entries.map(\.dot) + edits.map(\.entry.dot)).sorted() }
+    /// Every change taking part, each once, sorted: a canonical identity for comparing replicas.
+    /// (One change may edit several fields the delete had not seen.)
+    public var dots: [ChangeID] { Set(entries.map(\.dot) + edits.map(\.entry.dot)).sorted() }
 }
 
 extension RowConflict {

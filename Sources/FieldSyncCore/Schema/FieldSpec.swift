@@ -39,7 +39,8 @@ extension FieldSpec {
         case .text(let maxLength):
             let s = try string(json)
             if s.isEmpty, required { throw InputError("", "is required and cannot be empty") }
-            let n = s.count
+            // Counted in Unicode scalars (code points): every implementation counts alike.
+            let n = s.unicodeScalars.count
             if n > maxLength { throw InputError("", "is \(n) characters long, at most \(maxLength) allowed") }
             return .text(s)
         case .longText:

@@ -9,6 +9,27 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
     case integer(Int64)
     case text(String)
 
+    /// Values are equal when their bytes are: Swift's `String ==` treats "café" written with
+    /// U+00E9 and with "e" + U+0301 as equal, FieldSync (and the protocol) must not.
+    public static func == (a: FieldValue, b: FieldValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.integer(let x), .integer(let y)): return x == y
+        case (.text(let x), .text(let y)): return x.utf8.elementsEqual(y.utf8)
+        default: return false
+        }
+    }
+
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .null: h.combine(0)
+        case .integer(let i): h.combine(1); h.combine(i)
+        case .text(let s):
+            h.combine(2)
+            for b in s.utf8 { h.combine(b) }
+        }
+    }
+
     public var isNull: Bool { self == .null }
 
     public var description: String {

@@ -49,20 +49,31 @@ extension FieldSpec {
     }
 
     static func wholeNumber(_ s: String) -> Int64? {
-        let t = s.replacingAll(",", "")
-        guard !t.isEmpty, t.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2D }) else { return nil }
-        return Int64(t)
+        var body = Substring(s)
+        let negative = body.hasPrefix("-")
+        if negative { body = body.dropFirst() }
+        guard let digits = ungrouped(body) else { return nil }
+        return Int64((negative ? "-" : "") + digits)
+    }
+
+    /// Digits with optional thousands separators in the right places ("1,234,567"), or nil.
+    static func ungrouped(_ s: Substring) -> String? {
+        guard !s.isEmpty, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2C }) else { return nil }
+        guard s.contains(",") else { return String(s) }
+        let groups = s.split(separator: ",", omittingEmptySubsequences: false)
+        guard (1...3).contains(groups[0].count), groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return nil }
+        return groups.joined()
     }
 
     /// `1,234.5` 元 → 123450 分, exactly (no floating point).
     public static func yuanToFen(_ s: String) -> Int64? {
-        var t = s.replacingAll(",", "").replacingAll("¥", "").replacingAll("￥", "").replacingAll("元", "")
+        var t = s.replacingAll("¥", "").replacingAll("￥", "").replacingAll("元", "")
         var negative = false
         if t.hasPrefix("-") { negative = true; t.removeFirst() }
         let parts = t.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), !parts[0].isEmpty,
-              parts.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
-              let yuan = Int64(parts[0]), yuan < 10_000_000_000_000
+        guard (1...2).contains(parts.count), let whole = ungrouped(parts[0]),
+              parts.count == 1 || parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let yuan = Int64(whole), yuan < 10_000_000_000_000
         else { return nil }
         var fen: Int64 = 0
         if parts.count == 2 {
@@ -81,6 +92,7 @@ extension FieldSpec {
         t = t.replacingAll("日", "")
         let p = t.split(separator: "-", omittingEmptySubsequences: false)
         guard p.count == 3, p[0].count == 4, (1...2).contains(p[1].count), (1...2).contains(p[2].count),
+              p.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
               let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]) else { return nil }
         let out = "\(y)-\(m < 10 ? "0" : "")\(m)-\(d < 10 ? "0" : "")\(d)"
         return DateCheck.problem(out) == nil ? out : nil
@@ -89,9 +101,10 @@ extension FieldSpec {
 
 extension String {
     var trimmingSpaces: String {
+        // Character.isWhitespace also covers "\r\n" (one Character) and the ideographic space.
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\u{3000}" || f == "\r" || f == "\n" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\u{3000}" || l == "\r" || l == "\n" { s.removeLast() }
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
         return String(s)
     }
 

@@ -10,11 +10,21 @@ public enum RecordKind: String, CaseIterable, Sendable, Comparable {
     case cadre       // 驻村干部
     case household   // 农户
 
-    public var spec: KindSpec { Schema.current.spec(self) }
+    public var spec: KindSpec { Schema.current.kinds[ordinal] }
 
-    public static func < (a: RecordKind, b: RecordKind) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    /// The kind's position in `allCases`, without building the array.
+    public var ordinal: Int {
+        switch self {
+        case .visit: return 0
+        case .dispute: return 1
+        case .project: return 2
+        case .region: return 3
+        case .cadre: return 4
+        case .household: return 5
+        }
     }
+
+    public static func < (a: RecordKind, b: RecordKind) -> Bool { a.ordinal < b.ordinal }
 
     /// Looks a kind up by key (`dispute`) or Chinese label (`矛盾纠纷`).
     public init?(named name: String) {

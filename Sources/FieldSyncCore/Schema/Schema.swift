@@ -9,9 +9,7 @@ public struct Schema: Sendable {
 
     public static let current = Schema(version: 1, kinds: Catalog.kinds)
 
-    public func spec(_ kind: RecordKind) -> KindSpec {
-        kinds[RecordKind.allCases.firstIndex(of: kind)!]
-    }
+    public func spec(_ kind: RecordKind) -> KindSpec { kinds[kind.ordinal] }
 }
 
 // MARK: - Enumerations

@@ -98,6 +98,7 @@ public enum UTCTime {
         if s == "UTC" || s == "Z" || s == "+00:00" { return 0 }
         let u = Array(s.utf8)
         guard u.count == 6, u[0] == 0x2B || u[0] == 0x2D, u[3] == 0x3A,
+            [1, 2, 4, 5].allSatisfy({ (0x30...0x39).contains(u[$0]) }),
             let h = Int(String(decoding: u[1...2], as: UTF8.self)), let m = Int(String(decoding: u[4...5], as: UTF8.self)),
             h <= 14, m < 60
         else { return nil }

@@ -1,0 +1,154 @@
+import FieldSyncCore
+import FieldSyncReplica
+import Foundation
+import GRDB
+
+// Benchmarks for docs/benchmarks.md. Every figure is a ratio against a baseline measured in the
+// same run on the same machine (machines here are shared and noisy): plain SQLite inserts of
+// the same rows, through the same library, with the same durability settings.
+//
+//   fieldsync-bench [--records N] [--apply-records N] [--single N] [--dir DIR]
+
+let args = CommandLine.arguments
+func arg(_ name: String, _ def: Int) -> Int {
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return def
+}
+let batchN = arg("--records", 50_000)
+let applyN = arg("--apply-records", 100_000)
+let singleN = arg("--single", 2_000)
+let dir = args.firstIndex(of: "--dir").map { args[$0 + 1] } ?? NSTemporaryDirectory() + "fieldsync-bench-\(getpid())"
+try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: dir) }
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let t = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+}
+
+func peakRSSMB() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+let notes = [
+    "走访了解家庭收入、就业和医疗情况，宣传惠民政策，群众反映通组路雨天难行。",
+    "入户核实低保申请材料，户主在外务工，家中老人身体尚可，孙子在镇上读初中。",
+    "召开院坝会，讨论茶叶合作社分红方案，到会群众三十余人，意见基本一致。",
+]
+
+/// A realistic visit log: 11 fields set.
+func visit(_ n: Int) -> JSONObject {
+    ["village": .string("5202211052\(String(format: "%02d", n % 30 + 1))"), "household_head": .string("户主\(n)"),
+     "cadre_name": "王芳", "visit_date": "2026-11-20", "visit_kind": "入户走访", "topics": ["政策宣传", "就业"],
+     "notes": .string(notes[n % 3]), "needs": "希望硬化通组路", "follow_up": "报乡镇交通办",
+     "follow_up_due": "2026-12-20", "follow_up_done": false]
+}
+
+let visitFields = Array(RecordKind.visit.spec.fields)
+
+/// The baseline table: the same columns as a visit log, id primary key, no merge metadata.
+func plainDB(_ path: String) throws -> DatabaseQueue {
+    var c = Configuration()
+    c.journalMode = .wal
+    c.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    let q = try DatabaseQueue(path: path, configuration: c)
+    try q.write { db in
+        try db.execute(sql: "CREATE TABLE visit(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+            + visitFields.map { "\($0.name) \($0.type.sqlType)" }.joined(separator: ", ") + ")")
+        // The same index the replica's table has, for listing a village's records.
+        try db.execute(sql: "CREATE INDEX visit_village ON visit(village)")
+    }
+    return q
+}
+
+func plainInsert(_ db: Database, _ rows: [(String, [DatabaseValue])]) throws {
+    let st = try db.cachedStatement(sql: "INSERT INTO visit(id, \(visitFields.map(\.name).joined(separator: ", "))) VALUES (?\(String(repeating: ", ?", count: visitFields.count)))")
+    for (id, values) in rows {
+        try st.execute(arguments: StatementArguments([id.databaseValue] + values))
+    }
+}
+
+/// The stored form of each field of a checked record, as the baseline inserts it.
+func plainRow(_ r: NewRecord) -> [DatabaseValue] {
+    visitFields.map { f in
+        switch r.values.first(where: { $0.field == f.name })?.value ?? .null {
+        case .null: return .null
+        case .integer(let i): return i.databaseValue
+        case .text(let s): return s.databaseValue
+        }
+    }
+}
+
+func note(_ k: String, _ v: String) {
+    print("| \(k) | \(v) |")
+}
+
+// MARK: (a) local writes
+
+do {
+    let r = try Replica.create(path: "\(dir)/w.sqlite", siteName: "bench", author: "王芳")
+    let recs = try (0..<batchN).map { try r.check(.visit, visit($0), creating: true) }
+    let ids = (0..<batchN).map { _ in RecordID.make(kind: .visit, nowMs: 1_763_784_000_000) }
+    let plain = try plainDB("\(dir)/plain.sqlite")
+    let rows = zip(ids, recs).map { ($0, plainRow($1)) }
+    // Interleave the two several times and keep the best of each, so that a noisy neighbour
+    // does not decide the ratio.
+    var tReplica = Double.infinity, tPlain = Double.infinity
+    for round in 0..<3 {
+        let chunk = batchN / 3
+        let slice = recs[(round * chunk)..<((round + 1) * chunk)]
+        let pslice = rows[(round * chunk)..<((round + 1) * chunk)]
+        tPlain = min(tPlain, try seconds { try plain.write { try plainInsert($0, Array(pslice)) } } / Double(chunk))
+        tReplica = min(tReplica, try seconds { _ = try r.insert(Array(slice)) } / Double(chunk))
+    }
+    note("a1 batch write, one transaction of \(batchN / 3) visit logs: replica µs/record", String(format: "%.1f", tReplica * 1e6))
+    note("a1 batch write: plain SQLite µs/record", String(format: "%.1f", tPlain * 1e6))
+    note("a1 batch write ratio (replica / plain)", String(format: "%.2f×", tReplica / tPlain))
+
+    // One record per transaction, as a person saving a form does: commit and fsync included.
+    let r2 = try Replica.create(path: "\(dir)/w2.sqlite", siteName: "bench", author: "王芳")
+    let plain2 = try plainDB("\(dir)/plain2.sqlite")
+    var tr = 0.0, tp = 0.0
+    for i in 0..<singleN {
+        let rec = recs[i]
+        tp += try seconds { try plain2.write { try plainInsert($0, [rows[i]]) } }
+        tr += try seconds { _ = try r2.insert([rec]) }
+    }
+    note("a2 single-record transactions (\(singleN), synchronous=FULL): replica µs/record", String(format: "%.1f", tr / Double(singleN) * 1e6))
+    note("a2 single-record transactions: plain SQLite µs/record", String(format: "%.1f", tp / Double(singleN) * 1e6))
+    note("a2 single-record ratio (replica / plain)", String(format: "%.2f×", tr / tp))
+}
+
+// MARK: (b) applying a large change set
+
+do {
+    let src = try Replica.create(path: "\(dir)/src.sqlite", siteName: "source", author: "王芳")
+    let recs = try (0..<applyN).map { try src.check(.visit, visit($0), creating: true) }
+    for chunk in stride(from: 0, to: applyN, by: 20_000) { _ = try src.insert(Array(recs[chunk..<min(applyN, chunk + 20_000)])) }
+    let logged = try src.changes()
+    let changes = logged.map(\.change)
+    let fieldChanges = changes.reduce(0) { $0 + $1.writes.count }
+    note("b change set", "\(changes.count) changes writing \(fieldChanges) fields")
+
+    let dst = try Replica.create(path: "\(dir)/dst.sqlite", siteName: "dest", author: "李明")
+    let tApply = try seconds { _ = try dst.apply(changes) }
+    let plain = try plainDB("\(dir)/plainb.sqlite")
+    let rows = zip(changes, recs).map { ($0.0.row, plainRow($0.1)) }
+    let tPlain = try seconds { try plain.write { try plainInsert($0, rows) } }
+    note("b apply: field changes per second", String(format: "%.0f", Double(fieldChanges) / tApply))
+    note("b apply: plain SQLite bulk insert of the same rows, fields per second", String(format: "%.0f", Double(fieldChanges) / tPlain))
+    note("b apply ratio (apply time / plain bulk insert time)", String(format: "%.2f×", tApply / tPlain))
+
+    // End to end from a gzip bundle: decompress, parse, check, apply.
+    _ = try src.exportBundle(to: "\(dir)/b.bundle")
+    let dst2 = try Replica.create(path: "\(dir)/dst2.sqlite", siteName: "dest2", author: "李明")
+    let tImport = try seconds { _ = try dst2.importBundle(from: "\(dir)/b.bundle") }
+    note("b bundle import end to end: field changes per second", String(format: "%.0f", Double(fieldChanges) / tImport))
+    note("b bundle import ratio (import time / plain bulk insert time)", String(format: "%.2f×", tImport / tPlain))
+    let size = (try? FileManager.default.attributesOfItem(atPath: "\(dir)/b.bundle")[.size] as? Int) ?? 0
+    note("b bundle size", "\(size / 1024) KiB for \(changes.count) changes")
+}
+note("peak memory (RSS)", String(format: "%.0f MB", peakRSSMB()))
