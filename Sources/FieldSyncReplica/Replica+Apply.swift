@@ -41,22 +41,13 @@ extension Replica {
     func applyOne(_ db: Database, _ c: Change, local: Bool, preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
         let body = ChangeCodec.canonicalText(c)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
-        if !local, row.state.mayHold(c) {
-            // Held or replaced here already: a duplicate, unless it is new but obsolete.
-            let sel = try db.cachedStatement(sql: "SELECT body FROM fs_change WHERE row = ? AND site = ? AND counter = ?")
-            sel.begin()
-            sel.bind(1, c.row)
-            sel.bind(2, Int64(bitPattern: c.id.site.raw))
-            sel.bind(3, c.id.counter)
-            let stored: String? = try sel.step(db) ? sel.text(0) : nil
-            sel.begin()
-            if let stored {
-                guard stored.utf8.elementsEqual(body.utf8) else {
-                    throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
-                }
-                report.duplicates += 1
-                return
+        if !local, row.state.mayHold(c), let seen = row.log.first(where: { $0.id == c.id }) {
+            // Logged here already: a duplicate, or the same id with other content (a cloned replica).
+            guard try changeBody(db, seq: seen.seq).utf8.elementsEqual(body.utf8) else {
+                throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
             }
+            report.duplicates += 1
+            return
         }
         let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         ins.begin()
@@ -69,21 +60,33 @@ extension Replica {
         ins.bind(7, wallClock())
         ins.bind(8, body)
         try ins.run(db)
+        lastSeq = db.lastInsertedRowID
+        row.log.append(RowLogEntry(id: c.id, seq: lastSeq))
         if !knownSites.contains(c.id.site.raw) { try noteSite(db, c.id.site, name: nil) }
         if !local, let ahead = clock.observe(c.hlc, wall: now) { report.clockAhead[c.id] = ahead }
 
         let before = row.state.hasMultipleEntries ? row.state.conflicts : []
         let outcome = row.state.apply(c)
+        // Stored even when nothing changed: the record's change list grew.
+        try storeRow(db, &row)
         if outcome.changedNothing {
             report.obsolete += 1
             return
         }
-        try storeRow(db, &row)
         let after = row.state.hasMultipleEntries ? row.state.conflicts : []
         if !before.isEmpty || !after.isEmpty {
             try syncConflicts(db, kind: c.kind, row: c.row, before: before, after: after, report: &report)
         }
         report.applied += 1
+    }
+
+    func changeBody(_ db: Database, seq: Int64) throws -> String {
+        let st = try db.cachedStatement(sql: "SELECT body FROM fs_change WHERE seq = ?")
+        st.begin()
+        st.bind(1, seq)
+        defer { st.begin() }
+        guard try st.step(db) else { throw ReplicaError.storage("change log entry \(seq) is missing") }
+        return st.text(0)
     }
 
     func syncConflicts(_ db: Database, kind: RecordKind, row: String, before: [RowConflict], after: [RowConflict], report: inout ApplyReport) throws {
@@ -118,6 +121,8 @@ extension Replica {
         var rid: Int64?
         var id: String
         var state: RowState
+        /// The changes logged for this record, oldest first.
+        var log: [RowLogEntry] = []
     }
 
     func loadRow(_ db: Database, _ kind: RecordKind, _ id: String) throws -> LoadedRow {
@@ -126,19 +131,19 @@ extension Replica {
         st.begin()
         st.bind(1, id)
         defer { st.begin() }
-        guard try st.step(db) else { return LoadedRow(rid: nil, id: id, state: RowState(kind: kind)) }
+        guard try st.step(db) else { return LoadedRow(rid: nil, id: id, state: RowState(kind: kind), log: []) }
         let n = Int32(fields.count)
         var columns: [FieldValue] = []
         columns.reserveCapacity(fields.count)
         for i in 0..<n { columns.append(st.value(i + 1)) }
         let deleted = st.int64(n + 1) != 0
-        let state = try st.withBlob(n + 2) { try ClockBlob.decode($0, kind: kind, columns: columns, deleted: deleted) }
-        return LoadedRow(rid: st.int64(0), id: id, state: state)
+        let (state, log) = try st.withBlob(n + 2) { try ClockBlob.decode($0, kind: kind, columns: columns, deleted: deleted) }
+        return LoadedRow(rid: st.int64(0), id: id, state: state, log: log)
     }
 
     func storeRow(_ db: Database, _ row: inout LoadedRow) throws {
         let kind = row.state.kind
-        let blob = ClockBlob.encode(row.state)
+        let blob = ClockBlob.encode(row.state, log: row.log)
         let sql = RowSQL.all[kind.ordinal]
         let st = try db.cachedStatement(sql: row.rid == nil ? sql.insert : sql.update)
         st.begin()

@@ -112,8 +112,8 @@ extension Replica {
         for s in registers.indices where registers[s].entries.count == 1 {
             let e = registers[s].entries[0]
             let field = row.state.fieldName(s)
-            guard let body = try String.fetchOne(db, sql: "SELECT body FROM fs_change WHERE row = ? AND site = ? AND counter = ?",
-                                                 arguments: [id, Int64(bitPattern: e.dot.site.raw), e.dot.counter]),
+            guard let seq = row.log.first(where: { $0.id == e.dot })?.seq,
+                  let body = try String.fetchOne(db, sql: "SELECT body FROM fs_change WHERE seq = ?", arguments: [seq]),
                   let c = try? ChangeCodec.decode(JSONValue.parse(body)),
                   let w = c.writes.first(where: { $0.field == field })
             else { continue }

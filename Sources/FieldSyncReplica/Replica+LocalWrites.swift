@@ -81,7 +81,7 @@ extension Replica {
             for r in records {
                 let id = r.id ?? RecordID.make(kind: r.kind, nowMs: now)
                 // A freshly made id (80 random bits) cannot be taken; a given one is checked.
-                let row = r.id == nil ? LoadedRow(rid: nil, id: id, state: RowState(kind: r.kind)) : try loadRow(db, r.kind, id)
+                let row = r.id == nil ? LoadedRow(rid: nil, id: id, state: RowState(kind: r.kind), log: []) : try loadRow(db, r.kind, id)
                 if row.state.exists {
                     throw ReplicaError.invalidInput(InputError("\(r.kind.rawValue) \(id)", "a record with this id already exists"))
                 }

@@ -140,12 +140,17 @@ extension Replica {
     public func history(_ idOrPrefix: String) throws -> (Record, [HistoryEntry]) {
         let rec = try record(idOrPrefix)
         let entries: [HistoryEntry] = try read { db in
-            let state = try loadRow(db, rec.kind, rec.id).state
+            let row = try loadRow(db, rec.kind, rec.id)
+            let state = row.state
             let names = try siteNames(db)
+            var changes: [(Change, Int64)] = []
+            for l in row.log {
+                guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ?", arguments: [l.seq]) else { continue }
+                changes.append((try ChangeCodec.decode(JSONValue.parse(r["body"] as String)), r["received"]))
+            }
+            changes.sort { ($0.0.hlc, $0.0.id) < ($1.0.hlc, $1.0.id) }
             var out: [HistoryEntry] = []
-            for r in try Row.fetchAll(db, sql: "SELECT body, received FROM fs_change WHERE row = ? AND kind = ? ORDER BY hlc, site, counter",
-                                      arguments: [rec.id, rec.kind.rawValue]) {
-                let c = try ChangeCodec.decode(JSONValue.parse(r["body"] as String))
+            for (c, received) in changes {
                 for w in c.writes {
                     let reg = state[w.field]
                     let status: HistoryEntry.Status
@@ -158,7 +163,7 @@ extension Replica {
                     }
                     out.append(HistoryEntry(change: c.id, hlc: c.hlc, author: c.author, site: names[c.id.site] ?? c.id.site.hex,
                                             field: w.field, value: jsonValue(rec.kind, w), status: status, note: c.note,
-                                            received: r["received"]))
+                                            received: received))
                 }
             }
             return out
@@ -190,11 +195,12 @@ extension Replica {
                 guard let kind = RecordKind(rawValue: r["kind"]) else { continue }
                 let id: String = r["row"]
                 let field: String = r["field"]
-                let state = try loadRow(db, kind, id).state
+                let loaded = try loadRow(db, kind, id)
+                let state = loaded.state
                 guard let c = state.conflicts.first(where: { $0.field == field }) else { continue }
                 func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
-                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE row = ? AND site = ? AND counter = ?",
-                                                     arguments: [id, Int64(bitPattern: e.dot.site.raw), e.dot.counter]) ?? "?"
+                    let seq = loaded.log.first { $0.id == e.dot }?.seq ?? -1
+                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE seq = ?", arguments: [seq]) ?? "?"
                     return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
                                  value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins)
                 }

@@ -31,8 +31,10 @@ public final class Replica {
     /// `PRAGMA data_version` when the clock and counter were last known to be current; another
     /// connection's commit changes it, and then they are read again from the file.
     var cachedDataVersion: Int64?
-    /// The clock and counter as last saved in fs_clock; a transaction that moves them saves them.
-    var savedClock = (hlc: HybridTimestamp.zero, counter: Int64(0))
+    /// The change-log position fs_clock was last saved at, and the newest position written.
+    var savedClockSeq: Int64 = 0
+    var lastSeq: Int64 = 0
+    var savedOffset: Int64 = 0
 
     init(path: String, db: DatabaseQueue, site: SiteID, siteName: String, author: String, maxDrift: Int64) {
         self.path = path
@@ -82,7 +84,7 @@ public final class Replica {
                 for (k, v) in meta { try db.execute(sql: "INSERT INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
                 try db.execute(sql: "INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?)",
                                arguments: [Int64(bitPattern: site.raw), site.hex, siteName])
-                try db.execute(sql: "INSERT INTO fs_clock(id, hlc, counter) VALUES (1, 0, 0)")
+                try db.execute(sql: "INSERT INTO fs_clock(id, hlc, counter, seq) VALUES (1, 0, 0, 0)")
                 return .commit
             }
             return Replica(path: path, db: q, site: site, siteName: siteName, author: author, maxDrift: maxDrift)
@@ -138,7 +140,7 @@ public final class Replica {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         try Self.storage {
             var result: T?
-            let saved = (clock, nextCounter, cachedDataVersion, savedClock)
+            let saved = (clock, nextCounter, savedClockSeq, lastSeq)
             do {
                 try db.inTransaction(.immediate) { db in
                     let dv = try db.cachedStatement(sql: "PRAGMA data_version")
@@ -148,39 +150,67 @@ public final class Replica {
                     dv.begin()
                     if version != cachedDataVersion { try loadClock(db) }
                     cachedDataVersion = version
+                    let startSeq = lastSeq
                     result = try body(db)
-                    if clock.last != savedClock.hlc || nextCounter - 1 != savedClock.counter {
-                        let save = try db.cachedStatement(sql: "UPDATE fs_clock SET hlc = ?, counter = ?, offset_ms = ? WHERE id = 1")
-                        save.begin()
-                        save.bind(1, clock.last.packed)
-                        save.bind(2, nextCounter - 1)
-                        save.bind(3, clockOffset)
-                        try save.run(db)
-                        save.begin()
-                        savedClock = (clock.last, nextCounter - 1)
+                    // Saving fs_clock costs a page per transaction; a short tail of changes after
+                    // the saved position is cheap to read back instead (loadClock).
+                    if lastSeq - savedClockSeq >= 256 || lastSeq - startSeq >= 32 || clockOffset != savedOffset {
+                        try saveClock(db)
                     }
                     return .commit
                 }
             } catch {
                 // Rolled back: what this process believed about the clock may not be on disk.
-                (clock, nextCounter, cachedDataVersion, savedClock) = (saved.0, saved.1, nil, saved.3)
+                (clock, nextCounter, savedClockSeq, lastSeq) = saved
+                cachedDataVersion = nil
                 throw error
             }
             return result!
         }
     }
 
-    /// Reads the clock and this site's last counter from the file.
+    /// Reads the clock and this site's last counter: as saved in fs_clock, brought up to date
+    /// with the changes logged after the saved position.
     func loadClock(_ db: Database) throws {
-        let st = try db.cachedStatement(sql: "SELECT hlc, counter, offset_ms FROM fs_clock WHERE id = 1")
+        let st = try db.cachedStatement(sql: "SELECT hlc, counter, seq, offset_ms FROM fs_clock WHERE id = 1")
         st.begin()
         guard try st.step(db) else { throw ReplicaError.storage("fs_clock is empty") }
-        let last = HybridTimestamp(packed: st.int64(0))
-        savedClock = (last, st.int64(1))
-        nextCounter = st.int64(1) + 1
-        clockOffset = st.int64(2)
+        clock = HybridLogicalClock(last: HybridTimestamp(packed: st.int64(0)), maxDrift: maxDrift)
+        var counter = st.int64(1)
+        savedClockSeq = st.int64(2)
+        clockOffset = st.int64(3)
+        savedOffset = clockOffset
         st.begin()
-        clock = HybridLogicalClock(last: last, maxDrift: maxDrift)
+        lastSeq = savedClockSeq
+        let tail = try db.cachedStatement(sql: "SELECT seq, site, counter, hlc, received FROM fs_change WHERE seq > ? ORDER BY seq")
+        tail.begin()
+        tail.bind(1, savedClockSeq)
+        let me = Int64(bitPattern: site.raw)
+        while try tail.step(db) {
+            lastSeq = tail.int64(0)
+            let hlc = HybridTimestamp(packed: tail.int64(3))
+            if tail.int64(1) == me {
+                counter = max(counter, tail.int64(2))
+                if hlc > clock.last { _ = clock.observe(hlc, wall: hlc.millis) }
+            } else {
+                clock.observe(hlc, wall: tail.int64(4) + clockOffset)
+            }
+        }
+        tail.begin()
+        nextCounter = counter + 1
+    }
+
+    func saveClock(_ db: Database) throws {
+        let save = try db.cachedStatement(sql: "UPDATE fs_clock SET hlc = ?, counter = ?, seq = ?, offset_ms = ? WHERE id = 1")
+        save.begin()
+        save.bind(1, clock.last.packed)
+        save.bind(2, nextCounter - 1)
+        save.bind(3, lastSeq)
+        save.bind(4, clockOffset)
+        try save.run(db)
+        save.begin()
+        savedClockSeq = lastSeq
+        savedOffset = clockOffset
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {

@@ -9,7 +9,8 @@ import FieldSyncCore
 /// kind (`visit`, `dispute`, …) shows the live records to anyone with `sqlite3`; writes to the
 /// view are checked by triggers and queued in `fs_capture`, and FieldSync turns them into
 /// ordinary changes the next time it opens the file. The change log `fs_change` is the
-/// replica's public contract: one row per change, its canonical JSON in `body`.
+/// replica's public contract: one row per change, its canonical JSON in `body`, in the order
+/// this replica applied them (`seq`).
 enum SQLLayout {
     static let formatName = "fieldsync-replica"
     static let formatVersion = 1
@@ -25,9 +26,9 @@ enum SQLLayout {
         var s = [
             "CREATE TABLE fs_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
             "CREATE TABLE fs_site(id INTEGER PRIMARY KEY, hex TEXT NOT NULL UNIQUE, name TEXT NOT NULL DEFAULT '')",
-            // One row: the hybrid logical clock and this site's last change counter, saved by
-            // every write transaction that moves them.
-            "CREATE TABLE fs_clock(id INTEGER PRIMARY KEY CHECK (id = 1), hlc INTEGER NOT NULL, counter INTEGER NOT NULL, offset_ms INTEGER NOT NULL DEFAULT 0)",
+            // One row: the hybrid logical clock and this site's last counter as of change-log
+            // position `seq`. Saved now and then; changes after `seq` are read back on load.
+            "CREATE TABLE fs_clock(id INTEGER PRIMARY KEY CHECK (id = 1), hlc INTEGER NOT NULL, counter INTEGER NOT NULL, seq INTEGER NOT NULL, offset_ms INTEGER NOT NULL DEFAULT 0)",
             """
             CREATE TABLE fs_change(
               seq INTEGER PRIMARY KEY,
@@ -40,9 +41,7 @@ enum SQLLayout {
               received INTEGER NOT NULL,
               body TEXT NOT NULL)
             """,
-            // History by record, and duplicate detection: a change id is looked up within its
-            // record (the merge registers say when a lookup is needed at all).
-            "CREATE INDEX fs_change_row ON fs_change(row, site, counter)",
+            // No index by record: each record's `_clock` lists its changes' seq numbers.
             """
             CREATE TABLE fs_conflict(
               kind TEXT NOT NULL, row TEXT NOT NULL, field TEXT NOT NULL, since INTEGER NOT NULL,

@@ -61,6 +61,10 @@ public struct FieldRegister: Sendable, Equatable {
 
     @discardableResult
     public mutating func merge(_ w: RegisterEntry) -> Outcome {
+        if entries.isEmpty {
+            entries.append(w)
+            return .applied(replaced: [])
+        }
         if entries.contains(where: { $0.dot == w.dot }) { return .duplicate }
         if entries.contains(where: { $0.context.covers(w.dot) }) { return .obsolete }
         var replaced: [RegisterEntry] = []

@@ -25,7 +25,7 @@ public struct RowState: Sendable, Equatable {
         self.registers = registers
     }
 
-    public var deletedSlot: Int { registers.count - 1 }
+    @inline(__always) public var deletedSlot: Int { registers.count - 1 }
 
     /// The register position of a field name, `_deleted` included.
     public func slot(_ field: String) -> Int? {

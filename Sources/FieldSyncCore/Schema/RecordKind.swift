@@ -41,7 +41,10 @@ public enum RecordKind: String, CaseIterable, Sendable, Comparable {
 // MARK: - KindSpec
 
 /// A record kind's fields and how people see it.
-public struct KindSpec: Sendable {
+///
+/// A class: it is consulted on every write, and passing one reference is cheaper than
+/// copying its arrays and dictionary.
+public final class KindSpec: Sendable {
     public let kind: RecordKind
     /// 走访记录, 矛盾纠纷, …
     public let label: String
