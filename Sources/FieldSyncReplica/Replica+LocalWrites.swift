@@ -29,7 +29,7 @@ extension Replica {
     ///
     /// Every problem is reported at once, each naming the field and the reason. `creating`
     /// demands the required fields and allows an `id` key.
-    public func check(_ kind: RecordKind, _ input: JSONObject, creating: Bool) throws -> NewRecord {
+    public func check(_ kind: RecordKind, _ input: JSONObject, creating: Bool, id existing: String? = nil) throws -> NewRecord {
         let spec = kind.spec
         var problems: [String] = []
         var id: String?
@@ -46,7 +46,12 @@ extension Replica {
                 continue
             }
             do throws(InputError) {
-                values.append((i, key, try f.decode(json)))
+                let v = try f.decode(json)
+                if let row = existing, let p = spec.regionProblem(field: key, value: v, row: row) {
+                    problems.append("\(f.location(in: kind)): \(p)")
+                    continue
+                }
+                values.append((i, key, v))
             } catch {
                 problems.append("\(f.location(in: kind)): \(error.reason)")
             }
@@ -57,6 +62,10 @@ extension Replica {
             }
             if kind == .region && id == nil && input["id"] == nil {
                 problems.append("region.id: a region's id is its division code (6, 9 or 12 digits)")
+            }
+            if let id, let rf = spec.regionField, case .string(let v)? = input[rf], let f = spec.field(rf),
+               let p = spec.regionProblem(field: rf, value: .text(v), row: id) {
+                problems.append("\(f.location(in: kind)): \(p)")
             }
         }
         guard problems.isEmpty else {
@@ -79,7 +88,7 @@ extension Replica {
             ids.reserveCapacity(records.count)
             var report = ApplyReport()
             for r in records {
-                let id = r.id ?? RecordID.make(kind: r.kind, nowMs: now)
+                let id = try r.id ?? RecordID.make(kind: r.kind, region: region(of: r), nowMs: now)
                 // A freshly made id (80 random bits) cannot be taken; a given one is checked.
                 let row = r.id == nil ? LoadedRow(rid: nil, id: id, state: RowState(kind: r.kind), log: []) : try loadRow(db, r.kind, id)
                 if row.state.exists {
@@ -99,7 +108,7 @@ extension Replica {
     @discardableResult
     public func edit(_ idOrPrefix: String, _ input: JSONObject, author: String? = nil, note: String? = nil) throws -> EditResult {
         let (kind, id) = try resolve(idOrPrefix)
-        let checked = try check(kind, input, creating: false)
+        let checked = try check(kind, input, creating: false, id: id)
         return try write { db in
             let row = try loadRow(db, kind, id)
             guard !row.state.isDeleted else {
@@ -154,20 +163,34 @@ extension Replica {
         }
     }
 
+    /// The division code a new record's id starts with: its region field.
+    func region(of r: NewRecord) throws -> String {
+        guard let rf = r.kind.spec.regionField, case .text(let v)? = r.values.first(where: { $0.field == rf })?.value else {
+            throw ReplicaError.invalidInput(InputError(r.kind.rawValue, "a new record needs its division code (\(r.kind.spec.regionField ?? "id"))"))
+        }
+        return v
+    }
+
     // MARK: Finding records
 
-    /// Finds the record whose id is or starts with `idOrPrefix` (at least 4 characters).
+    /// Finds the record whose id is `idOrPrefix`, or whose id starts with it, or whose random
+    /// part (after the dash) starts with it — at least 4 characters, as people type them.
     public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true) throws -> (RecordKind, String) {
         let p = idOrPrefix.lowercased()
-        guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) }) else {
+        guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) || $0 == UInt8(ascii: "-") }) else {
             throw ReplicaError.invalidInput(InputError("id", "\"\(idOrPrefix.prefix(40))\" is not a record id or a prefix of at least 4 hex digits"))
         }
+        let live = includeDeleted ? "" : "AND _deleted = 0"
         return try read { db in
             var matches: [(RecordKind, String)] = []
             for k in RecordKind.allCases {
-                let rows = try String.fetchAll(db, sql: "SELECT id FROM \(SQLLayout.table(k)) WHERE id >= ? AND id < ? \(includeDeleted ? "" : "AND _deleted = 0") LIMIT 3",
-                                               arguments: [p, p + "~"])
+                let t = SQLLayout.table(k)
+                var rows = try String.fetchAll(db, sql: "SELECT id FROM \(t) WHERE id >= ? AND id < ? \(live) LIMIT 3", arguments: [p, p + "~"])
                 if rows.contains(p) { return (k, p) }
+                if rows.isEmpty, !p.contains("-"), k != .region {
+                    rows = try String.fetchAll(db, sql: "SELECT id FROM \(t) WHERE substr(id, instr(id, '-') + 1, ?) = ? \(live) LIMIT 3",
+                                               arguments: [p.utf8.count, p])
+                }
                 matches += rows.map { (k, $0) }
             }
             if matches.isEmpty { throw ReplicaError.notFound(idOrPrefix) }

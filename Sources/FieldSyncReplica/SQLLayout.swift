@@ -72,10 +72,16 @@ enum SQLLayout {
         let k = kind.rawValue
         let jsonNew = "json_object(" + names.map { "\(quote($0)), NEW.\($0)" }.joined(separator: ", ") + ")"
         let idCheck: String
-        if kind == .region {
-            idCheck = "SELECT RAISE(ABORT, 'region.id: a region id is its 6, 9 or 12 digit division code') WHERE NEW.id IS NULL OR typeof(NEW.id) != 'text' OR length(NEW.id) NOT IN (6, 9, 12) OR NEW.id GLOB '*[^0-9]*';"
+        let newID: String
+        let immutable: String
+        if let rf = spec.regionField {
+            idCheck = "SELECT RAISE(ABORT, '\(k).id: a record id is its division code, a dash and 32 lowercase hex digits (leave it out to get a new one)') WHERE NEW.id IS NOT NULL AND (typeof(NEW.id) != 'text' OR NEW.id NOT GLOB NEW.\(rf) || '-*' OR length(NEW.id) != length(NEW.\(rf)) + 33 OR substr(NEW.id, length(NEW.\(rf)) + 2) GLOB '*[^0-9a-f]*');"
+            newID = "COALESCE(NEW.id, NEW.\(rf) || '-' || lower(hex(randomblob(16))))"
+            immutable = "SELECT RAISE(ABORT, '\(k).\(rf): a record cannot move to another place (its division code is part of its id)') WHERE NEW.\(rf) IS NOT OLD.\(rf);"
         } else {
-            idCheck = "SELECT RAISE(ABORT, '\(k).id: a record id is 32 lowercase hex digits (leave it out to get a new one)') WHERE NEW.id IS NOT NULL AND (typeof(NEW.id) != 'text' OR length(NEW.id) != 32 OR NEW.id GLOB '*[^0-9a-f]*');"
+            idCheck = "SELECT RAISE(ABORT, 'region.id: a region id is its 6, 9 or 12 digit division code') WHERE NEW.id IS NULL OR typeof(NEW.id) != 'text' OR length(NEW.id) NOT IN (6, 9, 12) OR NEW.id GLOB '*[^0-9]*';"
+            newID = "NEW.id"
+            immutable = ""
         }
         let changed = names.map { "(CASE WHEN NEW.\($0) IS NOT OLD.\($0) THEN '\($0),' ELSE '' END)" }.joined(separator: " || ")
         return [
@@ -94,7 +100,7 @@ enum SQLLayout {
               \(idCheck)
               \(checks(kind, isInsert: true))
               INSERT INTO fs_capture(kind, row, op, vals, at)
-                VALUES ('\(k)', COALESCE(NEW.id, lower(hex(randomblob(16)))), 'insert', \(jsonNew), \(nowMillis));
+                VALUES ('\(k)', \(newID), 'insert', \(jsonNew), \(nowMillis));
               INSERT INTO \(t)(id, \(list), _deleted, _clock)
                 SELECT row, \(names.map { "NEW.\($0)" }.joined(separator: ", ")), 0, x'' FROM fs_capture WHERE seq = last_insert_rowid();
             END
@@ -102,6 +108,7 @@ enum SQLLayout {
             """
             CREATE TRIGGER \(k)_update INSTEAD OF UPDATE ON \(k) BEGIN
               SELECT RAISE(ABORT, '\(k).id: a record id cannot be changed') WHERE NEW.id IS NOT OLD.id;
+              \(immutable)
               \(checks(kind, isInsert: false))
               INSERT INTO fs_capture(kind, row, op, changed, vals, at)
                 SELECT '\(k)', OLD.id, 'update', c, \(jsonNew), \(nowMillis) FROM (SELECT \(changed) AS c) WHERE c != '';

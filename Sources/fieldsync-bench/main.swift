@@ -91,7 +91,7 @@ func note(_ k: String, _ v: String) {
 do {
     let r = try Replica.create(path: "\(dir)/w.sqlite", siteName: "bench", author: "王芳")
     let recs = try (0..<batchN).map { try r.check(.visit, visit($0), creating: true) }
-    let ids = (0..<batchN).map { _ in RecordID.make(kind: .visit, nowMs: 1_763_784_000_000) }
+    let ids = (0..<batchN).map { n in RecordID.make(kind: .visit, region: "5202211052\(String(format: "%02d", n % 30 + 1))", nowMs: 1_763_784_000_000) }
     let plain = try plainDB("\(dir)/plain.sqlite")
     let rows = zip(ids, recs).map { ($0, plainRow($1)) }
     // Interleave the two several times and keep the best of each, so that a noisy neighbour

@@ -4,11 +4,11 @@ import Testing
 @Suite struct ChangeCodecSpec {
     static let site = SiteID(hex: "9f3c2a1b4d5e6f70")!
     static let other = SiteID(hex: "0123456789abcdef")!
-    static let row = "019aa9f1c2d34e5f8a7b6c5d4e3f2a1b"
+    static let row = "520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b"
 
     /// The example change of Protocol/changeset.md §2.
     static let exampleText = """
-        {"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"019aa9f1c2d34e5f8a7b6c5d4e3f2a1b",
+        {"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b",
          "hlc":"1763784245123-0","author":"王芳","schema":1,
          "fields":{"status":{"value":"已化解","seen":{"9f3c2a1b4d5e6f70":41}},
                    "resolved_on":{"value":"2026-11-22"}}}
@@ -57,7 +57,7 @@ import Testing
 
     @Test func encodingWritesTheProtocolsKeyOrderAndOmitsEmptySeen() throws {
         let c = try ChangeCodec.decode(.object(Self.example()))
-        let expected = #"{"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"status":{"value":"已化解","seen":{"9f3c2a1b4d5e6f70":41}},"resolved_on":{"value":"2026-11-22"}}}"#
+        let expected = #"{"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"status":{"value":"已化解","seen":{"9f3c2a1b4d5e6f70":41}},"resolved_on":{"value":"2026-11-22"}}}"#
         #expect(ChangeCodec.encode(c).compactText == expected)
     }
 
@@ -69,7 +69,7 @@ import Testing
             author: "李明 (驻村第一书记) 😀",
             writes: [
                 FieldWrite(field: "village", value: .text("520221105201")),
-                FieldWrite(field: "household_id", value: .text("0123456789abcdef0123456789abcdef"), context: vv(dot(Self.other, 3))),
+                FieldWrite(field: "household_id", value: .text("520221105201-0123456789abcdef0123456789abcdef"), context: vv(dot(Self.other, 3))),
                 FieldWrite(field: "household_head", value: .text("张\"三\"\\\n")),
                 FieldWrite(field: "cadre_name", value: .text("李明")),
                 FieldWrite(field: "visit_date", value: .text("2024-02-29")),

@@ -183,9 +183,10 @@ import Testing
 
     @Test func referencesAreRecordIdsOfTheirKind() {
         let cadre = FieldSpec("cadre_id", "干部", .reference(.cadre))
-        #expect(decode(cadre, "0123456789abcdef0123456789abcdef") != nil)
-        #expect(decode(cadre, "0123456789ABCDEF0123456789ABCDEF") == nil)
-        #expect(decode(cadre, "0123456789abcdef0123456789abcde") == nil)
+        #expect(decode(cadre, "520221105-0123456789abcdef0123456789abcdef") != nil)
+        #expect(decode(cadre, "0123456789abcdef0123456789abcdef") == nil)
+        #expect(decode(cadre, "520221105-0123456789ABCDEF0123456789ABCDEF") == nil)
+        #expect(decode(cadre, "520221105-0123456789abcdef0123456789abcde") == nil)
         let region = FieldSpec("r", "区划", .reference(.region))
         #expect(decode(region, "520221105201") != nil)
         #expect(decode(region, "0123456789abcdef0123456789abcdef") == nil)
@@ -218,7 +219,7 @@ import Testing
                 case .choice(let values): json = .string(values.last!)
                 case .choices(let values): json = .array([.string(values.last!), .string(values.first!)])
                 case .regionCode(let lengths): json = .string(String(repeating: "5", count: lengths.max()!))
-                case .reference(let k): json = k == .region ? "520221" : "0123456789abcdef0123456789abcdef"
+                case .reference(let k): json = k == .region ? "520221" : "520221105201-0123456789abcdef0123456789abcdef"
                 case .geo: json = "26.5912,104.8307"
                 }
                 let stored = try spec.decode(json)

@@ -41,20 +41,27 @@ import Testing
         #expect([dot(siteB, 1), dot(siteA, 10), dot(siteA, 2)].sorted() == [dot(siteA, 2), dot(siteA, 10), dot(siteB, 1)])
     }
 
-    @Test func recordIdsAreThirtyTwoHexDigitsStartingWithTheTime() {
+    @Test func recordIdsAreTheirRegionThenThirtyTwoHexDigitsStartingWithTheTime() {
         let ms: Int64 = 0x0123_4567_89AB
-        let id = RecordID.make(kind: .dispute, nowMs: ms)
-        #expect(id.utf8.count == 32)
-        #expect(id.hasPrefix("0123456789ab"))
+        let id = RecordID.make(kind: .dispute, region: "520221105201", nowMs: ms)
+        #expect(id.utf8.count == 12 + 1 + 32)
+        #expect(id.hasPrefix("520221105201-0123456789ab"))
         #expect(RecordID.problem(id, kind: .dispute) == nil)
-        #expect(RecordID.make(kind: .visit, nowMs: ms) != id)
-        // later ids sort after earlier ones
-        #expect(RecordID.make(kind: .visit, nowMs: ms + 1) > id)
+        #expect(RecordID.region(of: id) == "520221105201")
+        #expect(RecordID.shortPart(id).hasPrefix("0123456789ab"))
+        #expect(RecordID.make(kind: .visit, region: "520221105201", nowMs: ms) != id)
+        // later ids of one place sort after earlier ones
+        #expect(RecordID.make(kind: .visit, region: "520221105201", nowMs: ms + 1) > id)
+        // a cadre may be posted to a township (9 digits)
+        #expect(RecordID.problem(RecordID.make(kind: .cadre, region: "520221105", nowMs: ms), kind: .cadre) == nil)
     }
 
     @Test func recordIdProblemsAreExplained() {
-        #expect(RecordID.problem("0123456789ABCDEF0123456789abcdef", kind: .visit) != nil)
-        #expect(RecordID.problem("0123456789abcdef0123456789abcde", kind: .visit) != nil)
+        #expect(RecordID.problem("520221105201-0123456789ABCDEF0123456789abcdef", kind: .visit) != nil)
+        #expect(RecordID.problem("520221105201-0123456789abcdef0123456789abcde", kind: .visit) != nil)
+        #expect(RecordID.problem("0123456789abcdef0123456789abcdef", kind: .visit) != nil)  // no region
+        #expect(RecordID.problem("520221105-0123456789abcdef0123456789abcdef", kind: .visit) != nil)  // a visit's place is a village
+        #expect(RecordID.problem("520221105-0123456789abcdef0123456789abcdef", kind: .cadre) == nil)
         #expect(RecordID.problem("520221105201", kind: .visit) != nil)
         #expect(RecordID.problem("520221105201", kind: .region) == nil)
         #expect(RecordID.problem("0123456789abcdef0123456789abcdef", kind: .region) != nil)

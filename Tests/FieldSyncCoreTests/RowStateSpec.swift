@@ -2,7 +2,7 @@
 import Testing
 
 @Suite struct RowStateSpec {
-    static let row = "019aa9f1c2d34e5f8a7b6c5d4e3f2a1b"
+    static let row = "520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b"
 
     static func change(_ id: ChangeID, at t: Int64, _ writes: [FieldWrite],
                        rowContext: [String: VersionVector]? = nil) -> Change {

@@ -99,7 +99,7 @@ import Testing
     @Test func negativeMoneyAndWrongTypesAreRefused() throws {
         let lines = replaceLine(5) { $0.replacingOccurrences(of: "\"parties\":{\"value\":\"当事人", with: "\"parties\":{\"value\":17,\"x\":\"") }
         try expectRefused(try write("type.bundle", bundle(lines)), mentioning: ["line 6"])
-        let proj = #"{"id":"1111111111111111:1","kind":"project","row":"019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"spent_fen":{"value":-500}}}"#
+        let proj = #"{"id":"1111111111111111:1","kind":"project","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"spent_fen":{"value":-500}}}"#
         let l2 = [goodLines[0], Array(proj.utf8), Array(BundleFormat.trailerLine(count: 1).utf8)]
         try expectRefused(try write("neg.bundle", bundle(l2)), mentioning: ["line 2", "money cannot be negative"])
     }

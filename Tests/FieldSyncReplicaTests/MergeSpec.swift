@@ -136,3 +136,60 @@ import Testing
         #expect(try snapshot(a) == snapshot(b))
     }
 }
+
+@Suite struct RecordPlaceSpec {
+    @Test func aRecordIdStartsWithItsVillageAndShortPrefixesFindIt() throws {
+        let dir = TempDir()
+        let a = try makeReplica(dir, "a")
+        let id = try a.add(.dispute, disputeInput(village2))
+        #expect(id.hasPrefix(village2 + "-"))
+        let short = String(RecordID.shortPart(id).prefix(6))
+        #expect(try a.resolve(short).1 == id)
+        #expect(try a.resolve(String(id.prefix(20))).1 == id)
+    }
+
+    @Test func aRecordCannotMoveToAnotherVillage() throws {
+        let dir = TempDir()
+        let a = try makeReplica(dir, "a")
+        let id = try a.add(.dispute, disputeInput(village1))
+        #expect {
+            try a.edit(id, ["village": .string(village2)])
+        } throws: { "\($0)".contains("cannot move") }
+        // Writing the same village again is allowed (it changes nothing).
+        #expect(try a.edit(id, ["village": .string(village1)]).change == nil)
+        // A crafted change that moves it is refused on decoding, whatever the replica holds.
+        var json = try JSONValue.parse(allChanges(a)[0].json).objectValue!
+        json["id"] = "1111111111111111:1"
+        json["fields"] = ["village": ["value": .string(village2)]]
+        #expect(throws: InputError.self) { try ChangeCodec.decode(.object(json)) }
+        // And an id that does not start with the record's village is refused when adding.
+        #expect {
+            var input = disputeInput(village1)
+            input["id"] = .string(village2 + "-0123456789abcdef0123456789abcdef")
+            try a.add(.dispute, input)
+        } throws: { "\($0)".contains("must be \(village2)") }
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
+    func plainSQLCannotMoveARecordEither() throws {
+        let dir = TempDir()
+        let path = dir.file("a.sqlite")
+        let id: String
+        do { id = try Replica.create(path: path, siteName: "a", author: "王芳").add(.dispute, disputeInput(village1)) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [path, "UPDATE dispute SET village = '\(village2)' WHERE id = '\(id)'"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0)
+        #expect(msg.contains("cannot move"))
+        #expect(try Replica.open(path: path).record(id)["village"] == .text(village1))
+    }
+}
+
+extension Change {
+    var json: String { ChangeCodec.canonicalText(self) }
+}

@@ -196,6 +196,9 @@ public enum ChangeCodec {
                     guard case .bool(let b) = raw else { throw InputError(at + ".value", "_deleted is true or false, got \(raw.typeName)") }
                     value = .integer(b ? 1 : 0)
                 }
+                if let field, let p = spec.regionProblem(field: field.name, value: value, row: row) {
+                    throw InputError("\(at).value \(field.location(in: kind))", p)
+                }
                 let context = try decodeVector(e["seen"], at: at + ".seen")
                 if context[id.site] >= id.counter {
                     throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")

@@ -2,35 +2,55 @@
 
 /// Makes and checks record ids.
 ///
-/// Records get 32 lowercase hex digits: 48 bits of creation time then 80 random bits, so ids
-/// made on different laptops never collide and new rows land at the end of the index.
-/// A region's id is its statistical division code (`522224105201`), so two laptops that
-/// enter the same village create the same record, which merges instead of duplicating.
+/// A record's id starts with its division code: `520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b`,
+/// the village (or, for a cadre, the township or village) then 32 lowercase hex digits — 48 bits
+/// of creation time and 80 random bits, so ids made on different laptops never collide and new
+/// rows land at the end of the index. The region is part of the identity: a record never moves
+/// out of a scope, and the hub can check any change against a device's scope by its row id alone,
+/// whatever order changes arrive in. A region's id is its code (`522224105201`), so two laptops
+/// entering the same village create the same record, which merges instead of duplicating.
 public enum RecordID {
-    public static func make(kind: RecordKind, nowMs: Int64) -> String {
+    public static func make(kind: RecordKind, region: String, nowMs: Int64) -> String {
         precondition(kind != .region, "region ids are their division codes")
         var g = SystemRandomNumberGenerator()
         let time = UInt64(max(0, nowMs)) & 0xFFFF_FFFF_FFFF
         let hi = time << 16 | UInt64.random(in: 0...0xFFFF, using: &g)
         let lo = UInt64.random(in: 0...UInt64.max, using: &g)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
+        var out: [UInt8] = Array(region.utf8)
+        out.reserveCapacity(region.utf8.count + 33)
+        out.append(UInt8(ascii: "-"))
         SiteID(raw: hi).appendHex(to: &out)
         SiteID(raw: lo).appendHex(to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The division code a record id starts with (for a region, the id itself).
+    public static func region(of id: String) -> String? {
+        guard let dash = id.utf8.firstIndex(of: UInt8(ascii: "-")) else {
+            return id.utf8.allSatisfy({ (0x30...0x39).contains($0) }) ? id : nil
+        }
+        return String(id[..<dash])
+    }
+
+    /// The random part after the dash, which people type (a prefix of it) to name a record.
+    public static func shortPart(_ id: String) -> Substring {
+        guard let dash = id.firstIndex(of: "-") else { return Substring(id) }
+        return id[id.index(after: dash)...]
+    }
+
     /// Why `id` is not a valid id for a record of `kind`, or nil when it is.
     public static func problem(_ id: String, kind: RecordKind) -> String? {
-        if kind == .region {
-            return RegionCode.problem(id, allowed: RegionCode.anyLevel)
-        }
-        guard id.utf8.count == 32, id.utf8.allSatisfy(SiteID.isLowerHex) else {
-            return "a record id is 32 lowercase hex digits, got \"\(id.prefix(40))\""
+        guard kind != .region else { return RegionCode.problem(id, allowed: RegionCode.anyLevel) }
+        let lengths = kind.spec.regionLengths
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[1].utf8.count == 32, parts[1].utf8.allSatisfy(SiteID.isLowerHex),
+              parts[0].utf8.allSatisfy({ (0x30...0x39).contains($0) }), lengths.contains(parts[0].utf8.count)
+        else {
+            let l = lengths.sorted().map(String.init).joined(separator: "/")
+            return "a \(kind.rawValue) id is its \(l)-digit division code, a dash and 32 lowercase hex digits, got \"\(id.prefix(60))\""
         }
         return nil
     }
-
 }
 
 // MARK: - RegionCode

@@ -73,6 +73,19 @@ public final class KindSpec: Sendable {
 
     public func field(_ name: String) -> FieldSpec? { index[name].map { fields[$0] } }
 
+    /// The lengths a record's division code may have (the prefix of its id).
+    public var regionLengths: Set<Int> {
+        guard let rf = regionField, let f = field(rf), case .regionCode(let l) = f.type else { return RegionCode.anyLevel }
+        return l
+    }
+
+    /// Why writing `value` to `field` of record `row` is impossible regardless of its state, or nil:
+    /// the region field must equal the division code the record's id starts with.
+    public func regionProblem(field: String, value: FieldValue, row: String) -> String? {
+        guard field == regionField, case .text(let v) = value, let r = RecordID.region(of: row), v != r else { return nil }
+        return "must be \(r), the division code this record's id starts with: a record cannot move to another place (delete it and add it again there)"
+    }
+
     /// The position of a field; stable across schema versions (fields are only appended).
     public func fieldIndex(_ name: String) -> Int? { index[name] }
 

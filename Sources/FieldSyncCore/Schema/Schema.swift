@@ -33,7 +33,7 @@ public enum Enumerations {
 enum Catalog {
     static let village = FieldSpec(
         "village", "村(社区)代码", .regionCode(RegionCode.village), required: true,
-        help: "12 位统计用区划代码，决定记录归属和同步范围")
+        help: "12 位统计用区划代码，决定记录归属和同步范围；是记录编号的前缀，创建后不能修改")
 
     static let kinds: [KindSpec] = [
         KindSpec(.visit, "走访记录", regionField: "village",
@@ -90,7 +90,7 @@ enum Catalog {
         ]),
         KindSpec(.cadre, "驻村干部", regionField: "village", list: ["name", "role", "unit", "village", "phone"], [
             FieldSpec("village", "驻点区划代码", .regionCode(RegionCode.anyLevel), required: true,
-                      help: "驻村干部填村代码，乡镇干部填乡镇代码"),
+                      help: "驻村干部填村代码，乡镇干部填乡镇代码；是记录编号的前缀。换岗请填驻村结束日期并新增一条"),
             FieldSpec("name", "姓名", .text(maxLength: 50), required: true),
             FieldSpec("unit", "派出单位", .text(maxLength: 200)),
             FieldSpec("role", "职务", .choice(Enumerations.cadreRoles), required: true),

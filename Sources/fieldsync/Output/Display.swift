@@ -55,7 +55,11 @@ enum Display {
         }
     }
 
-    static func short(_ id: String) -> String { id.count > 12 ? String(id.prefix(12)) : id }
+    /// How tables name a record: the first 8 digits of its random part, which `record get` accepts.
+    static func short(_ id: String) -> String {
+        let part = RecordID.shortPart(id)
+        return part.count > 8 ? String(part.prefix(8)) : String(part)
+    }
 
     static func status(_ s: HistoryEntry.Status) -> String {
         switch s {
