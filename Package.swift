@@ -6,12 +6,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "fieldsync", targets: ["fieldsync"]),
+        .executable(name: "fieldsync-hub", targets: ["fieldsync-hub"]),
         .library(name: "FieldSyncCore", targets: ["FieldSyncCore"]),
         .library(name: "FieldSyncReplica", targets: ["FieldSyncReplica"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure merge rules, schema, change-set codec. No I/O.
@@ -25,12 +29,37 @@ let package = Package(
                 "FieldSyncCore", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // libcurl, through typed wrappers (curl_easy_setopt is variadic).
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // The sync client: HTTP over libcurl, push/pull/snapshot, retries.
+        .target(name: "FieldSyncTransport", dependencies: ["FieldSyncCore", "FieldSyncReplica", "CCurl", "CZlib"]),
+        // The hub: store behind a narrow interface, HTTP API on Hummingbird.
+        .target(
+            name: "FieldSyncHub",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncReplica",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "fieldsync-hub",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // A TCP proxy for the network lab and tests: adds delay, cuts connections at chosen bytes.
+        .executableTarget(name: "fieldsync-netlab-proxy"),
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -38,5 +67,12 @@ let package = Package(
         .testTarget(
             name: "FieldSyncReplicaTests",
             dependencies: ["FieldSyncCore", "FieldSyncReplica", "fieldsync"]),
+        .testTarget(
+            name: "FieldSyncHubTests",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport",
+                "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ]
 )

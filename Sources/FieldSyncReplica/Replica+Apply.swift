@@ -21,6 +21,20 @@ public struct ApplyReport: Sendable, Equatable {
     public var received: Int { applied + duplicates + obsolete }
 }
 
+// MARK: - ChangeSource
+
+/// Where a logged change came from (`fs_change.source`).
+public enum ChangeSource: Int, Sendable {
+    /// Made here.
+    case local = 0
+    /// From another replica directly: a bundle, a test.
+    case peer = 1
+    /// Pulled from the hub.
+    case hub = 2
+    /// Pushed to this hub by an enrolled device (`fs_change.peer` names it).
+    case device = 3
+}
+
 // MARK: - Applying changes
 
 extension Replica {
@@ -28,17 +42,50 @@ extension Replica {
     ///
     /// Order does not matter and repeats are harmless: a change already held is skipped.
     @discardableResult
-    public func apply(_ changes: [Change]) throws -> ApplyReport {
+    public func apply(_ changes: [Change], source: ChangeSource = .peer, peer: String? = nil) throws -> ApplyReport {
         try write { db in
             var report = ApplyReport()
-            for c in changes { try applyOne(db, c, local: false, report: &report) }
+            for c in changes { try applyOne(db, c, local: false, source: source, peer: peer, report: &report) }
             return report
+        }
+    }
+
+    /// What happened to one change of ``applyEach(_:source:peer:)``.
+    public enum EachOutcome: Sendable, Equatable {
+        case applied, obsolete, duplicate
+        case refused(InputError)
+    }
+
+    /// Applies changes in one transaction, refusing bad ones individually: a change that cannot
+    /// be taken (a replayed id with other content) is reported and the others still count.
+    public func applyEach(_ changes: [Change], source: ChangeSource, peer: String?) throws -> (outcomes: [EachOutcome], report: ApplyReport) {
+        try write { db in
+            var report = ApplyReport()
+            var out: [EachOutcome] = []
+            out.reserveCapacity(changes.count)
+            for c in changes {
+                let before = report
+                do {
+                    try applyOne(db, c, local: false, source: source, peer: peer, report: &report)
+                } catch let e as InputError {
+                    out.append(.refused(e))
+                    continue
+                } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                    // A store with a unique index on change ids (the hub) catches a replayed id
+                    // even when it names another record.
+                    out.append(.refused(InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
+                    continue
+                }
+                out.append(report.duplicates > before.duplicates ? .duplicate : report.obsolete > before.obsolete ? .obsolete : .applied)
+            }
+            return (out, report)
         }
     }
 
     /// The one write path for local edits and incoming changes: log the change, merge it into
     /// the record, store the winners, keep `fs_conflict` in step. Runs inside a transaction.
-    func applyOne(_ db: Database, _ c: Change, local: Bool, preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
+    func applyOne(_ db: Database, _ c: Change, local: Bool, source: ChangeSource? = nil, peer: String? = nil,
+                  preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
         let body = ChangeCodec.canonicalText(c)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         if !local, row.state.mayHold(c), let seen = row.log.first(where: { $0.id == c.id }) {
@@ -49,7 +96,7 @@ extension Replica {
             report.duplicates += 1
             return
         }
-        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         ins.begin()
         ins.bind(1, Int64(bitPattern: c.id.site.raw))
         ins.bind(2, c.id.counter)
@@ -58,7 +105,9 @@ extension Replica {
         ins.bind(5, c.hlc.packed)
         ins.bind(6, c.author)
         ins.bind(7, wallClock())
-        ins.bind(8, body)
+        ins.bind(8, Int64((source ?? (local ? .local : .peer)).rawValue))
+        if let peer { ins.bind(9, peer) }
+        ins.bind(10, body)
         try ins.run(db)
         lastSeq = db.lastInsertedRowID
         row.log.append(RowLogEntry(id: c.id, seq: lastSeq))
@@ -104,6 +153,15 @@ extension Replica {
             if !was.contains(c.field) { report.conflictsOpened += 1 }
         }
     }
+
+    /// Learns the human names of sites (from a bundle header or a push).
+    public func noteSites(_ sites: [SiteID: String]) throws {
+        guard !sites.isEmpty else { return }
+        try write { db in for (id, name) in sites { try noteSite(db, id, name: name) } }
+    }
+
+    /// Every site this replica has heard of, with its name when known.
+    public func knownSiteNames() throws -> [SiteID: String] { try read { db in try siteNames(db) } }
 
     /// Records a site (and its human name, when known).
     func noteSite(_ db: Database, _ site: SiteID, name: String?) throws {

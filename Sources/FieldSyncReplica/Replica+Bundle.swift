@@ -142,7 +142,7 @@ extension Replica {
                 }
                 let c: Change
                 do throws(InputError) { c = try ChangeCodec.decode(json) } catch { throw ReplicaError.invalidInput(error.within("\(path): line \(lines)")) }
-                do { try applyOne(db, c, local: false, report: &report) } catch let e as InputError {
+                do { try applyOne(db, c, local: false, source: .peer, report: &report) } catch let e as InputError {
                     throw ReplicaError.invalidInput(e.within("\(path): line \(lines)"))
                 }
                 changes += 1

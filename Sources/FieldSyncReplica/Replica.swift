@@ -23,6 +23,9 @@ public final class Replica {
     public let maxDrift: Int64
 
     let db: DatabaseQueue
+
+    /// The underlying database, for the hub's own tables in the same file.
+    @_spi(Hub) public var database: DatabaseQueue { db }
     // Per-transaction state, reloaded at the start of every write transaction.
     var clock: HybridLogicalClock
     var clockOffset: Int64 = 0

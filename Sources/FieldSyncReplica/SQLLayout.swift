@@ -39,6 +39,8 @@ enum SQLLayout {
               hlc INTEGER NOT NULL,
               author TEXT NOT NULL,
               received INTEGER NOT NULL,
+              source INTEGER NOT NULL DEFAULT 0,
+              peer TEXT,
               body TEXT NOT NULL)
             """,
             // No index by record: each record's `_clock` lists its changes' seq numbers.
@@ -58,6 +60,20 @@ enum SQLLayout {
               vals TEXT, at INTEGER NOT NULL, reason TEXT NOT NULL)
             """,
             "CREATE TABLE fs_export(peer TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID",
+            // The laptop's link to its hub: one row once enrolled. Cursors move in the same
+            // transaction as the data they cover.
+            """
+            CREATE TABLE fs_sync(
+              id INTEGER PRIMARY KEY CHECK (id = 1),
+              hub_url TEXT NOT NULL, device TEXT NOT NULL, device_name TEXT NOT NULL, token TEXT NOT NULL,
+              scope TEXT NOT NULL, hub_site TEXT NOT NULL, hub_name TEXT NOT NULL, cacert TEXT,
+              push_cursor INTEGER NOT NULL DEFAULT 0,
+              pull_cursor INTEGER NOT NULL DEFAULT 0,
+              snapshot_cursor INTEGER, snapshot_next TEXT, snapshot_done INTEGER NOT NULL DEFAULT 0,
+              last_attempt INTEGER, last_success INTEGER, last_error TEXT, last_error_at INTEGER,
+              daemon_pid INTEGER, daemon_state TEXT, daemon_next INTEGER)
+            """,
+            "CREATE TABLE fs_sync_refused(seq INTEGER PRIMARY KEY, change TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)",
         ]
         for k in RecordKind.allCases { s += kindStatements(k) }
         return s

@@ -1,0 +1,81 @@
+import FieldSyncCore
+import FieldSyncReplica
+
+// MARK: - Devices
+
+/// An enrolled, authenticated device.
+public struct Device: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    /// The division-code prefix of the records it may read and write.
+    public let scope: String
+}
+
+/// A device as `fieldsync-hub device list` shows it.
+public struct DeviceInfo: Sendable {
+    public var id: String
+    public var name: String
+    public var scope: String
+    public var site: String?
+    public var siteName: String?
+    public var created: Int64
+    public var enrolled: Int64?
+    public var revoked: Int64?
+    public var codeExpires: Int64?
+    public var lastSeen: Int64?
+    /// The last time it was fully caught up (a pull with nothing more to send).
+    public var lastSync: Int64?
+    public var lastError: String?
+    public var lastErrorAt: Int64?
+    public var pullCursor: Int64
+    /// Changes in its scope it has not pulled yet.
+    public var pending: Int
+    /// Changes it pushed that the hub took.
+    public var pushed: Int
+    /// Its clock minus the hub's at its last request (ms).
+    public var clockSkew: Int64?
+
+    public var status: String {
+        if revoked != nil { return "revoked" }
+        if enrolled == nil { return "awaiting enrolment" }
+        return "enrolled"
+    }
+}
+
+/// A device just added: its one-time enrolment code.
+public struct NewDevice: Sendable {
+    public var id: String
+    public var name: String
+    public var scope: String
+    public var code: String
+    public var expires: Int64
+}
+
+// MARK: - HubStore
+
+/// Everything the hub keeps, behind one narrow interface: the SQLite store is the default,
+/// a PostgreSQL store for province-size deployments implements the same.
+///
+/// Methods throw ``HubFailure`` for refusals that reach the client as they are, and
+/// `ReplicaError.storage` when the store itself fails (the client is told to retry).
+public protocol HubStore: AnyObject, Sendable {
+    var hubSite: SiteID { get }
+    var hubName: String { get }
+
+    func addDevice(name: String, scope: String, codeLifetimeMs: Int64) async throws -> NewDevice
+    func devices() async throws -> [DeviceInfo]
+    func revoke(device: String) async throws -> DeviceInfo
+    func enroll(_ request: EnrollRequest) async throws -> EnrollResponse
+    func authenticate(token: String) async throws -> Device
+
+    /// Takes a batch of changes from a device: each is decoded, checked against the device's
+    /// scope and merged; each gets its own result. One transaction for the batch.
+    func push(_ changes: [JSONValue], sites: [SiteID: String], from device: Device) async throws -> PushResponse
+    /// Changes in the device's scope after hub position `after`, not counting its own.
+    func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage
+    /// A page of the current state of the device's scope.
+    func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage
+    /// Remembers when a device was last seen, its clock, and the last error it ran into.
+    func note(device: Device, deviceTime: Int64?, error: String?) async
+    func siteNames() async throws -> [SiteID: String]
+}

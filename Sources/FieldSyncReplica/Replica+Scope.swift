@@ -1,0 +1,121 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - Reading changes by scope (the hub's side of pull and snapshot)
+
+/// A page of stored change texts, ready to send.
+public struct ScopedPage: Sendable {
+    public var texts: [String]
+    /// Pull: the last sequence number looked at. Snapshot: the hub position when it began.
+    public var cursor: Int64
+    public var more: Bool
+    /// Snapshot: where to continue (`kind:id`), nil at the end.
+    public var next: String?
+    public var bytes: Int
+}
+
+extension Replica {
+    /// Whether a record id lies in a scope: its division code starts with the scope's prefix.
+    public static func inScope(row: String, scope: String) -> Bool {
+        scope.isEmpty || row.utf8.starts(with: scope.utf8)
+    }
+
+    /// Changes logged after `after` whose record lies in `scope`, leaving out those `peer` sent
+    /// (a device need not be sent back its own changes). Stops at `limit` changes, about
+    /// `maxBytes`, or after looking at `scanLimit` rows; `cursor` is the last row looked at.
+    public func changes(after: Int64, scope: String, excludingPeer peer: String?, limit: Int, maxBytes: Int,
+                        scanLimit: Int = 100_000) throws -> ScopedPage {
+        try read { db in
+            let st = try db.cachedStatement(sql: "SELECT seq, row, peer, body FROM fs_change WHERE seq > ? ORDER BY seq LIMIT ?")
+            st.begin()
+            st.bind(1, after)
+            st.bind(2, Int64(scanLimit))
+            defer { st.begin() }
+            var page = ScopedPage(texts: [], cursor: after, more: false, next: nil, bytes: 0)
+            var scanned = 0
+            while try st.step(db) {
+                scanned += 1
+                let row = st.text(1)
+                let from: String? = st.isNull(2) ? nil : st.text(2)
+                if Self.inScope(row: row, scope: scope) && (peer == nil || from != peer) {
+                    let body = st.text(3)
+                    if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
+                        page.more = true
+                        return page
+                    }
+                    page.texts.append(body)
+                    page.bytes += body.utf8.count
+                }
+                page.cursor = st.int64(0)
+            }
+            page.more = scanned >= scanLimit
+            return page
+        }
+    }
+
+    /// How many changes in `scope` were logged after `after` (not counting those `peer` sent).
+    public func countChanges(after: Int64, scope: String, excludingPeer peer: String?) throws -> Int {
+        try read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM fs_change WHERE seq > ? AND substr(row, 1, ?) = ? AND (peer IS NULL OR peer != ?)
+                """, arguments: [after, scope.utf8.count, scope, peer ?? ""]) ?? 0
+        }
+    }
+
+    /// One page of a snapshot of `scope`: for each record, in kind then id order, the changes
+    /// that still hold one of its current values. Applied to an empty replica they rebuild the
+    /// same registers (values, conflicts, deletions); the superseded history is left out.
+    public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int) throws -> ScopedPage {
+        try read { db in
+            let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
+            var page = ScopedPage(texts: [], cursor: cursor, more: false, next: nil, bytes: 0)
+            var startKind = 0
+            var startID = scope
+            var exclusive = false
+            if let after {
+                let parts = after.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let k = RecordKind(rawValue: parts[0]) else {
+                    throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(after.prefix(60))\""))
+                }
+                startKind = k.ordinal
+                startID = parts[1]
+                exclusive = true
+            }
+            for kind in RecordKind.allCases where kind.ordinal >= startKind {
+                let from = kind.ordinal == startKind ? startID : scope
+                let ids = try String.fetchAll(db, sql: """
+                    SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(exclusive && kind.ordinal == startKind ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
+                    """, arguments: [max(from, scope), scope + "~", limit + 1])
+                for id in ids {
+                    let row = try loadRow(db, kind, id)
+                    var seqs = Set<Int64>()
+                    for reg in row.state.registers {
+                        for e in reg.entries {
+                            if let l = row.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) }
+                        }
+                    }
+                    var texts: [String] = []
+                    var size = 0
+                    for seq in seqs.sorted() {
+                        let t = try changeBody(db, seq: seq)
+                        texts.append(t)
+                        size += t.utf8.count
+                    }
+                    if !page.texts.isEmpty && (page.texts.count + texts.count > limit || page.bytes + size > maxBytes) {
+                        page.more = true
+                        return page
+                    }
+                    page.texts += texts
+                    page.bytes += size
+                    page.next = "\(kind.rawValue):\(id)"
+                }
+                if ids.count > limit {
+                    page.more = true
+                    return page
+                }
+            }
+            page.next = nil
+            return page
+        }
+    }
+}

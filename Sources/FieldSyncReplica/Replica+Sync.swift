@@ -1,0 +1,224 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - SyncState
+
+/// A laptop's link to its hub and how the last exchanges went (`fs_sync`).
+public struct SyncState: Sendable {
+    public var hubURL: String
+    public var device: String
+    public var deviceName: String
+    public var token: String
+    public var scope: String
+    public var hubSite: SiteID
+    public var hubName: String
+    /// A CA certificate file for a hub with a private certificate.
+    public var caCert: String?
+    /// Every change up to this local sequence number is acknowledged by the hub (or refused for good).
+    public var pushCursor: Int64
+    /// Every hub change up to this hub sequence number is applied here.
+    public var pullCursor: Int64
+    /// A snapshot in progress: the hub position it started at and the page to fetch next.
+    public var snapshotCursor: Int64?
+    public var snapshotNext: String?
+    public var snapshotDone: Bool
+    public var lastAttempt: Int64?
+    public var lastSuccess: Int64?
+    public var lastError: String?
+    public var lastErrorAt: Int64?
+    public var daemonPID: Int32?
+    public var daemonState: String?
+    public var daemonNext: Int64?
+}
+
+// MARK: - Sync bookkeeping
+
+extension Replica {
+    public func syncState() throws -> SyncState? {
+        try read { db in try Self.loadSyncState(db) }
+    }
+
+    static func loadSyncState(_ db: Database) throws -> SyncState? {
+        guard let r = try Row.fetchOne(db, sql: "SELECT * FROM fs_sync WHERE id = 1") else { return nil }
+        return SyncState(
+            hubURL: r["hub_url"], device: r["device"], deviceName: r["device_name"], token: r["token"], scope: r["scope"],
+            hubSite: SiteID(hex: r["hub_site"]) ?? SiteID(raw: 0), hubName: r["hub_name"], caCert: r["cacert"],
+            pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], snapshotCursor: r["snapshot_cursor"],
+            snapshotNext: r["snapshot_next"], snapshotDone: (r["snapshot_done"] as Int64) != 0,
+            lastAttempt: r["last_attempt"], lastSuccess: r["last_success"], lastError: r["last_error"], lastErrorAt: r["last_error_at"],
+            daemonPID: (r["daemon_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }, daemonState: r["daemon_state"], daemonNext: r["daemon_next"])
+    }
+
+    /// Stores what enrolment returned. Enrolling again (another hub, a new token) starts the
+    /// exchange over: everything is offered to the new hub and pulled from it.
+    public func enroll(hubURL: String, response: EnrollResponse, caCert: String?) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM fs_sync")
+            try db.execute(sql: """
+                INSERT INTO fs_sync(id, hub_url, device, device_name, token, scope, hub_site, hub_name, cacert)
+                VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [hubURL, response.device, response.name, response.token, response.scope,
+                                 response.hubSite.hex, response.hubName, caCert])
+            try noteSite(db, response.hubSite, name: response.hubName)
+        }
+    }
+
+    /// Changes to offer the hub: made here or received from other replicas (not from the hub),
+    /// after the push cursor, oldest first, at most `limit` or about `maxBytes`.
+    public func pendingPush(after cursor: Int64, limit: Int, maxBytes: Int) throws -> [LoggedChange] {
+        try read { db in
+            let st = try db.cachedStatement(sql: "SELECT seq, body FROM fs_change WHERE seq > ? AND source != 2 ORDER BY seq LIMIT ?")
+            st.begin()
+            st.bind(1, cursor)
+            st.bind(2, Int64(limit))
+            defer { st.begin() }
+            var out: [LoggedChange] = []
+            var bytes = 0
+            while try st.step(db) {
+                let body = st.text(1)
+                if !out.isEmpty && bytes + body.utf8.count > maxBytes { break }
+                bytes += body.utf8.count
+                out.append(LoggedChange(seq: st.int64(0), change: try ChangeCodec.decode(JSONValue.parse(body)), body: body))
+            }
+            return out
+        }
+    }
+
+    /// How many changes wait to be offered to the hub.
+    public func pendingPushCount() throws -> Int {
+        try read { db in
+            let cursor = try Int64.fetchOne(db, sql: "SELECT push_cursor FROM fs_sync WHERE id = 1") ?? 0
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change WHERE seq > ? AND source != 2", arguments: [cursor]) ?? 0
+        }
+    }
+
+    /// Records the hub's answer to a pushed batch and moves the push cursor past every change
+    /// that is settled (accepted, duplicate, or refused for good), in one transaction. Returns
+    /// the changes refused for good and those to offer again.
+    @discardableResult
+    public func recordPush(_ batch: [LoggedChange], results: [PushResult]) throws -> (refused: [PushResult], retry: [PushResult]) {
+        try write { db in
+            let byID = Dictionary(results.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var cursor = try Int64.fetchOne(db, sql: "SELECT push_cursor FROM fs_sync WHERE id = 1") ?? 0
+            var refused: [PushResult] = []
+            var retry: [PushResult] = []
+            var blocked = false
+            for lc in batch {
+                guard let r = byID[lc.change.id.description] else { blocked = true; continue }
+                switch r.status {
+                case .accepted, .duplicate:
+                    break
+                case .refused where r.retry:
+                    retry.append(r)
+                    blocked = true
+                case .refused:
+                    refused.append(r)
+                    try db.execute(sql: "INSERT OR REPLACE INTO fs_sync_refused(seq, change, code, reason, at) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [lc.seq, r.id, r.code ?? "refused", r.reason ?? "", now])
+                }
+                if !blocked { cursor = max(cursor, lc.seq) }
+            }
+            try db.execute(sql: "UPDATE fs_sync SET push_cursor = ? WHERE id = 1", arguments: [cursor])
+            return (refused, retry)
+        }
+    }
+
+    /// Applies a pulled page and moves the pull cursor, in one transaction.
+    @discardableResult
+    public func applyPulled(_ page: ChangePage) throws -> ApplyReport {
+        try write { db in
+            for (id, name) in page.sites { try noteSite(db, id, name: name) }
+            var report = ApplyReport()
+            for c in page.changes { try applyOne(db, c, local: false, source: .hub, report: &report) }
+            try db.execute(sql: "UPDATE fs_sync SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", arguments: [page.cursor])
+            return report
+        }
+    }
+
+    /// Applies a snapshot page and records where the snapshot stands, in one transaction.
+    /// The last page (no `next`) also sets the pull cursor to where the snapshot began.
+    @discardableResult
+    public func applySnapshotPage(_ page: ChangePage) throws -> ApplyReport {
+        try write { db in
+            for (id, name) in page.sites { try noteSite(db, id, name: name) }
+            var report = ApplyReport()
+            for c in page.changes { try applyOne(db, c, local: false, source: .hub, report: &report) }
+            if let next = page.next {
+                try db.execute(sql: "UPDATE fs_sync SET snapshot_cursor = COALESCE(snapshot_cursor, ?), snapshot_next = ? WHERE id = 1",
+                               arguments: [page.cursor, next])
+            } else {
+                try db.execute(sql: """
+                    UPDATE fs_sync SET pull_cursor = max(pull_cursor, COALESCE(snapshot_cursor, ?)), snapshot_cursor = NULL,
+                      snapshot_next = NULL, snapshot_done = 1 WHERE id = 1
+                    """, arguments: [page.cursor])
+            }
+            return report
+        }
+    }
+
+    /// Forgets the pull position, so that the next sync starts with a snapshot (the hub said
+    /// this replica is behind its history horizon).
+    public func restartFromSnapshot() throws {
+        try write { db in
+            try db.execute(sql: "UPDATE fs_sync SET pull_cursor = 0, snapshot_cursor = NULL, snapshot_next = NULL, snapshot_done = 0 WHERE id = 1")
+        }
+    }
+
+    /// Records how an exchange ended. Success is recorded only for a complete exchange.
+    public func recordSyncAttempt(at: Int64, error: String?) throws {
+        try write { db in
+            if let error {
+                try db.execute(sql: "UPDATE fs_sync SET last_attempt = ?, last_error = ?, last_error_at = ? WHERE id = 1", arguments: [at, error, at])
+            } else {
+                try db.execute(sql: "UPDATE fs_sync SET last_attempt = ?, last_success = ?, last_error = NULL, last_error_at = NULL WHERE id = 1", arguments: [at, at])
+            }
+        }
+    }
+
+    public func recordDaemon(pid: Int32?, state: String?, next: Int64?) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE fs_sync SET daemon_pid = ?, daemon_state = ?, daemon_next = ? WHERE id = 1", arguments: [pid.map { Int64($0) }, state, next])
+        }
+    }
+
+    /// Changes the hub refused for good, newest first.
+    public func refusedByHub() throws -> [(seq: Int64, change: String, code: String, reason: String, at: Int64)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, change, code, reason, at FROM fs_sync_refused ORDER BY seq DESC").map { r in
+                let seq: Int64 = r["seq"], change: String = r["change"], code: String = r["code"], reason: String = r["reason"], at: Int64 = r["at"]
+                return (seq, change, code, reason, at)
+            }
+        }
+    }
+
+    /// Corrects this replica's clock by the offset the hub's clock shows (hub − this machine's
+    /// wall clock, ms). Offsets under a minute are network noise and ignored. If the hybrid clock
+    /// had run ahead of the corrected time by more than the drift bound (a laptop whose clock was
+    /// a year fast), it is set back: later edits get true times. Merging does not depend on one
+    /// site's readings increasing — a site's later edit has always seen its earlier one.
+    /// Returns true when the clock was set back.
+    @discardableResult
+    public func adjustClock(hubOffset: Int64) throws -> Bool {
+        let target = abs(hubOffset) > 60_000 ? hubOffset : 0
+        return try write { db in
+            var setBack = false
+            if target != clockOffset {
+                clockOffset = target
+            }
+            let corrected = wallClock() + clockOffset
+            if clock.last.millis > corrected + maxDrift {
+                clock = HybridLogicalClock(last: HybridTimestamp(millis: corrected, counter: 0), maxDrift: maxDrift)
+                setBack = true
+            }
+            if setBack || clockOffset != savedOffset { try saveClock(db) }
+            return setBack
+        }
+    }
+
+    public var clockCorrection: Int64 { clockOffset }
+
+    /// The change log's highest sequence number.
+    public func changeLogEnd() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0 }
+    }
+}

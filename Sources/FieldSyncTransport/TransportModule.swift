@@ -1,0 +1,1 @@
+import CCurl; public enum TransportModule {}

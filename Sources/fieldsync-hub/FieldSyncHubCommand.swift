@@ -1,0 +1,142 @@
+import ArgumentParser
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncReplica
+import Foundation
+import Logging
+
+// MARK: - fieldsync-hub
+
+@main
+struct FieldSyncHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fieldsync-hub",
+        abstract: "The FieldSync hub: laptops push and pull changes here; supervisors see their region (同步中心).",
+        discussion: "Everything is kept in one SQLite file (--db). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.",
+        subcommands: [Serve.self, DeviceCommand.self])
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var c = command as? AsyncParsableCommand { try await c.run() } else { try command.run() }
+        } catch let f as HubFailure {
+            FileHandle.standardError.write(Data("fieldsync-hub: error: \(f.message)\n".utf8))
+            Foundation.exit(f.status == 404 ? 1 : f.status == 422 ? 65 : 1)
+        } catch let e as ReplicaError {
+            FileHandle.standardError.write(Data("fieldsync-hub: error: \(e)\n".utf8))
+            Foundation.exit({ if case .storage = e { return 74 } else if case .invalidInput = e { return 65 } else { return 1 } }())
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+struct HubOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The hub's SQLite file (created if missing).", valueName: "path")) var db: String = "hub.sqlite"
+    @Option(help: "The hub's name, shown to laptops and in history (used when the file is created).") var hubName: String = "同步中心"
+
+    func open() throws -> SQLiteHubStore { try SQLiteHubStore(path: db, name: hubName) }
+}
+
+// MARK: - serve
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the sync API (启动服务).")
+    @OptionGroup var hub: HubOptions
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one; the chosen port is printed).") var port: Int = 8780
+    @Option(help: "PEM certificate chain file, to serve HTTPS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key file, to serve HTTPS (with --tls-cert).") var tlsKey: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        let store = try hub.open()
+        var logger = Logger(label: "fieldsync-hub")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let scheme = tlsCert == nil ? "http" : "https"
+        let app = try HubHTTP.application(
+            store: store, configuration: HubServerConfiguration(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey),
+            logger: logger
+        ) { [host, store] bound in
+            // Written straight to the file descriptor: scripts and tests wait for this line.
+            FileHandle.standardOutput.write(Data("FieldSync hub \(store.hubName) (\(store.hubSite.hex)) listening on \(scheme)://\(host):\(bound) — store \(store.path)\n".utf8))
+        }
+        try await app.runService()
+    }
+}
+
+// MARK: - device
+
+struct DeviceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device", abstract: "Enrol, list and revoke laptops (设备).", subcommands: [Add.self, List.self, Revoke.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a device and print its one-time enrolment code (添加设备).",
+            discussion: "Example: fieldsync-hub device add --name 牛角村-王芳 --scope 520221105201. The laptop then runs: fieldsync enroll --hub URL --code CODE")
+        @OptionGroup var hub: HubOptions
+        @Option(help: "A name for the device (the laptop, or who carries it).") var name: String
+        @Option(help: "The division-code prefix it may read and write (village 12, township 9, county 6 digits).") var scope: String
+        @Option(help: "Hours the enrolment code stays valid.") var expiresHours: Int = 168
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let store = try hub.open()
+            let d = try store.sync { try SQLiteHubStoreAdmin.addDevice($0, name: name, scope: scope, hours: expiresHours) }
+            if json {
+                print(JSONValue(dictionaryLiteral: ("device", .string(d.id)), ("name", .string(d.name)), ("scope", .string(d.scope)),
+                                ("code", .string(d.code)), ("expires", .string(UTCTime.iso(d.expires)))).prettyText)
+            } else {
+                print("已添加设备 added device \(d.id) \(d.name)，范围 scope \(d.scope) (\(RegionCode.levelLabel(d.scope)))")
+                print("注册码 enrolment code: \(d.code)   (一次有效，\(UTCTime.human(d.expires)) 前使用 / one use, valid until then)")
+                print("在笔记本上 on the laptop: fieldsync enroll --hub URL --code \(d.code)")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List devices with their scope, sync health and last error (设备列表).")
+        @OptionGroup var hub: HubOptions
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let store = try hub.open()
+            let list = try store.sync { try SQLiteHubStoreAdmin.devices($0) }
+            if json {
+                print(JSONValue.array(list.map(SQLiteHubStoreAdmin.json)).prettyText)
+                return
+            }
+            func t(_ ms: Int64?) -> String { ms.map { UTCTime.human($0) } ?? "—" }
+            print("设备 devices (时间为 UTC)")
+            for d in list {
+                print("\(d.id)  \(d.name)  范围 \(d.scope)  状态 \(statusLabel(d))")
+                print("    最近同步 last sync: \(t(d.lastSync))   最近联系 last seen: \(t(d.lastSeen))   待下发 pending: \(d.pending)   已上传 pushed: \(d.pushed)")
+                if let skew = d.clockSkew, abs(skew) > 60_000 { print("    ⚠ 时钟偏差 clock off by \(skew / 1000) s") }
+                if let e = d.lastError { print("    最近错误 last error (\(t(d.lastErrorAt))): \(e)") }
+            }
+            print("共 \(list.count) 台设备")
+        }
+
+        func statusLabel(_ d: DeviceInfo) -> String {
+            switch d.status {
+            case "revoked": return "已吊销 revoked"
+            case "awaiting enrolment": return "待注册 awaiting enrolment" + ((d.codeExpires ?? 0) < Int64(Date().timeIntervalSince1970 * 1000) ? " (注册码已过期 code expired)" : "")
+            default: return "已注册 enrolled (\(d.siteName ?? "") \(d.site ?? ""))"
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a device: its token stops working at once (吊销设备).")
+        @OptionGroup var hub: HubOptions
+        @Argument(help: "The device id (dev-…).") var device: String
+
+        func run() throws {
+            let store = try hub.open()
+            let d = try store.sync { try SQLiteHubStoreAdmin.revoke($0, device: device) }
+            print("已吊销 revoked \(d.id) \(d.name)")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+import Testing; @Test func hubPlaceholder() { #expect(Bool(true)) }
