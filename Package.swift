@@ -59,18 +59,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // A TCP proxy for the network lab and tests: adds delay, cuts connections at chosen bytes.
-        .executableTarget(name: "fieldsync-netlab-proxy"),
+        .executableTarget(name: "fieldsync-netlab-proxy", swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Helpers shared by the test targets (temporary folders, running the executables).
+        .target(
+            name: "FieldSyncTestSupport",
+            dependencies: ["FieldSyncCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/FieldSyncTestSupport"),
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
         .testTarget(
             name: "FieldSyncReplicaTests",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", "fieldsync"]),
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncTestSupport", "fieldsync"]),
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport", "FieldSyncTestSupport",
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),

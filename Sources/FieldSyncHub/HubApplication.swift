@@ -88,6 +88,17 @@ public enum HubHTTP {
             return try await pageResponse(page, store: store, request: request)
         }
 
+        router.post("/v1/ack") { request, _ in
+            let device = try await authenticate(request, store)
+            var request = request
+            let body = try await readJSON(&request)
+            guard let cursor = body["pullCursor"]?.intValue, cursor >= 0 else {
+                throw HubFailure(422, "invalid", "an acknowledgement is {\"pullCursor\": N}")
+            }
+            try await store.acknowledge(device: device, cursor: cursor)
+            return json(["pullCursor": .int(cursor), "hubTime": .int(now())])
+        }
+
         router.get("/v1/snapshot") { request, _ in
             let device = try await authenticate(request, store)
             let after = request.uri.queryParameters["after"].map(String.init)

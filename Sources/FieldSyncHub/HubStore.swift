@@ -75,6 +75,8 @@ public protocol HubStore: AnyObject, Sendable {
     func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage
     /// A page of the current state of the device's scope.
     func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage
+    /// The device confirms it has applied everything up to hub position `cursor`.
+    func acknowledge(device: Device, cursor: Int64) async throws
     /// Remembers when a device was last seen, its clock, and the last error it ran into.
     func note(device: Device, deviceTime: Int64?, error: String?) async
     func siteNames() async throws -> [SiteID: String]

@@ -241,6 +241,19 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
+    public func acknowledge(device: Device, cursor: Int64) async throws {
+        try await run { r in
+            let end = try r.changeLogEnd()
+            guard cursor <= end else {
+                throw HubFailure(422, "invalid", "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
+            }
+            try r.database.write { db in
+                try db.execute(sql: "UPDATE hub_device SET pull_cursor = max(pull_cursor, ?), last_seen = ?, last_sync = ? WHERE id = ?",
+                               arguments: [cursor, Self.now(), Self.now(), device.id])
+            }
+        }
+    }
+
     public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
         try await run { r in
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {

@@ -43,6 +43,12 @@ public struct ReplicaStatus: Sendable {
 }
 
 extension Replica {
+    /// The clock as it stands: the saved reading brought up to date with the change log.
+    func currentClock(_ db: Database) throws -> HybridTimestamp {
+        try loadClock(db)
+        return clock.last
+    }
+
     public func status() throws -> ReplicaStatus {
         try read { db in
             var counts: [ReplicaStatus.KindCount] = []
@@ -57,7 +63,7 @@ extension Replica {
                 sites: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_site") ?? 0,
                 conflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_conflict") ?? 0,
                 capturesRejected: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_capture_rejected") ?? 0,
-                clock: HybridTimestamp(packed: try Int64.fetchOne(db, sql: "SELECT hlc FROM fs_clock") ?? 0),
+                clock: try currentClock(db),
                 changesFromTheFuture: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change WHERE (hlc >> 16) > received + ?", arguments: [maxDrift]) ?? 0,
                 maxDrift: maxDrift,
                 lastSeq: try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0)

@@ -18,8 +18,13 @@ public final class Replica {
     public private(set) var siteName: String
     /// Who is credited with local edits when a command does not say.
     public private(set) var author: String
-    /// The wall clock in Unix milliseconds. Tests replace it to play a laptop with a wrong clock.
-    public var wallClock: () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// The wall clock in Unix milliseconds. Tests replace it to play a laptop with a wrong clock;
+    /// FIELDSYNC_CLOCK_SKEW_MS shifts it for a whole process (the end-to-end tests use that).
+    public var wallClock: () -> Int64 = {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) + Replica.processClockSkew
+    }
+
+    static let processClockSkew: Int64 = ProcessInfo.processInfo.environment["FIELDSYNC_CLOCK_SKEW_MS"].flatMap(Int64.init) ?? 0
     public let maxDrift: Int64
 
     let db: DatabaseQueue

@@ -11,10 +11,11 @@ struct FieldSync: ParsableCommand {
         discussion: """
             Every laptop keeps its records in one SQLite file (the replica) and merges with others \
             field by field; concurrent edits to one field are kept as conflicts, never dropped.
-            Exit codes: 0 ok · 1 not found or not possible · 64 usage · 65 bad input data · \
-            73 file exists · 74 storage error · 78 not a replica.
+            Exit codes: 0 ok · 1 not found or not possible · 3 sync incomplete · 64 usage · 65 bad input data · \
+            73 file exists · 74 storage error · 75 hub unreachable · 77 token refused · 78 not a replica or not enrolled.
             """,
-        subcommands: [Init.self, SchemaCommand.self, RecordCommand.self, ConflictsCommand.self, StatusCommand.self, BundleCommand.self])
+        subcommands: [Init.self, SchemaCommand.self, RecordCommand.self, ConflictsCommand.self, StatusCommand.self, BundleCommand.self,
+                      Enroll.self, SyncCommand.self, Daemon.self])
 }
 
 @main

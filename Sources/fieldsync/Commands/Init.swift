@@ -32,7 +32,24 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let r = try global.open()
         let s = try r.status()
-        if json { Display.printJSON(s.json); return }
+        let sync = try r.syncState()
+        let waiting = sync == nil ? nil : try r.pendingPushCount()
+        if json {
+            var o = s.json.objectValue!
+            o["sync"] = sync.map { st in
+                func t(_ ms: Int64?) -> JSONValue { ms.map { .string(UTCTime.iso($0)) } ?? .null }
+                return .object(JSONObject([
+                    ("hub", .string(st.hubURL)), ("hubName", .string(st.hubName)), ("device", .string(st.device)), ("scope", .string(st.scope)),
+                    ("lastSuccess", t(st.lastSuccess)), ("lastAttempt", t(st.lastAttempt)), ("lastError", st.lastError.map { .string($0) } ?? .null),
+                    ("lastErrorAt", t(st.lastErrorAt)), ("changesWaiting", .int(Int64(waiting ?? 0))), ("pushCursor", .int(st.pushCursor)),
+                    ("pullCursor", .int(st.pullCursor)), ("daemon", st.daemonState.map { .string($0) } ?? .null),
+                    ("daemonPid", st.daemonPID.map { .int(Int64($0)) } ?? .null), ("daemonNext", t(st.daemonNext)),
+                    ("clockCorrectionMs", .int(r.clockCorrection)),
+                ]))
+            } ?? .null
+            Display.printJSON(.object(o))
+            return
+        }
         var t = TextTable(["项目", "内容"])
         t.add(["副本 replica", s.path])
         t.add(["站点 site", "\(s.siteName) (\(s.site.hex))"])
@@ -44,6 +61,22 @@ struct StatusCommand: ParsableCommand {
         if s.changesFromTheFuture > 0 {
             t.add(["⚠ 时钟异常 clock", "\(s.changesFromTheFuture) 条变更的时间超前本机时钟 \(s.maxDrift / 60000) 分钟以上：有设备时钟不准"])
         }
+        if let st = sync {
+            t.add(["同步中心 hub", "\(st.hubName) \(st.hubURL)  设备 \(st.device)  范围 \(st.scope)"])
+            t.add(["最近成功同步 last success", st.lastSuccess.map { Display.time($0) } ?? "从未 never"])
+            if let e = st.lastError {
+                t.add(["✘ 最近错误 last error", "\(st.lastErrorAt.map { Display.time($0) } ?? "")  \(e)"])
+            }
+            t.add(["待上传变更 changes waiting", "\(waiting ?? 0)"])
+            if let d = st.daemonState {
+                t.add(["后台同步 daemon", d + (st.daemonPID.map { " (pid \($0))" } ?? "") + (st.daemonNext.map { "，下次 next \(Display.time($0))" } ?? "")])
+            }
+            let refused = try r.refusedByHub()
+            if !refused.isEmpty { t.add(["✘ 中心拒收 refused", "\(refused.count) 条，最近 \(refused[0].change): \(refused[0].code) \(refused[0].reason)"]) }
+        } else {
+            t.add(["同步中心 hub", "未注册 not enrolled (fieldsync enroll --hub URL --code CODE)"])
+        }
+        if r.clockCorrection != 0 { t.add(["时钟校正 clock correction", "\(r.clockCorrection / 1000) s (按同步中心的时间)"]) }
         if s.capturesRejected > 0 {
             t.add(["⚠ SQL 写入被拒", "\(s.capturesRejected) 条直接 SQL 写入未通过校验 (fieldsync status --json / 表 fs_capture_rejected)"])
         }

@@ -1,0 +1,333 @@
+import FieldSyncCore
+import FieldSyncReplica
+import Foundation
+
+// MARK: - SyncError
+
+/// Why a sync did not complete, said so a cadre can act on it.
+public enum SyncError: Error, CustomStringConvertible {
+    /// This replica has not been enrolled with a hub.
+    case notEnrolled
+    /// 401: the hub does not know the token.
+    case unauthorized(HubErrorBody)
+    /// 403: the device is revoked (or the code is bad).
+    case forbidden(HubErrorBody)
+    /// The hub refused a request (4xx other than the above).
+    case refused(status: Int, HubErrorBody)
+    /// The hub could not be reached, or stayed busy, through every retry.
+    case unavailable(String)
+    /// The hub sent something this client cannot read.
+    case badResponse(String)
+    case cancelled
+    case local(ReplicaError)
+
+    public var description: String {
+        switch self {
+        case .notEnrolled: return "this replica is not enrolled with a hub: run `fieldsync enroll --hub URL --code CODE` (the code comes from `fieldsync-hub device add`)"
+        case .unauthorized(let e): return "the hub refused this device's token (\(e.code)): \(e.message)"
+        case .forbidden(let e): return "the hub forbids this device (\(e.code)): \(e.message)"
+        case .refused(let s, let e): return "the hub refused the request (HTTP \(s), \(e.code)): \(e.message)"
+        case .unavailable(let s): return "the hub could not be reached: \(s)"
+        case .badResponse(let s): return "the hub's answer could not be read: \(s)"
+        case .cancelled: return "stopped before the exchange finished"
+        case .local(let e): return "\(e)"
+        }
+    }
+
+    /// Worth trying again later without anyone doing anything.
+    public var transient: Bool {
+        switch self {
+        case .unavailable, .badResponse, .cancelled: return true
+        case .refused(let s, _): return s == 409 || s == 429
+        default: return false
+        }
+    }
+}
+
+// MARK: - SyncReport
+
+public struct SyncReport: Sendable {
+    public var pushed = 0
+    public var pushedDuplicates = 0
+    public var refused: [PushResult] = []
+    public var retryLater: [PushResult] = []
+    public var pulled = 0
+    public var pulledDuplicates = 0
+    public var conflictsOpened = 0
+    public var conflictsClosed = 0
+    public var snapshotPages = 0
+    public var requests = 0
+    public var retries = 0
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var clockSetBack = false
+    public var hubOffsetMs: Int64?
+    /// Everything was offered and taken, and everything the hub had was received.
+    public var complete: Bool { refused.isEmpty && retryLater.isEmpty }
+}
+
+// MARK: - SyncOptions
+
+public struct SyncOptions: Sendable {
+    public var transport = TransportOptions()
+    /// Attempts per request for failures that may pass (no connection, cut, 5xx, 429).
+    public var attempts = 6
+    /// Backoff between attempts: full jitter over base × 2^attempt, capped.
+    public var backoffBase: Double = 1
+    public var backoffCap: Double = 60
+    public var pushBatch = 500
+    public var pushBatchBytes = 256 << 10
+    public var pullBatch = 1000
+    public var pullBatchBytes = 512 << 10
+    public init() {}
+}
+
+// MARK: - SyncClient
+
+/// Exchanges changes with the hub over HTTP(S): push what the hub lacks, then pull what this
+/// replica lacks (a snapshot first when it is new). Each pulled batch is applied together with
+/// its cursor, and each pushed batch's acknowledgement moves the push cursor in one transaction,
+/// so a transfer cut at any byte resumes where it stopped, re-sending at most the batch in flight.
+public final class SyncClient {
+    public let replica: Replica
+    public let http: CurlHTTPClient
+    public var options: SyncOptions
+    private var offsets: [Int64] = []
+
+    public init(replica: Replica, http: CurlHTTPClient = CurlHTTPClient(), options: SyncOptions = SyncOptions()) {
+        self.replica = replica
+        self.http = http
+        self.options = options
+    }
+
+    // MARK: Enrolment
+
+    /// Trades a one-time code for a device token and stores it in the replica.
+    public static func enroll(replica: Replica, hubURL: String, code: String, caFile: String?, options: SyncOptions = SyncOptions()) throws -> EnrollResponse {
+        let client = SyncClient(replica: replica, options: options)
+        client.options.transport.caFile = caFile
+        let url = hubURL.hasSuffix("/") ? String(hubURL.dropLast()) : hubURL
+        let body = EnrollRequest(code: code, site: replica.site, siteName: replica.siteName).json.compactText
+        var report = SyncReport()
+        let reply = try client.call(HTTPExchange(method: "POST", url: url + "/v1/enroll", headers: [("Content-Type", "application/json")],
+                                                 body: Array(body.utf8)), report: &report)
+        let json = try client.decode(reply)
+        let resp: EnrollResponse
+        do { resp = try EnrollResponse(json: json) } catch { throw SyncError.badResponse(error.description) }
+        do { try replica.enroll(hubURL: url, response: resp, caCert: caFile) } catch let e as ReplicaError { throw SyncError.local(e) }
+        try client.applyClockOffset(&report)
+        return resp
+    }
+
+    // MARK: One round
+
+    /// One full exchange. Records the outcome in the replica (a failure is never recorded as success).
+    @discardableResult
+    public func sync() throws -> SyncReport {
+        guard let state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        options.transport.caFile = state.caCert
+        var report = SyncReport()
+        let started = replica.wallClock()
+        do {
+            try push(state, &report)
+            try pull(&report)
+            try applyClockOffset(&report)
+            try local { try replica.recordSyncAttempt(at: started, error: report.complete ? nil : summary(report)) }
+            return report
+        } catch let e as SyncError {
+            try? replica.recordSyncAttempt(at: started, error: e.description)
+            throw e
+        }
+    }
+
+    func summary(_ r: SyncReport) -> String {
+        var parts: [String] = []
+        if !r.refused.isEmpty { parts.append("the hub refused \(r.refused.count) change(s): \(r.refused[0].code ?? ""): \(r.refused[0].reason ?? "")") }
+        if !r.retryLater.isEmpty { parts.append("\(r.retryLater.count) change(s) wait for a later sync: \(r.retryLater[0].reason ?? "")") }
+        return parts.joined(separator: "; ")
+    }
+
+    // MARK: Push
+
+    func push(_ state: SyncState, _ report: inout SyncReport) throws {
+        var cursor = state.pushCursor
+        var batchSize = options.pushBatch
+        let names = try local { try replica.knownSiteNames() }
+        while true {
+            let batch = try local { try replica.pendingPush(after: cursor, limit: batchSize, maxBytes: options.pushBatchBytes) }
+            guard !batch.isEmpty else { return }
+            let sites = Dictionary(uniqueKeysWithValues: Set(batch.map(\.change.id.site)).compactMap { id in names[id].map { (id, $0) } })
+            let text = PushBody.text(site: replica.site, siteName: replica.siteName, sites: sites, changeTexts: batch.map(\.body))
+            let reply = try call(HTTPExchange(method: "POST", url: state.hubURL + "/v1/changes",
+                                              headers: authHeaders(state) + [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                              body: Gzip.compress(Array(text.utf8))), report: &report)
+            if reply.status == 413 && batchSize > 1 {
+                batchSize = max(1, batchSize / 4)
+                continue
+            }
+            let resp: PushResponse
+            do { resp = try PushResponse(json: try decode(reply)) } catch let e as InputError { throw SyncError.badResponse(e.description) }
+            let (refused, retry) = try local { try replica.recordPush(batch, results: resp.results) }
+            report.pushed += resp.results.filter { $0.status == .accepted }.count
+            report.pushedDuplicates += resp.results.filter { $0.status == .duplicate }.count
+            report.refused += refused
+            report.retryLater += retry
+            let next = try local { try replica.syncState()?.pushCursor ?? cursor }
+            if next == cursor { return }  // the first change must wait (the hub said: try later)
+            cursor = next
+        }
+    }
+
+    // MARK: Pull
+
+    func pull(_ report: inout SyncReport) throws {
+        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        if !state.snapshotDone && state.pullCursor == 0 {
+            try snapshot(state, &report)
+            state = try local { try replica.syncState() } ?? state
+        }
+        var cursor = state.pullCursor
+        var received = report.snapshotPages > 0
+        defer {
+            // Tell the hub how far this replica got, so its device list shows no stale backlog.
+            if received, (try? ack(state, cursor, &report)) == nil {}
+        }
+        while true {
+            let url = "\(state.hubURL)/v1/changes?after=\(cursor)&limit=\(options.pullBatch)&maxBytes=\(options.pullBatchBytes)"
+            let reply = try call(HTTPExchange(method: "GET", url: url, headers: authHeaders(state)), report: &report, accept: [410])
+            if reply.status == 410 {
+                // Behind the hub's history horizon: start over from a snapshot.
+                try local { try replica.restartFromSnapshot() }
+                try snapshot(state, &report)
+                cursor = try local { try replica.syncState()?.pullCursor ?? 0 }
+                continue
+            }
+            let page = try self.page(reply)
+            let applied = try local { try replica.applyPulled(page) }
+            count(applied, &report)
+            if !page.changes.isEmpty { received = true }
+            cursor = page.cursor
+            if !page.more { return }
+        }
+    }
+
+    func ack(_ state: SyncState, _ cursor: Int64, _ report: inout SyncReport) throws {
+        let body = JSONValue.object(JSONObject([("pullCursor", .int(cursor))])).compactText
+        _ = try call(HTTPExchange(method: "POST", url: state.hubURL + "/v1/ack", headers: authHeaders(state) + [("Content-Type", "application/json")],
+                                  body: Array(body.utf8)), report: &report)
+    }
+
+    func snapshot(_ state: SyncState, _ report: inout SyncReport) throws {
+        var next = try local { try replica.syncState()?.snapshotNext }
+        repeat {
+            var url = "\(state.hubURL)/v1/snapshot?limit=\(options.pullBatch)&maxBytes=\(options.pullBatchBytes)"
+            if let n = next { url += "&after=" + (n.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? n) }
+            let reply = try call(HTTPExchange(method: "GET", url: url, headers: authHeaders(state)), report: &report)
+            let page = try self.page(reply)
+            count(try local { try replica.applySnapshotPage(page) }, &report)
+            report.snapshotPages += 1
+            next = page.next
+        } while next != nil
+    }
+
+    func count(_ a: ApplyReport, _ report: inout SyncReport) {
+        report.pulled += a.applied + a.obsolete
+        report.pulledDuplicates += a.duplicates
+        report.conflictsOpened += a.conflictsOpened
+        report.conflictsClosed += a.conflictsClosed
+    }
+
+    func page(_ reply: HTTPReply) throws -> ChangePage {
+        do { return try ChangePage(json: try decode(reply)) } catch let e as InputError {
+            throw SyncError.badResponse("a page of changes from the hub is invalid: \(e)")
+        }
+    }
+
+    // MARK: Requests
+
+    func authHeaders(_ s: SyncState) -> [(String, String)] {
+        [("Authorization", "Bearer \(s.token)"), (SyncProtocol.deviceTimeHeader, String(replica.wallClock()))]
+    }
+
+    /// Sends a request, retrying what may pass: no connection, a cut transfer, 5xx, 429, with
+    /// exponential backoff and full jitter, or the hub's Retry-After. 401 and 403 are thrown at once.
+    func call(_ req: HTTPExchange, report: inout SyncReport, accept: Set<Int> = []) throws -> HTTPReply {
+        var attempt = 0
+        while true {
+            report.requests += 1
+            let reply: HTTPReply
+            do {
+                reply = try http.perform(req, options: options.transport)
+            } catch {
+                if case .cancelled = error { throw SyncError.cancelled }
+                guard error.retryable, attempt + 1 < options.attempts else { throw SyncError.unavailable(error.description) }
+                try pause(backoff(attempt))
+                attempt += 1
+                report.retries += 1
+                continue
+            }
+            report.bytesSent += reply.bytesSent
+            report.bytesReceived += reply.bytesReceived
+            if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init) {
+                offsets.append(t - (reply.startedAt + reply.endedAt) / 2)
+            }
+            if reply.status == 200 || accept.contains(reply.status) { return reply }
+            let body = (try? JSONValue.parse(bytes: reply.body)).flatMap(HubErrorBody.init(json:))
+                ?? HubErrorBody(code: "http_\(reply.status)", message: String(decoding: reply.body.prefix(200), as: UTF8.self))
+            switch reply.status {
+            case 401: throw SyncError.unauthorized(body)
+            case 403: throw SyncError.forbidden(body)
+            case 413: return reply
+            case 429, 500...599:
+                guard attempt + 1 < options.attempts else { throw SyncError.unavailable("HTTP \(reply.status): \(body.message)") }
+                let wait = reply.headers["retry-after"].flatMap(Self.retryAfterSeconds) ?? backoff(attempt)
+                try pause(min(wait, 900))
+                attempt += 1
+                report.retries += 1
+            default:
+                throw SyncError.refused(status: reply.status, body)
+            }
+        }
+    }
+
+    func backoff(_ attempt: Int) -> Double {
+        let cap = min(options.backoffCap, options.backoffBase * pow(2, Double(attempt)))
+        return Double.random(in: 0...cap)
+    }
+
+    /// Retry-After: seconds, or an HTTP date.
+    static func retryAfterSeconds(_ v: String) -> Double? {
+        if let s = Double(v.trimmingCharacters(in: .whitespaces)), s >= 0 { return s }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: v).map { max(0, $0.timeIntervalSinceNow) }
+    }
+
+    /// Sleeps in short steps so that cancelling takes effect promptly.
+    func pause(_ seconds: Double) throws {
+        var left = seconds
+        while left > 0 {
+            if http.isCancelled { throw SyncError.cancelled }
+            let step = min(left, 0.2)
+            Thread.sleep(forTimeInterval: step)
+            left -= step
+        }
+    }
+
+    func decode(_ reply: HTTPReply) throws -> JSONValue {
+        do { return try JSONValue.parse(bytes: reply.body) } catch { throw SyncError.badResponse("not JSON: \(error)") }
+    }
+
+    func applyClockOffset(_ report: inout SyncReport) throws {
+        guard !offsets.isEmpty else { return }
+        let median = offsets.sorted()[offsets.count / 2]
+        report.hubOffsetMs = median
+        report.clockSetBack = try local { try replica.adjustClock(hubOffset: median) }
+        offsets = []
+    }
+
+    func local<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ReplicaError { throw SyncError.local(e) }
+    }
+}
