@@ -78,6 +78,7 @@ let package = Package(
                 "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport", "FieldSyncTestSupport",
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
     ]
 )

@@ -79,6 +79,9 @@ public struct SyncOptions: Sendable {
     public var pushBatchBytes = 256 << 10
     public var pullBatch = 1000
     public var pullBatchBytes = 512 << 10
+    /// Reach the hub at this address instead of the enrolled one for this exchange (the same
+    /// hub seen from another network, or through a relay).
+    public var hubURL: String?
     public init() {}
 }
 
@@ -124,8 +127,9 @@ public final class SyncClient {
     /// One full exchange. Records the outcome in the replica (a failure is never recorded as success).
     @discardableResult
     public func sync() throws -> SyncReport {
-        guard let state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
         options.transport.caFile = state.caCert
+        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
         var report = SyncReport()
         let started = replica.wallClock()
         do {
@@ -181,10 +185,10 @@ public final class SyncClient {
     // MARK: Pull
 
     func pull(_ report: inout SyncReport) throws {
-        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        guard var state = try local({ try currentState() }) else { throw SyncError.notEnrolled }
         if !state.snapshotDone && state.pullCursor == 0 {
             try snapshot(state, &report)
-            state = try local { try replica.syncState() } ?? state
+            state = try local { try currentState() } ?? state
         }
         var cursor = state.pullCursor
         var received = report.snapshotPages > 0
@@ -209,6 +213,13 @@ public final class SyncClient {
             cursor = page.cursor
             if !page.more { return }
         }
+    }
+
+    /// The stored sync state, with this exchange's hub address.
+    func currentState() throws -> SyncState? {
+        guard var s = try replica.syncState() else { return nil }
+        if let u = options.hubURL { s.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        return s
     }
 
     func ack(_ state: SyncState, _ cursor: Int64, _ report: inout SyncReport) throws {
@@ -256,6 +267,8 @@ public final class SyncClient {
         while true {
             report.requests += 1
             let reply: HTTPReply
+            // The hub's clock is compared with the clock this replica stamps edits with.
+            let sentAt = replica.wallClock()
             do {
                 reply = try http.perform(req, options: options.transport)
             } catch {
@@ -269,7 +282,7 @@ public final class SyncClient {
             report.bytesSent += reply.bytesSent
             report.bytesReceived += reply.bytesReceived
             if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init) {
-                offsets.append(t - (reply.startedAt + reply.endedAt) / 2)
+                offsets.append(t - (sentAt + replica.wallClock()) / 2)
             }
             if reply.status == 200 || accept.contains(reply.status) { return reply }
             let body = (try? JSONValue.parse(bytes: reply.body)).flatMap(HubErrorBody.init(json:))

@@ -15,6 +15,10 @@ import Glibc
 // ("cut connection 3 after 1234 bytes down") so tests can count them.
 
 setvbuf(stdout, nil, _IOLBF, 0)
+// A parent may have started us with signals blocked (test runners do): SIGTERM must work.
+var allSignals = sigset_t()
+sigemptyset(&allSignals)
+pthread_sigmask(SIG_SETMASK, &allSignals, nil)
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }

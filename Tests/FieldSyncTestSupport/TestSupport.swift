@@ -6,7 +6,7 @@ import GRDB
 // built executables as real processes, fingerprints of replica files.
 
 /// A fresh temporary folder per test, removed afterwards unless FIELDSYNC_KEEP_TMP is set.
-public final class TempDir {
+public final class TempDir: @unchecked Sendable {
     public let path: String
 
     public init(_ name: String = #function) {

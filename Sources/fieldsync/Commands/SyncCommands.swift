@@ -64,10 +64,14 @@ struct SyncCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(help: "No progress line.") var quiet = false
     @Flag(help: "Print the result as JSON.") var json = false
+    @Option(help: "Attempts per request when the link fails or the hub is busy (with growing, jittered waits).") var attempts: Int = 6
+    @Option(help: "Reach the hub at this address for this sync (e.g. its address on the township office network).") var hub: String?
 
     func run() throws {
         let r = try global.open()
         var options = SyncOptions()
+        options.attempts = max(1, attempts)
+        options.hubURL = hub
         options.transport.progress = !quiet && !json
         let client = SyncClient(replica: r, options: options)
         let report: SyncReport
@@ -125,6 +129,13 @@ struct Daemon: ParsableCommand {
         let stop = StopSignal()
         let http = CurlHTTPClient()
         var sources: [DispatchSourceSignal] = []
+        // Started with signals blocked (by a service manager or a test runner), SIGTERM would
+        // never arrive: unblock the two this daemon stops on.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -144,14 +155,15 @@ struct Daemon: ParsableCommand {
         func log(_ s: String) { FileHandle.standardError.write(Data("\(UTCTime.iso(Int64(now() * 1000))) fieldsync daemon: \(s)\n".utf8)) }
         var failures = 0
         var nextDue = now()
-        var lastSeen = try r.changeLogEnd()
         var editSeenAt: Double?
         log("started (pid \(pid)), syncing every \(Int(interval)) s and \(Int(settle)) s after local edits")
         while !stop.requested {
-            // Local edits (this process or any other writing the file) bring the next sync forward.
-            if let end = try? r.changeLogEnd(), end != lastSeen {
-                lastSeen = end
-                if (try? r.pendingPushCount()) ?? 0 > 0 { editSeenAt = now() }
+            // Changes waiting to be offered (edits by any process writing the file, bundles
+            // imported) bring the next sync forward, once they have settled for a moment.
+            if (try? r.pendingPushCount()) ?? 0 > 0 {
+                if editSeenAt == nil { editSeenAt = now() }
+            } else {
+                editSeenAt = nil
             }
             if let t = editSeenAt, failures == 0, now() - t >= settle { nextDue = min(nextDue, now()) }
             if now() >= nextDue {
@@ -160,7 +172,6 @@ struct Daemon: ParsableCommand {
                     let rep = try client.sync()
                     failures = 0
                     editSeenAt = nil
-                    lastSeen = (try? r.changeLogEnd()) ?? lastSeen
                     nextDue = now() + interval
                     log("synced: ↑\(rep.pushed) ↓\(rep.pulled)\(rep.complete ? "" : " (incomplete: \(rep.refused.count) refused, \(rep.retryLater.count) deferred)")")
                     try? r.recordDaemon(pid: pid, state: rep.complete ? "idle" : "idle (last sync incomplete)", next: Int64(nextDue * 1000))

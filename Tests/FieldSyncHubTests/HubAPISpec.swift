@@ -1,0 +1,264 @@
+import FieldSyncCore
+@testable import FieldSyncHub
+@_spi(Hub) import FieldSyncReplica
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The hub's HTTP API, driven in process: enrolment, tokens, scope, push and pull semantics,
+/// and precise refusals.
+@Suite struct HubAPISpec {
+    @Test func everyResponseCarriesTheHubClock() async throws {
+        let f = try HubFixture()
+        try await f.app.test(.router) { client in
+            for uri in ["/v1/health", "/v1/changes", "/nowhere"] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    let t = r.headers[HTTPField.Name(SyncProtocol.hubTimeHeader)!].flatMap(Int64.init)
+                    #expect(t != nil, "\(uri) has no hub time")
+                    #expect(abs((t ?? 0) - Int64(Date().timeIntervalSince1970 * 1000)) < 60_000)
+                }
+            }
+        }
+    }
+
+    @Test func anEnrolmentCodeWorksOnceAndOnlyUntilItExpires() async throws {
+        let f = try HubFixture()
+        let d = try await f.store.addDevice(name: "王芳", scope: village1, codeLifetimeMs: 3_600_000)
+        let site = SiteID.random()
+        try await f.app.test(.router) { client in
+            let req = ByteBuffer(string: EnrollRequest(code: d.code.lowercased(), site: site, siteName: "王芳笔记本").json.compactText)
+            try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
+                #expect(r.status == .ok)
+                let e = try EnrollResponse(json: body(r))
+                #expect(e.device == d.id && e.scope == village1 && e.token.hasPrefix("fst_"))
+                #expect(e.hubSite == f.store.hubSite)
+            }
+            try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
+                #expect(r.status == .forbidden)
+                #expect(body(r)["error"]?["code"] == "bad_code")
+            }
+            let old = try await f.store.addDevice(name: "过期", scope: village1, codeLifetimeMs: -1000)
+            let oldReq = ByteBuffer(string: EnrollRequest(code: old.code, site: site, siteName: "x").json.compactText)
+            try await client.execute(uri: "/v1/enroll", method: .post, body: oldReq) { r in
+                #expect(r.status == .forbidden)
+                #expect(body(r)["error"]?["code"] == "code_expired")
+            }
+        }
+        // Only a hash of the token is stored.
+        let stored = try f.store.sync { r in try r.database.read { try String.fetchAll($0, sql: "SELECT token_hash FROM hub_device WHERE token_hash IS NOT NULL") } }
+        #expect(stored.count == 1 && stored[0].count == 64 && !stored[0].hasPrefix("fst_"))
+    }
+
+    @Test func missingWrongAndRevokedTokensAreRefused() async throws {
+        let f = try HubFixture()
+        let (device, token) = try await f.device("王芳", scope: village1)
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .get) { r in
+                #expect(r.status == .unauthorized)
+                #expect(body(r)["error"]?["code"] == "missing_token")
+            }
+            try await client.execute(uri: "/v1/changes", method: .get, headers: bearer("fst_0000")) { r in
+                #expect(r.status == .unauthorized)
+                #expect(body(r)["error"]?["code"] == "bad_token")
+            }
+            try await client.execute(uri: "/v1/changes", method: .get, headers: [.authorization: "Basic abc"]) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/changes", method: .get, headers: bearer(token)) { r in #expect(r.status == .ok) }
+            _ = try await f.store.revoke(device: device.id)
+            try await client.execute(uri: "/v1/changes", method: .get, headers: bearer(token)) { r in
+                #expect(r.status == .forbidden)
+                #expect(body(r)["error"]?["code"] == "revoked")
+                #expect(body(r)["error"]?["message"]?.stringValue?.contains(device.id) == true)
+            }
+        }
+    }
+
+    @Test func aPushIsJudgedChangeByChange() async throws {
+        let f = try HubFixture()
+        let (_, token) = try await f.device("王芳", scope: village1)
+        let site = SiteID.random()
+        let good = creation(site, 1)
+        let outside = creation(site, 2, village: village2)
+        var bad = ChangeCodec.encode(creation(site, 3)).objectValue!
+        bad["fields"] = ["status": ["value": "已解决"]]
+        let text = PushBody.text(site: site, siteName: "x", sites: [:], changeTexts: [
+            ChangeCodec.canonicalText(good), ChangeCodec.canonicalText(outside), JSONValue.object(bad).compactText,
+        ])
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: ByteBuffer(string: text)) { r in
+                #expect(r.status == .ok)
+                let results = try PushResponse(json: body(r)).results
+                #expect(results.map(\.status) == [.accepted, .refused, .refused])
+                #expect(results[1].code == "out_of_scope" && results[1].reason?.contains(village2) == true)
+                #expect(results[2].code == "invalid" && results[2].reason?.contains("dispute.status (办理状态)") == true)
+                #expect(results.allSatisfy { !$0.retry })
+            }
+        }
+        let hub = f.store.replica
+        #expect(try f.store.sync { _ in try hub.records(.dispute).map(\.id) } == [good.row])
+    }
+
+    @Test func aDuplicatedPushChangesNothing() async throws {
+        let f = try HubFixture()
+        let (_, token) = try await f.device("王芳", scope: village1)
+        let site = SiteID.random()
+        let batch = pushBody(site, [creation(site, 1), creation(site, 2)])
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: batch) { r in
+                let res = try PushResponse(json: body(r))
+                #expect(res.results.map(\.status) == [.accepted, .accepted])
+            }
+            let before = try fingerprint(f.store.path)
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: batch) { r in
+                let res = try PushResponse(json: body(r))
+                #expect(res.results.map(\.status) == [.duplicate, .duplicate])
+            }
+            #expect(try fingerprint(f.store.path) == before)
+        }
+    }
+
+    @Test func aReusedChangeIDForAnotherRecordIsRefusedAsAClone() async throws {
+        let f = try HubFixture()
+        let (_, token) = try await f.device("王芳", scope: village1)
+        let site = SiteID.random()
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { _ in }
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { r in
+                let res = try PushResponse(json: body(r)).results
+                #expect(res[0].status == .refused && res[0].code == "clone")
+            }
+        }
+    }
+
+    @Test func pullsStayInScopeAndLeaveOutTheDevicesOwnChanges() async throws {
+        let f = try HubFixture()
+        let (_, villageToken) = try await f.device("王芳", scope: village1)
+        let (_, townToken) = try await f.device("李明", scope: township)
+        let s = SiteID.random(), t = SiteID.random()
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(villageToken), body: pushBody(s, [creation(s, 1)])) { _ in }
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(townToken),
+                                     body: pushBody(t, [creation(t, 1, village: village1), creation(t, 2, village: village2)])) { _ in }
+            try await client.execute(uri: "/v1/changes?after=0", method: .get, headers: bearer(villageToken)) { r in
+                let page = try ChangePage(json: body(r))
+                #expect(page.changes.map(\.id) == [ChangeID(site: t, counter: 1)], "the village sees the town's change in its village only, not its own")
+                #expect(!page.more)
+            }
+            try await client.execute(uri: "/v1/changes?after=0", method: .get, headers: bearer(townToken)) { r in
+                let page = try ChangePage(json: body(r))
+                #expect(page.changes.map(\.id) == [ChangeID(site: s, counter: 1)])
+                #expect(page.sites.isEmpty || page.sites.keys.allSatisfy { $0 == s })
+            }
+            try await client.execute(uri: "/v1/changes?after=x", method: .get, headers: bearer(townToken)) { r in
+                #expect(r.status == .badRequest)
+                #expect(body(r)["error"]?["code"] == "bad_parameter")
+            }
+        }
+    }
+
+    @Test func pullPagesAreBoundedAndResumeAtTheirCursor() async throws {
+        let f = try HubFixture()
+        let (_, a) = try await f.device("王芳", scope: village1)
+        let (_, b) = try await f.device("李明", scope: village1)
+        let s = SiteID.random()
+        let changes = (1...25).map { creation(s, Int64($0)) }
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, changes)) { _ in }
+            var cursor: Int64 = 0
+            var got: [ChangeID] = []
+            var pages = 0
+            repeat {
+                let page = try await client.execute(uri: "/v1/changes?after=\(cursor)&limit=10", method: .get, headers: bearer(b)) { r in try ChangePage(json: body(r)) }
+                #expect(page.changes.count <= 10)
+                got += page.changes.map(\.id)
+                cursor = page.cursor
+                pages += 1
+                if !page.more { break }
+            } while pages < 10
+            #expect(got == changes.map(\.id))
+            #expect(pages == 3)
+        }
+    }
+
+    @Test func aSnapshotRebuildsTheScopeInPages() async throws {
+        let f = try HubFixture()
+        let (_, a) = try await f.device("王芳", scope: village1)
+        let (_, b) = try await f.device("李明", scope: village1)
+        let s = SiteID.random()
+        var changes = (1...30).map { creation(s, Int64($0)) }
+        // Some records edited again, one deleted: the snapshot carries what holds their current values.
+        for (n, c) in changes.prefix(5).enumerated() {
+            changes.append(Change(id: ChangeID(site: s, counter: Int64(100 + n)), kind: .dispute, row: c.row,
+                                  hlc: HybridTimestamp(millis: 1_763_785_000_000, counter: UInt16(n)), author: "王芳",
+                                  writes: [FieldWrite(field: "status", value: .text("已化解"), context: VersionVector([(s, Int64(n + 1))]))]))
+        }
+        let all = changes
+        let pages = try await f.app.test(.router) { client -> [ChangePage] in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, all)) { _ in }
+            var next: String?
+            var pages: [ChangePage] = []
+            repeat {
+                let uri = "/v1/snapshot?limit=8" + (next.map { "&after=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! } ?? "")
+                let page = try await client.execute(uri: uri, method: .get, headers: bearer(b)) { r in try ChangePage(json: body(r)) }
+                #expect(page.changes.count <= 8 + 1)
+                pages.append(page)
+                next = page.next
+            } while next != nil && pages.count < 50
+            return pages
+        }
+        #expect(pages.count >= 4)
+        let dir = TempDir()
+        let fresh = try Replica.create(path: dir.file("fresh.sqlite"), siteName: "fresh", author: "x")
+        for p in pages { _ = try fresh.applySnapshotPage(p) }
+        let hub = f.store.replica
+        let want = try f.store.sync { _ in try hub.records(.dispute, includeDeleted: true).map { $0.json.compactText } }
+        #expect(try fresh.records(.dispute, includeDeleted: true).map { $0.json.compactText } == want)
+        #expect(try fresh.records(.dispute).filter { $0["status"] == .text("已化解") }.count == 5)
+    }
+
+    @Test func badBodiesAreRefusedPrecisely() async throws {
+        let f = try HubFixture()
+        let (_, token) = try await f.device("王芳", scope: village1)
+        try await f.app.test(.router) { client in
+            func expect(_ body: ByteBuffer, headers: HTTPFields = [:], _ status: HTTPResponse.Status, _ code: String) async throws {
+                try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token) + headers, body: body) { r in
+                    #expect(r.status == status, "expected \(status) \(code), got \(r.status)")
+                    #expect(FieldSyncHubTests.body(r)["error"]?["code"]?.stringValue == code)
+                }
+            }
+            try await expect(ByteBuffer(string: "{\"changes\": [1, 2"), .badRequest, "bad_json")
+            try await expect(ByteBuffer(bytes: [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]), .badRequest, "bad_json")
+            try await expect(ByteBuffer(string: "{\"changes\": 3}"), .unprocessableContent, "invalid")
+            let gz = Gzip.compress(Array("{\"changes\":[]}".utf8))
+            try await expect(ByteBuffer(bytes: Array(gz.prefix(gz.count - 6))), headers: [.contentEncoding: "gzip"], .badRequest, "bad_gzip")
+            try await expect(ByteBuffer(string: "{}"), headers: [.contentEncoding: "br"], .unsupportedMediaType, "unsupported_encoding")
+            let bomb = Gzip.compress([UInt8](repeating: 0x20, count: SyncProtocol.maxDecompressedBytes + 1))
+            try await expect(ByteBuffer(bytes: bomb), headers: [.contentEncoding: "gzip"], .contentTooLarge, "too_large")
+            try await expect(ByteBuffer(bytes: [UInt8](repeating: 0x20, count: SyncProtocol.maxRequestBytes + 1)), .contentTooLarge, "too_large")
+        }
+    }
+
+    @Test func aDeviceBehindTheHistoryHorizonIsToldToTakeASnapshot() async throws {
+        let f = try HubFixture()
+        let (_, token) = try await f.device("王芳", scope: village1)
+        try f.store.sync { r in try r.database.write { try $0.execute(sql: "UPDATE fs_meta SET value = 100 WHERE key = 'hub_horizon'") } }
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes?after=5", method: .get, headers: bearer(token)) { r in
+                #expect(r.status == .gone)
+                #expect(body(r)["error"]?["code"] == "behind_horizon")
+            }
+        }
+    }
+}
+
+extension HTTPFields {
+    static func + (a: HTTPFields, b: HTTPFields) -> HTTPFields {
+        var out = a
+        for f in b { out.append(f) }
+        return out
+    }
+}

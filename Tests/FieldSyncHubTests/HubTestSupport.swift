@@ -1,0 +1,52 @@
+import FieldSyncCore
+@testable import FieldSyncHub
+@_spi(Hub) import FieldSyncReplica
+@_exported import FieldSyncTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+let village1 = "520221105201"
+let village2 = "520221105202"
+let township = "520221105"
+
+/// A hub store in a temporary folder, with the in-process application around it.
+struct HubFixture: @unchecked Sendable {
+    let dir: TempDir
+    let store: SQLiteHubStore
+
+    init(_ name: String = #function) throws {
+        dir = TempDir(name)
+        store = try SQLiteHubStore(path: dir.file("hub.sqlite"), name: "测试中心")
+    }
+
+    var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store)) }
+
+    /// Adds and enrols a device, returning its token.
+    func device(_ name: String, scope: String, site: SiteID = .random()) async throws -> (Device, String) {
+        let d = try await store.addDevice(name: name, scope: scope, codeLifetimeMs: 3_600_000)
+        let resp = try await store.enroll(EnrollRequest(code: d.code, site: site, siteName: name))
+        return (Device(id: resp.device, name: name, scope: scope), resp.token)
+    }
+}
+
+func body(_ r: TestResponse) -> JSONValue { (try? JSONValue.parse(bytes: Array(r.body.readableBytesView))) ?? .null }
+
+func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+/// A valid change creating a dispute in `village`, made by `site`.
+func creation(_ site: SiteID, _ counter: Int64, village: String = village1, status: String = "受理", row: String? = nil) -> Change {
+    let row = row ?? RecordID.make(kind: .dispute, region: village, nowMs: 1_763_784_000_000 + counter)
+    return Change(id: ChangeID(site: site, counter: counter), kind: .dispute, row: row, hlc: HybridTimestamp(millis: 1_763_784_000_000 + counter, counter: 0),
+                  author: "王芳", writes: [
+                      FieldWrite(field: "village", value: .text(village)), FieldWrite(field: "category", value: .text("邻里纠纷")),
+                      FieldWrite(field: "parties", value: .text("张三与李四")), FieldWrite(field: "summary", value: .text("宅基地边界")),
+                      FieldWrite(field: "reported_on", value: .text("2026-11-20")), FieldWrite(field: "status", value: .text(status)),
+                  ])
+}
+
+func pushBody(_ site: SiteID, _ changes: [Change]) -> ByteBuffer {
+    ByteBuffer(string: PushBody.text(site: site, siteName: "笔记本", sites: [:], changeTexts: changes.map(ChangeCodec.canonicalText)))
+}

@@ -1,1 +1,0 @@
-import Testing; @Test func hubPlaceholder() { #expect(Bool(true)) }

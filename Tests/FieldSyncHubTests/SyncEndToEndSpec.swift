@@ -1,0 +1,290 @@
+import FieldSyncCore
+@_spi(Hub) import FieldSyncReplica
+import Foundation
+import GRDB
+import Testing
+
+/// Real processes on loopback: a hub, laptops using the CLI over libcurl, a proxy that cuts
+/// connections, SIGKILL. At the end of each test every replica and the hub agree, and nothing
+/// acknowledged is lost.
+@Suite(.serialized) struct SyncEndToEndSpec {
+    /// A laptop's records of a village, by id (replicas may have received them in different orders).
+    func records(_ l: Laptop, _ village: String) throws -> [JSONValue] {
+        try ["dispute", "visit", "project"].map {
+            .array(byID(try JSONValue.parse(l.run(["record", "list", $0, "--village", village, "--deleted", "--json"]).stdout).arrayValue ?? []))
+        }
+    }
+
+    func hubRecords(_ hub: HubProcess, _ village: String) throws -> [JSONValue] {
+        let r = try Replica.open(path: hub.db)
+        return try [RecordKind.dispute, .visit, .project].map { .array(byID(try r.records($0, villagePrefix: village, includeDeleted: true).map(\.json))) }
+    }
+
+    func byID(_ items: [JSONValue]) -> [JSONValue] {
+        items.sorted { ($0["id"]?.stringValue ?? "") < ($1["id"]?.stringValue ?? "") }
+    }
+
+    func conflicts(_ l: Laptop, _ village: String) throws -> JSONValue {
+        .array((try JSONValue.parse(l.run(["conflicts", "list", "--json"]).stdout).arrayValue ?? []).filter {
+            $0["village"]?.stringValue?.hasPrefix(village) ?? false
+        })
+    }
+
+    @Test func threeLaptopsAndAHubConvergeFieldByField() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        let b = try Laptop(dir, "李明的笔记本", author: "李明")
+        let c = try Laptop(dir, "乡镇办公室", author: "陈书记")
+        try a.enroll(hub, scope: village1)
+        try b.enroll(hub, scope: village1)
+        try c.enroll(hub, scope: township)
+        let d1 = try a.add("dispute", disputeJSON())
+        let d2 = try a.add("dispute", disputeJSON(parties: "王五与赵六"))
+        let d3 = try a.add("dispute", disputeJSON(parties: "刘某与村集体"))
+        let other = try c.add("dispute", disputeJSON(village2, parties: "邻村的纠纷"))
+        for l in [a, b, c] { #expect(try l.sync().status == 0) }
+        #expect(try b.run(["record", "get", d3]).status == 0, "b received a's records")
+        #expect(try a.run(["record", "get", other]).status == 1, "a (village 1) does not receive village 2's record")
+
+        // Offline, concurrently: different fields of d1 by a and b; the same field of d1 by a and c;
+        // d2 by b only; c deletes d3 while a edits it.
+        try a.edit(d1, #"{"status":"已化解","resolution":"双方达成协议"}"#)
+        try b.edit(d1, #"{"parties":"张三与李四、王五"}"#)
+        try c.edit(d1, #"{"status":"已上报"}"#)
+        try b.edit(d2, #"{"status":"调解中"}"#)
+        #expect(try c.run(["record", "delete", d3]).status == 0)
+        try a.edit(d3, #"{"mediator_name":"王芳"}"#)
+        for _ in 0..<2 { for l in [a, b, c] { #expect(try l.sync().status == 0) } }
+
+        let want = try records(a, village1)
+        #expect(try records(b, village1) == want)
+        #expect(try records(c, village1) == want)
+        #expect(try hubRecords(hub, village1) == want, "the hub holds what the laptops hold")
+        let cs = try conflicts(a, village1)
+        #expect(try conflicts(b, village1) == cs && conflicts(c, village1) == cs)
+        let fields = Set((cs.arrayValue ?? []).compactMap { $0["field"]?.stringValue })
+        #expect(fields == ["status", RowState.recordConflictField], "d1.status (a vs c) and d3 (delete vs edit)")
+        let rec = try JSONValue.parse(a.run(["record", "get", d1, "--json"]).stdout)
+        #expect(rec["fields"]?["parties"] == "张三与李四、王五" && rec["fields"]?["resolution"] == "双方达成协议")
+    }
+
+    @Test func aHubKilledMidSyncLosesNothingAndTheNextSyncCompletes() throws {
+        let dir = TempDir()
+        var hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        let lines = (0..<3000).map { n in
+            #"{"village":"520221105201","cadre_name":"王芳","visit_date":"2026-11-20","visit_kind":"入户走访","household_head":"户主\#(n)","notes":"走访第\#(n)户，了解收入、就业和医疗情况，宣传惠民政策。"}"#
+        }
+        try lines.joined(separator: "\n").write(toFile: dir.file("v.jsonl"), atomically: true, encoding: .utf8)
+        #expect(try a.run(["record", "import", "visit", dir.file("v.jsonl")]).status == 0)
+        let site = try #require(try a.status()["site"]?.stringValue)
+
+        // Sync in the background; kill the hub while batches are in flight; bring it back.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: fieldsyncBinary())
+        p.arguments = ["--db", a.db, "sync", "--quiet", "--attempts", "8"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        #expect(waitUntil(20) { (try? hubCount(hub.db, site)) ?? 0 > 0 }, "the first batch reached the hub")
+        hub.kill(SIGKILL)
+        let acknowledgedBefore = try hubCount(hub.db, site)
+        Thread.sleep(forTimeInterval: 1)
+        hub = try hub.restart()
+        p.waitUntilExit()
+        if p.terminationStatus != 0 {
+            #expect(try a.sync().status == 0, "a second sync completes")
+        }
+        let atHub = try hubCount(hub.db, site)
+        #expect(atHub == 3000, "every change reached the hub")
+        #expect(atHub >= acknowledgedBefore)
+        let q = try DatabaseQueue(path: hub.db)
+        let (integrity, twice) = try q.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA integrity_check"),
+             try Int.fetchOne(db, sql: "SELECT count(*) - count(DISTINCT site || ':' || counter) FROM fs_change"))
+        }
+        #expect(integrity == "ok")
+        #expect(twice == 0, "no change twice")
+        let st = try a.status()["sync"]
+        #expect(st?["changesWaiting"] == .int(0))
+        #expect(st?["lastSuccess"] != .null)
+    }
+
+    @Test func connectionsCutMidTransferResumeWithoutLossOrDuplicates() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        let b = try Laptop(dir, "李明的笔记本", author: "李明")
+        try a.enroll(hub, scope: village1)
+        try b.enroll(hub, scope: village1)
+        let lines = (0..<1500).map { n in
+            #"{"village":"520221105201","category":"邻里纠纷","parties":"当事人\#(n)","summary":"\#(String(repeating: "纠纷经过的详细记录。", count: 8))","reported_on":"2026-11-20","status":"受理"}"#
+        }
+        try lines.joined(separator: "\n").write(toFile: dir.file("d.jsonl"), atomically: true, encoding: .utf8)
+        #expect(try a.run(["record", "import", "dispute", dir.file("d.jsonl")]).status == 0)
+        // Half of all connections are cut at a random byte, in either direction.
+        let proxy = try ProxyProcess(upstream: hub.port, log: dir.file("proxy.log"),
+                                     options: ["--cut-random", "0.5", "--cut-max", "60000", "--seed", "20261122"])
+        let viaProxy = ["sync", "--quiet", "--hub", "http://127.0.0.1:\(proxy.port)"]
+        var runs = 0
+        while try a.run(viaProxy).status != 0 && runs < 8 { runs += 1 }
+        runs = 0
+        while try b.run(viaProxy).status != 0 && runs < 8 { runs += 1 }
+        #expect(proxy.cuts > 0, "the proxy cut connections")
+        let want = try hubRecords(hub, village1)
+        let ra = try records(a, village1), rb = try records(b, village1)
+        #expect(ra == want && rb == want)
+        let listed = try JSONValue.parse(b.run(["record", "list", "dispute", "--json"]).stdout).arrayValue ?? []
+        #expect(listed.count == 1500)
+        let twice = try DatabaseQueue(path: b.db).read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) - count(DISTINCT site || ':' || counter) FROM fs_change")
+        }
+        #expect(twice == 0, "no change applied twice")
+    }
+
+    @Test func wrongRevokedAndOutOfScopeAreReportedClearly() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        let r0 = try a.sync()
+        #expect(r0.status == 78 && r0.stderr.contains("not enrolled"))
+        try a.enroll(hub, scope: village1)
+        // A write outside the scope is refused per change; the rest goes through.
+        _ = try a.add("dispute", disputeJSON())
+        _ = try a.add("dispute", disputeJSON(village2))
+        let r1 = try a.sync()
+        #expect(r1.status == 3, "incomplete: \(r1.stdout)")
+        let j = try JSONValue.parse(r1.stdout)
+        #expect(j["pushed"] == .int(1) && j["refused"]?.arrayValue?.first?["code"] == "out_of_scope")
+        let st = try a.status()["sync"]
+        #expect(st?["lastError"]?.stringValue?.contains("out_of_scope") == true)
+        #expect(st?["changesWaiting"] == .int(0), "a change refused for good is not offered again")
+        // A wrong token.
+        try DatabaseQueue(path: a.db).write { try $0.execute(sql: "UPDATE fs_sync SET token = 'fst_wrong'") }
+        let r2 = try a.sync()
+        #expect(r2.status == 77 && r2.stderr.contains("bad_token"))
+        #expect(try a.status()["sync"]?["lastError"]?.stringValue?.contains("bad_token") == true)
+        // A revoked device.
+        let b = try Laptop(dir, "李明的笔记本", author: "李明")
+        try b.enroll(hub, scope: village1)
+        let dev = try #require(try b.status()["sync"]?["device"]?.stringValue)
+        #expect(try runCLI(["device", "revoke", "--db", hub.db, dev], binary: "fieldsync-hub").status == 0)
+        let r3 = try b.sync()
+        #expect(r3.status == 77 && r3.stderr.contains("revoked"))
+        let listed = try hub.devices().arrayValue?.first { $0["device"]?.stringValue == dev }
+        #expect(listed?["status"] == "revoked")
+        // The hub gone: a clear error, and never reported as success.
+        let last = try b.status()["sync"]?["lastSuccess"]
+        hub.kill()
+        let r4 = try b.sync(attempts: 2)
+        #expect(r4.status == 75 && r4.stderr.contains("cannot reach"))
+        #expect(try b.status()["sync"]?["lastSuccess"] == last)
+    }
+
+    @Test func aLaptopWhoseClockIsAYearFastIsCorrectedAndLosesNothing() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let year: Int64 = 31_536_000_000
+        let fast = ["FIELDSYNC_CLOCK_SKEW_MS": String(year)]
+        let f = try Laptop(dir, "时钟快的笔记本", author: "李明", env: fast)
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        // Offline before its first contact with the hub, the fast laptop records a dispute.
+        let id = try f.run(["record", "add", "dispute", "--json", disputeJSON()], env: fast).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try f.enroll(hub, scope: village1, env: fast)
+        try a.enroll(hub, scope: village1)
+        let correction = try f.run(["status", "--json"], env: fast)
+        let c = try JSONValue.parse(correction.stdout)["sync"]?["clockCorrectionMs"]?.intValue ?? 0
+        #expect(c < -year + 3_600_000 && c > -year - 3_600_000, "the hub's clock told the laptop it is a year fast (\(c) ms)")
+        let r = try f.sync(env: fast)
+        #expect(r.status == 0)
+        let hubOffset = try JSONValue.parse(r.stdout)["hubOffsetMs"]?.intValue ?? 0
+        #expect(hubOffset < -year + 3_600_000)
+        let skew = try hub.devices().arrayValue?.compactMap { $0["clockSkewMs"]?.intValue }.max() ?? 0
+        #expect(skew > year - 3_600_000, "the hub sees the device's clock is off")
+        // After correction the fast laptop stamps true times; the edit made before is kept as it was.
+        #expect(try f.run(["record", "edit", id, "--json", #"{"parties":"张三与李四、王五"}"#], env: fast).status == 0)
+        let hist = try JSONValue.parse(f.run(["record", "history", id, "--json"], env: fast).stdout)["history"]?.arrayValue ?? []
+        let soon = UTCTime.iso(Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        let before = hist.first { $0["field"] == "status" }?["time"]?.stringValue ?? ""
+        let after = hist.first { $0["field"] == "parties" && $0["value"] == "张三与李四、王五" }?["time"]?.stringValue ?? ""
+        #expect(before > soon, "the offline edit keeps its (wrong) time: \(before)")
+        #expect(!after.isEmpty && after < soon, "the edit after correction has the true time: \(after)")
+        #expect(try f.sync(env: fast).status == 0)
+        #expect(try a.sync().status == 0)
+        // Nothing was lost, and a later edit by someone who saw the fast laptop's wins.
+        try a.edit(id, #"{"status":"已化解"}"#)
+        #expect(try a.sync().status == 0)
+        #expect(try f.sync(env: fast).status == 0)
+        for (l, env) in [(a, [String: String]()), (f, fast)] {
+            let rec = try JSONValue.parse(l.run(["record", "get", id, "--json"], env: env).stdout)
+            #expect(rec["fields"]?["status"] == "已化解")
+            #expect(rec["fields"]?["parties"] == "张三与李四、王五")
+            #expect(rec["conflicts"] == .array([]))
+        }
+    }
+
+    @Test func theDaemonSyncsAfterEditsBacksOffWithoutSpinningAndStopsOnSIGTERM() throws {
+        let dir = TempDir()
+        var hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        let d = Process()
+        d.executableURL = URL(fileURLWithPath: fieldsyncBinary())
+        d.arguments = ["--db", a.db, "daemon", "--interval", "60", "--settle", "1", "--max-backoff", "4"]
+        d.standardOutput = FileHandle.nullDevice
+        d.standardError = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: dir.file("daemon.log"), contents: nil); return dir.file("daemon.log") }())
+        try d.run()
+        defer { if d.isRunning { d.terminate() } }
+        let id = try a.add("dispute", disputeJSON())
+        #expect(waitUntil(15) { (try? Replica.open(path: hub.db).records(.dispute).count) == 1 }, "the daemon pushed the edit soon after it was made")
+        #expect(waitUntil(5) { (try? a.status()["sync"]?["daemon"]?.stringValue?.hasPrefix("idle")) == true })
+        // The hub disappears: the daemon backs off, says so, and does not spin.
+        hub.kill()
+        try a.edit(id, #"{"status":"调解中"}"#)
+        #expect(waitUntil(15) { (try? a.status()["sync"]?["daemon"]?.stringValue?.contains("backing off")) == true })
+        #expect(try a.status()["sync"]?["lastError"]?.stringValue?.contains("cannot reach") == true)
+        let cpu0 = cpuSeconds(d.processIdentifier)
+        Thread.sleep(forTimeInterval: 3)
+        let cpu = cpuSeconds(d.processIdentifier) - cpu0
+        #expect(cpu < 0.6, "the daemon used \(cpu) s of CPU in 3 s while waiting")
+        // The hub is back: the daemon catches up by itself.
+        hub = try hub.restart()
+        #expect(waitUntil(30) { (try? Replica.open(path: hub.db).record(id)["status"]) == .text("调解中") })
+        // SIGTERM: a clean stop, recorded.
+        kill(d.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while d.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!d.isRunning)
+        #expect(d.terminationStatus == 0)
+        #expect(try a.status()["sync"]?["daemon"] == "stopped")
+    }
+
+    @Test func proxySettingsComeFromTheEnvironment() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        _ = try a.add("dispute", disputeJSON())
+        let dead = ["http_proxy": "http://127.0.0.1:9", "no_proxy": ""]
+        let r = try a.sync(env: dead, attempts: 1)
+        #expect(r.status == 75, "a dead proxy from http_proxy is used: \(r.stderr)")
+        let bypass = ["http_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"]
+        #expect(try a.sync(env: bypass, attempts: 1).status == 0, "no_proxy bypasses it")
+    }
+}
+
+func hubCount(_ db: String, _ site: String) throws -> Int {
+    guard let id = SiteID(hex: site) else { return 0 }
+    return try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM fs_change WHERE site = ?", arguments: [Int64(bitPattern: id.raw)]) ?? 0 }
+}
+
+/// User plus system CPU seconds a process has used (from /proc).
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = s.lastIndex(of: ")") else { return 0 }
+    let f = s[s.index(after: close)...].split(separator: " ")
+    guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { return 0 }
+    return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
