@@ -173,8 +173,8 @@ extension Replica {
 
     // MARK: Finding records
 
-    /// Finds the record whose id is `idOrPrefix`, or whose id starts with it, or whose random
-    /// part (after the dash) starts with it — at least 4 characters, as people type them.
+    /// Finds the record whose id is `idOrPrefix`, or whose id starts with it, or whose part after
+    /// the dash starts or ends with it (tables show the last 8 digits) — at least 4 characters.
     public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true) throws -> (RecordKind, String) {
         let p = idOrPrefix.lowercased()
         guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) || $0 == UInt8(ascii: "-") }) else {
@@ -188,8 +188,9 @@ extension Replica {
                 var rows = try String.fetchAll(db, sql: "SELECT id FROM \(t) WHERE id >= ? AND id < ? \(live) LIMIT 3", arguments: [p, p + "~"])
                 if rows.contains(p) { return (k, p) }
                 if rows.isEmpty, !p.contains("-"), k != .region {
-                    rows = try String.fetchAll(db, sql: "SELECT id FROM \(t) WHERE substr(id, instr(id, '-') + 1, ?) = ? \(live) LIMIT 3",
-                                               arguments: [p.utf8.count, p])
+                    rows = try String.fetchAll(db, sql: """
+                        SELECT id FROM \(t) WHERE (substr(id, instr(id, '-') + 1, ?) = ? OR substr(id, -?) = ?) \(live) LIMIT 3
+                        """, arguments: [p.utf8.count, p, p.utf8.count, p])
                 }
                 matches += rows.map { (k, $0) }
             }

@@ -103,7 +103,8 @@ extension Replica {
         }
     }
 
-    /// Records of a kind, optionally those whose division code starts with `villagePrefix`.
+    /// Records of a kind, optionally those whose division code starts with `villagePrefix`, in id
+    /// order (by place, then creation time) — the same order on every replica.
     public func records(_ kind: RecordKind, villagePrefix: String? = nil, includeDeleted: Bool = false, limit: Int? = nil) throws -> [Record] {
         let spec = kind.spec
         let t = SQLLayout.table(kind)
@@ -118,7 +119,7 @@ extension Replica {
         let sql = """
             SELECT id, \(spec.fields.map(\.name).joined(separator: ", ")), _deleted,
               (SELECT group_concat(field, ',') FROM fs_conflict c WHERE c.kind = '\(kind.rawValue)' AND c.row = t.id)
-            FROM \(t) t \(conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND ")) ORDER BY rid
+            FROM \(t) t \(conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND ")) ORDER BY id
             \(limit.map { "LIMIT \($0)" } ?? "")
             """
         return try read { db in

@@ -145,6 +145,7 @@ import Testing
         #expect(id.hasPrefix(village2 + "-"))
         let short = String(RecordID.shortPart(id).prefix(6))
         #expect(try a.resolve(short).1 == id)
+        #expect(try a.resolve(RecordID.short(id)).1 == id, "the 8 digits tables show find the record")
         #expect(try a.resolve(String(id.prefix(20))).1 == id)
     }
 

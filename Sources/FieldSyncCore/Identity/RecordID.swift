@@ -32,10 +32,16 @@ public enum RecordID {
         return String(id[..<dash])
     }
 
-    /// The random part after the dash, which people type (a prefix of it) to name a record.
+    /// The part after the dash (creation time, then random digits).
     public static func shortPart(_ id: String) -> Substring {
         guard let dash = id.firstIndex(of: "-") else { return Substring(id) }
         return id[id.index(after: dash)...]
+    }
+
+    /// How tables name a record: its last 8 hex digits (random, so distinct even for records
+    /// made in the same second). `fieldsync record get` accepts them.
+    public static func short(_ id: String) -> String {
+        id.contains("-") ? String(id.suffix(8)) : id
     }
 
     /// Why `id` is not a valid id for a record of `kind`, or nil when it is.

@@ -55,11 +55,8 @@ enum Display {
         }
     }
 
-    /// How tables name a record: the first 8 digits of its random part, which `record get` accepts.
-    static func short(_ id: String) -> String {
-        let part = RecordID.shortPart(id)
-        return part.count > 8 ? String(part.prefix(8)) : String(part)
-    }
+    /// How tables name a record: its last 8 digits, which `record get` accepts.
+    static func short(_ id: String) -> String { RecordID.short(id) }
 
     static func status(_ s: HistoryEntry.Status) -> String {
         switch s {
