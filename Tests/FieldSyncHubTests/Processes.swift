@@ -9,12 +9,14 @@ final class HubProcess: @unchecked Sendable {
     let process: Process
     let port: Int
     let log: String
+    let extra: [String]
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// Starts a hub and waits for it to say which port it listens on.
     init(db: String, port: Int = 0, log: String, extra: [String] = []) throws {
         self.db = db
         self.log = log
+        self.extra = extra
         let p = Process()
         p.executableURL = URL(fileURLWithPath: fieldsyncBinary("fieldsync-hub"))
         p.arguments = ["serve", "--db", db, "--port", String(port), "--log-level", "warning"] + extra
@@ -54,7 +56,7 @@ final class HubProcess: @unchecked Sendable {
     func restart() throws -> HubProcess {
         var last: Error?
         for _ in 0..<50 {
-            do { return try HubProcess(db: db, port: port, log: log) } catch { last = error; Thread.sleep(forTimeInterval: 0.2) }
+            do { return try HubProcess(db: db, port: port, log: log, extra: extra) } catch { last = error; Thread.sleep(forTimeInterval: 0.2) }
         }
         throw last!
     }

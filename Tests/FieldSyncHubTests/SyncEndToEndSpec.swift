@@ -261,6 +261,37 @@ import Testing
         #expect(try a.status()["sync"]?["daemon"] == "stopped")
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+    func aHubServingHTTPSIsTrustedThroughItsCAOnly() throws {
+        let dir = TempDir()
+        func openssl(_ args: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "openssl \(args.first ?? "")")
+        }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=FieldSync test CA"])
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "hub.key", "-out", "hub.csr", "-subj", "/CN=127.0.0.1"])
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: dir.file("ext.cnf"), atomically: true, encoding: .utf8)
+        try openssl(["x509", "-req", "-in", "hub.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "hub.pem", "-days", "2", "-extfile", "ext.cnf"])
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"),
+                                 extra: ["--tls-cert", dir.file("hub.pem"), "--tls-key", dir.file("hub.key")])
+        let url = "https://127.0.0.1:\(hub.port)"
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        let (_, code) = try hub.addDevice("王芳", scope: village1)
+        let untrusted = try a.run(["enroll", "--hub", url, "--code", code])
+        #expect(untrusted.status == 75 && untrusted.stderr.contains("TLS"), "\(untrusted.stderr)")
+        #expect(try a.run(["enroll", "--hub", url, "--code", code, "--cacert", dir.file("ca.pem")]).status == 0)
+        _ = try a.add("dispute", disputeJSON())
+        #expect(try a.sync().status == 0)
+        #expect(try Replica.open(path: hub.db).records(.dispute).count == 1)
+    }
+
     @Test func proxySettingsComeFromTheEnvironment() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
