@@ -259,7 +259,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {
                 throw HubFailure(422, "invalid", "snapshot position \(after.prefix(60)) is outside this device's scope")
             }
-            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes)
+            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes, excludingPeer: device.id)
         }
     }
 

@@ -64,8 +64,9 @@ extension Replica {
 
     /// One page of a snapshot of `scope`: for each record, in kind then id order, the changes
     /// that still hold one of its current values. Applied to an empty replica they rebuild the
-    /// same registers (values, conflicts, deletions); the superseded history is left out.
-    public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int) throws -> ScopedPage {
+    /// same registers (values, conflicts, deletions); the superseded history is left out. Changes
+    /// `peer` sent are left out too: the device asking has them.
+    public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int, excludingPeer peer: String? = nil) throws -> ScopedPage {
         try read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
             var page = ScopedPage(texts: [], cursor: cursor, more: false, next: nil, bytes: 0)
@@ -96,11 +97,17 @@ extension Replica {
                     }
                     var texts: [String] = []
                     var size = 0
+                    let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")
                     for seq in seqs.sorted() {
-                        let t = try changeBody(db, seq: seq)
+                        body.begin()
+                        body.bind(1, seq)
+                        guard try body.step(db) else { continue }
+                        if let peer, !body.isNull(1), body.text(1) == peer { continue }
+                        let t = body.text(0)
                         texts.append(t)
                         size += t.utf8.count
                     }
+                    body.begin()
                     if !page.texts.isEmpty && (page.texts.count + texts.count > limit || page.bytes + size > maxBytes) {
                         page.more = true
                         return page

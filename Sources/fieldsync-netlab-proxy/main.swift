@@ -10,9 +10,12 @@ import Glibc
 //       [--cut-first K]             …only the first K connections (then pass everything)
 //       [--cut-random P --seed S]   cut each connection with probability P at a random offset
 //       [--cut-max BYTES]           …below this many bytes (default 64 KiB)
+//       [--busy-first K --retry-after S]  answer the first K connections "503, Retry-After: S"
+//                                   itself, as an overloaded hub would
 //
-// It prints "proxy listening on HOST:PORT" once ready, and a line for every cut
-// ("cut connection 3 after 1234 bytes down") so tests can count them.
+// It prints "proxy listening on HOST:PORT" once ready, a line for every cut ("cut connection 3
+// after 1234 bytes down") and, when a direction closes, the bytes it carried ("bytes 3 down
+// 5678"), so tests and benchmarks can count cuts and bytes on the wire.
 
 setvbuf(stdout, nil, _IOLBF, 0)
 // A parent may have started us with signals blocked (test runners do): SIGTERM must work.
@@ -42,6 +45,8 @@ let cutUp = option("--cut-up-after").flatMap(Int.init)
 let cutFirst = option("--cut-first").flatMap(Int.init)
 let cutRandom = option("--cut-random").flatMap(Double.init)
 let cutMax = option("--cut-max").flatMap(Int.init) ?? 64 * 1024
+let busyFirst = option("--busy-first").flatMap(Int.init) ?? 0
+let retryAfter = option("--retry-after") ?? "1"
 var rng = SystemRandomNumberGenerator()
 struct Seeded: RandomNumberGenerator {
     var s: UInt64
@@ -84,58 +89,62 @@ print("proxy listening on \(listenAt.0):\(UInt16(bigEndian: bound.sin_port)) →
 final class Pump: @unchecked Sendable {
     let from: Int32, to: Int32, cutAt: Int?, name: String, conn: Int
     let done = DispatchSemaphore(value: 0)
-    var peer: Pump?
-    var closed = false
+    // Shared between the reader (this thread) and the writer thread, under `lock`.
+    private let lock = NSCondition()
+    private var queue: [(Double, [UInt8])] = []
+    private var eof = false
+    private var sent = 0
+
     init(from: Int32, to: Int32, cutAt: Int?, name: String, conn: Int) {
         self.from = from; self.to = to; self.cutAt = cutAt; self.name = name; self.conn = conn
     }
 
+    /// Reader: timestamps chunks; writer: sends each one `delay` later (latency, not throttling).
     func run() {
-        var queue: [(Double, [UInt8])] = []
-        let qlock = NSCondition()
-        var eof = false
-        var sent = 0
-        // Reader: timestamps chunks; writer: sends each one `delay` later (latency, not throttling).
-        let writer = Thread {
-            while true {
-                qlock.lock()
-                while queue.isEmpty && !eof { qlock.wait() }
-                if queue.isEmpty && eof { qlock.unlock(); break }
-                let (due, chunk) = queue.removeFirst()
-                qlock.unlock()
-                let wait = due - Date().timeIntervalSince1970
-                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-                var bytes = chunk
-                if let cut = self.cutAt, sent + bytes.count >= cut {
-                    bytes = Array(bytes.prefix(cut - sent))
-                    _ = bytes.withUnsafeBytes { send(self.to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    print("cut connection \(self.conn) after \(cut) bytes \(self.name)")
-                    slam(self.to)
-                    slam(self.from)
-                    break
-                }
-                var off = 0
-                while off < bytes.count {
-                    let n = bytes[off...].withUnsafeBytes { send(self.to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    if n <= 0 { break }
-                    off += n
-                }
-                sent += off
-                if off < bytes.count { break }
-            }
-            shutdown(self.to, Int32(SHUT_WR))
-            self.done.signal()
-        }
+        let writer = Thread { self.write() }
         writer.start()
         var buf = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
-            qlock.lock()
-            if n <= 0 { eof = true; qlock.signal(); qlock.unlock(); break }
+            lock.lock()
+            if n <= 0 { eof = true; lock.signal(); lock.unlock(); break }
             queue.append((Date().timeIntervalSince1970 + delay, Array(buf[0..<n])))
-            qlock.signal()
-            qlock.unlock()
+            lock.signal()
+            lock.unlock()
         }
+    }
+
+    private func write() {
+        while true {
+            lock.lock()
+            while queue.isEmpty && !eof { lock.wait() }
+            if queue.isEmpty && eof { lock.unlock(); break }
+            let (due, chunk) = queue.removeFirst()
+            lock.unlock()
+            let wait = due - Date().timeIntervalSince1970
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            var bytes = chunk
+            if let cut = cutAt, sent + bytes.count >= cut {
+                bytes = Array(bytes.prefix(cut - sent))
+                _ = bytes.withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                sent = cut
+                print("cut connection \(conn) after \(cut) bytes \(name)")
+                slam(to)
+                slam(from)
+                break
+            }
+            var off = 0
+            while off < bytes.count {
+                let n = bytes[off...].withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                off += n
+            }
+            sent += off
+            if off < bytes.count { break }
+        }
+        shutdown(to, Int32(SHUT_WR))
+        print("bytes \(conn) \(name) \(sent)")
+        done.signal()
     }
 }
 
@@ -155,6 +164,19 @@ while true {
     }
     lock.unlock()
     let (cutDownHere, cutUpHere) = (down, up)
+    if n <= busyFirst {
+        Thread {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            _ = buf.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            let body = "{\"error\":{\"code\":\"unavailable\",\"message\":\"busy (netlab proxy)\"}}"
+            let reply = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: \(retryAfter)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            _ = Array(reply.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            print("busy connection \(n) (503, Retry-After: \(retryAfter))")
+            shutdown(client, Int32(SHUT_RDWR))
+            close(client)
+        }.start()
+        continue
+    }
     Thread {
         let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var ua = address(upstream.0, upstream.1)

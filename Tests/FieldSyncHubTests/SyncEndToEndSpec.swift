@@ -292,6 +292,24 @@ import Testing
         #expect(try Replica.open(path: hub.db).records(.dispute).count == 1)
     }
 
+    @Test func aBusyHubsRetryAfterIsHonoured() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        _ = try a.add("dispute", disputeJSON())
+        let proxy = try ProxyProcess(upstream: hub.port, log: dir.file("proxy.log"), options: ["--busy-first", "2", "--retry-after", "2"])
+        let t0 = Date()
+        let r = try a.run(["sync", "--json", "--hub", "http://127.0.0.1:\(proxy.port)"])
+        let elapsed = Date().timeIntervalSince(t0)
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(j["retries"] == .int(2) && j["pushed"] == .int(1))
+        #expect(elapsed >= 4, "two 503s with Retry-After: 2 take at least 4 s, took \(elapsed)")
+        #expect(elapsed < 20)
+        #expect(try Replica.open(path: hub.db).records(.dispute).count == 1)
+    }
+
     @Test func proxySettingsComeFromTheEnvironment() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
