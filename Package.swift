@@ -37,23 +37,27 @@ let package = Package(
         .target(
             name: "FieldSyncHub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncPresentation",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Chinese tables and views shared by the two CLIs.
+        .target(
+            name: "FieldSyncPresentation",
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "fieldsync-hub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPresentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation
 import Hummingbird
@@ -108,7 +109,122 @@ public enum HubHTTP {
             let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
             return try await pageResponse(page, store: store, request: request)
         }
+        addSupervisorRoutes(router, store: store)
         return router
+    }
+
+    // MARK: Supervisors and conflicts (Protocol/conflicts.md)
+
+    static func addSupervisorRoutes(_ router: Router<BasicRequestContext>, store: any HubStore) {
+        router.post("/v1/sessions") { request, _ in
+            var request = request
+            let body = try await readJSON(&request)
+            guard let name = body["name"]?.stringValue, let password = body["password"]?.stringValue else {
+                throw HubFailure(422, "invalid", "sign in with {\"name\": …, \"password\": …}")
+            }
+            let s = try await store.login(name: name, password: password)
+            return json(["token": .string(s.token), "expires": .string(UTCTime.iso(s.expires)), "csrf": .string(s.csrf),
+                         "supervisor": ["name": .string(s.supervisor.name), "scope": .string(s.supervisor.scope)], "hubTime": .int(now())])
+        }
+        router.delete("/v1/sessions") { request, _ in
+            let s = try await supervisor(request, store)
+            try await store.logout(token: s.token)
+            return json(["signedOut": true, "hubTime": .int(now())])
+        }
+        router.get("/v1/conflicts") { request, _ in
+            let s = try await supervisor(request, store)
+            let list = try await store.conflicts(for: s.supervisor, try filter(request))
+            return json(.array(list.map(ConflictViews.json)), request: request)
+        }
+        router.get("/v1/conflicts/summary") { request, _ in
+            let s = try await supervisor(request, store)
+            return json(try await store.conflictSummary(for: s.supervisor, try filter(request)).json, request: request)
+        }
+        router.get("/v1/conflicts/:row/:field") { request, context in
+            let s = try await supervisor(request, store)
+            let id = try conflictID(context)
+            return json(ConflictViews.json(try await store.conflictDetail(for: s.supervisor, id)), request: request)
+        }
+        router.post("/v1/conflicts/:row/:field/resolve") { request, context in
+            let s = try await supervisor(request, store)
+            let id = try conflictID(context)
+            var request = request
+            let body = try await readJSON(&request)
+            let how: Resolution
+            if let t = body["take"]?.stringValue {
+                guard let dot = ChangeID(t) else { throw HubFailure(422, "invalid", "take is a change id SITE:COUNTER, got \(t.prefix(40))") }
+                how = .take(dot)
+            } else if let v = body["value"] {
+                how = .value(v)
+            } else if let m = body["method"]?.stringValue, m == "newest" || m == "oldest" {
+                how = m == "newest" ? .newest : .oldest
+            } else {
+                throw HubFailure(422, "invalid", "resolve with {\"take\": CHANGE_ID}, {\"value\": …} or {\"method\": \"newest\"|\"oldest\"}")
+            }
+            let res = try await store.resolve(for: s.supervisor, id, how, note: body["note"]?.stringValue)
+            return json(["change": .string(res.change?.description ?? ""), "settled": .array(res.conflictsSettled.map { .string($0) }), "hubTime": .int(now())])
+        }
+        router.post("/v1/conflicts/resolve") { request, _ in
+            let s = try await supervisor(request, store)
+            var request = request
+            let body = try await readJSON(&request)
+            guard let m = body["method"]?.stringValue, m == "newest" || m == "oldest" else {
+                throw HubFailure(422, "invalid", "settling many conflicts takes {\"method\": \"newest\"|\"oldest\", \"filter\": {…}}")
+            }
+            let f = try filter(body["filter"] ?? .object(JSONObject()))
+            let done = try await store.resolveAll(for: s.supervisor, f, m == "newest" ? .newest : .oldest, note: body["note"]?.stringValue)
+            return json(["resolved": .int(Int64(done.count)), "changes": .array(done.compactMap { $0.change.map { .string($0.description) } }), "hubTime": .int(now())])
+        }
+    }
+
+    static func supervisor(_ request: Request, _ store: any HubStore) async throws -> Session {
+        guard let auth = request.headers[.authorization] else {
+            throw HubFailure(401, "missing_token", "sign in first: POST /v1/sessions, then Authorization: Bearer TOKEN")
+        }
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw HubFailure(401, "bad_session", "the Authorization header must be \"Bearer TOKEN\"") }
+        if parts[1].hasPrefix("fst_") { throw HubFailure(403, "not_a_supervisor", "this is for supervisors: a device's token cannot read or settle conflicts here") }
+        return try await store.session(token: String(parts[1]))
+    }
+
+    static func conflictID(_ context: BasicRequestContext) throws -> String {
+        guard let row = context.parameters.get("row"), let field = context.parameters.get("field") else {
+            throw HubFailure(400, "bad_parameter", "a conflict is /v1/conflicts/ROW/FIELD")
+        }
+        return "\(row)/\(field)"
+    }
+
+    static func filter(_ r: Request) throws -> ConflictFilter {
+        var o = JSONObject()
+        for key in ["kind", "village", "field", "by"] { if let v = r.uri.queryParameters[Substring(key)] { o[key] = .string(String(v)) } }
+        for key in ["olderThanDays", "newerThanDays"] {
+            if let v = r.uri.queryParameters[Substring(key)] {
+                guard let d = Double(v) else { throw HubFailure(400, "bad_parameter", "\(key) is a number of days") }
+                o[key] = .double(d)
+            }
+        }
+        return try filter(.object(o))
+    }
+
+    static func filter(_ j: JSONValue) throws -> ConflictFilter {
+        var f = ConflictFilter()
+        if let k = j["kind"]?.stringValue {
+            guard let kind = RecordKind(rawValue: k) else { throw HubFailure(400, "bad_parameter", "unknown kind \(k.prefix(40))") }
+            f.kind = kind
+        }
+        f.villagePrefix = j["village"]?.stringValue
+        f.field = j["field"]?.stringValue
+        f.author = j["by"]?.stringValue
+        func days(_ k: String) -> Int64? {
+            switch j[k] {
+            case .double(let d)?: return Int64(d * 86_400_000)
+            case .int(let i)?: return i * 86_400_000
+            default: return nil
+            }
+        }
+        f.olderThan = days("olderThanDays")
+        f.newerThan = days("newerThanDays")
+        return f
     }
 
     /// Builds the application for `fieldsync-hub serve`.

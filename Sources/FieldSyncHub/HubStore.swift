@@ -80,4 +80,15 @@ public protocol HubStore: AnyObject, Sendable {
     /// Remembers when a device was last seen, its clock, and the last error it ran into.
     func note(device: Device, deviceTime: Int64?, error: String?) async
     func siteNames() async throws -> [SiteID: String]
+
+    // Supervisors: sign-in, and conflicts within their scope.
+    func login(name: String, password: String) async throws -> Session
+    func session(token: String) async throws -> Session
+    func logout(token: String) async throws
+    func conflicts(for s: Supervisor, _ f: ConflictFilter) async throws -> [ConflictInfo]
+    func conflictDetail(for s: Supervisor, _ id: String) async throws -> ConflictDetail
+    func resolve(for s: Supervisor, _ id: String, _ how: Resolution, note: String?) async throws -> EditResult
+    func resolveAll(for s: Supervisor, _ f: ConflictFilter, _ how: Resolution, note: String?) async throws -> [EditResult]
+    func conflictSummary(for s: Supervisor, _ f: ConflictFilter) async throws -> ConflictSummary
+    func now() -> Int64
 }

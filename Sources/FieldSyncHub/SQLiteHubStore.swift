@@ -48,6 +48,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 CREATE UNIQUE INDEX IF NOT EXISTS hub_change_id ON fs_change(site, counter);
                 INSERT OR IGNORE INTO fs_meta(key, value) VALUES ('hub_horizon', 0);
                 """)
+            try Self.createSupervisorTables(db)
         }
     }
 

@@ -67,6 +67,12 @@ public struct ConflictInfo: Sendable {
         public let field: String
         public let value: JSONValue
         public let wins: Bool
+        /// The note kept with the change, if any.
+        public let note: String?
+        /// True when this candidate was itself a conflict resolution (two resolutions competing).
+        public let isResolution: Bool
+        /// When this replica received it (its own clock).
+        public let received: Int64
     }
 
     public let kind: RecordKind
@@ -196,27 +202,41 @@ extension Replica {
                 guard let kind = RecordKind(rawValue: r["kind"]) else { continue }
                 let id: String = r["row"]
                 let field: String = r["field"]
-                let loaded = try loadRow(db, kind, id)
-                let state = loaded.state
-                guard let c = state.conflicts.first(where: { $0.field == field }) else { continue }
-                func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
-                    let seq = loaded.log.first { $0.id == e.dot }?.seq ?? -1
-                    let author = try String.fetchOne(db, sql: "SELECT author FROM fs_change WHERE seq = ?", arguments: [seq]) ?? "?"
-                    return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
-                                 value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins)
-                }
-                var cands: [ConflictInfo.Candidate] = []
-                let deletedWins = state.isDeleted
-                for (i, e) in c.entries.enumerated() {
-                    cands.append(try candidate(c.kind == .deleteVersusEdit ? RowState.deletedField : c.field, e,
-                                               wins: c.kind == .deleteVersusEdit ? deletedWins && i == 0 : i == 0))
-                }
-                for (f, e) in c.edits { cands.append(try candidate(f, e, wins: !deletedWins)) }
-                let village = kind.spec.regionField.flatMap { state[$0]?.value.text } ?? (kind == .region ? id : nil)
-                out.append(ConflictInfo(kind: kind, row: id, field: field, type: c.kind, since: r["since"], village: village, candidates: cands))
+                if let info = try conflictInfo(db, kind: kind, id: id, field: field, since: r["since"], names: names) { out.append(info) }
             }
             return out
         }
+    }
+
+    /// One open conflict with its candidates, or nil when the record has no such conflict now.
+    func conflictInfo(_ db: Database, kind: RecordKind, id: String, field: String, since: Int64?, names: [SiteID: String]) throws -> ConflictInfo? {
+        let loaded = try loadRow(db, kind, id)
+        let state = loaded.state
+        guard let c = state.conflicts.first(where: { $0.field == field }) else { return nil }
+        func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
+            let seq = loaded.log.first { $0.id == e.dot }?.seq ?? -1
+            var author = "?", note: String?, resolves = false, received: Int64 = 0
+            if let r = try Row.fetchOne(db, sql: "SELECT author, body, received FROM fs_change WHERE seq = ?", arguments: [seq]) {
+                author = r["author"]
+                received = r["received"]
+                if let ch = try? ChangeCodec.decode(JSONValue.parse(r["body"] as String)) {
+                    note = ch.note
+                    resolves = ch.resolves != nil
+                }
+            }
+            return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
+                         value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins, note: note, isResolution: resolves,
+                         received: received)
+        }
+        var cands: [ConflictInfo.Candidate] = []
+        let deletedWins = state.isDeleted
+        for (i, e) in c.entries.enumerated() {
+            cands.append(try candidate(c.kind == .deleteVersusEdit ? RowState.deletedField : c.field, e,
+                                       wins: c.kind == .deleteVersusEdit ? deletedWins && i == 0 : i == 0))
+        }
+        for (f, e) in c.edits { cands.append(try candidate(f, e, wins: !deletedWins)) }
+        let village = kind.spec.regionField.flatMap { state[$0]?.value.text } ?? (kind == .region ? id : RecordID.region(of: id))
+        return ConflictInfo(kind: kind, row: id, field: field, type: c.kind, since: since ?? c.openedAt.millis, village: village, candidates: cands)
     }
 
     // MARK: Knowledge

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation
 import Logging
@@ -13,7 +14,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         commandName: "fieldsync-hub",
         abstract: "The FieldSync hub: laptops push and pull changes here; supervisors see their region (同步中心).",
         discussion: "Everything is kept in one SQLite file (--db). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.",
-        subcommands: [Serve.self, DeviceCommand.self])
+        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self])
 
     static func main() async {
         do {

@@ -17,10 +17,11 @@ func allChanges(_ r: Replica) throws -> [Change] {
     }
 }
 
-/// Sends everything `from` has to `to`.
+/// Sends everything `from` has to `to`, with the site names a bundle's header would carry.
 @discardableResult
 func sync(_ from: Replica, _ to: Replica) throws -> ApplyReport {
-    try to.apply(allChanges(from))
+    try to.noteSites(from.knownSiteNames())
+    return try to.apply(allChanges(from))
 }
 
 let village1 = "520221105201"

@@ -20,10 +20,13 @@ public struct Change: Sendable, Equatable {
     public var rowContext: [String: VersionVector]?
     /// An optional human note ("resolved on the phone with both parties").
     public var note: String?
+    /// When the change settles a conflict: the competing changes it replaced. Merging does not
+    /// read it (the `seen` vectors do the work); people and reports do.
+    public var resolves: [ChangeID]?
 
     public init(id: ChangeID, kind: RecordKind, row: String, hlc: HybridTimestamp, author: String,
                 schema: Int = Schema.current.version, writes: [FieldWrite],
-                rowContext: [String: VersionVector]? = nil, note: String? = nil) {
+                rowContext: [String: VersionVector]? = nil, note: String? = nil, resolves: [ChangeID]? = nil) {
         self.id = id
         self.kind = kind
         self.row = row
@@ -33,6 +36,7 @@ public struct Change: Sendable, Equatable {
         self.writes = writes
         self.rowContext = rowContext
         self.note = note
+        self.resolves = resolves
     }
 
     /// True when the change deletes its record.

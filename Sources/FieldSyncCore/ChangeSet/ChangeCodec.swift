@@ -43,6 +43,7 @@ public enum ChangeCodec {
             o["rowSeen"] = .object(seen)
         }
         if let note = c.note { o["note"] = .string(note) }
+        if let r = c.resolves { o["resolves"] = .array(r.map { .string($0.description) }) }
         return .object(o)
     }
 
@@ -115,6 +116,14 @@ public enum ChangeCodec {
             o.append(0x7D)
         }
         if let note = c.note { o.append(0x2C); key("note"); str(note) }
+        if let r = c.resolves {
+            o.append(0x2C); key("resolves"); o.append(0x5B)
+            for (n, id) in r.enumerated() {
+                if n > 0 { o.append(0x2C) }
+                o.append(0x22); id.site.appendHex(to: &o); o.append(0x3A); JSONWriter.writeInt(id.counter, into: &o); o.append(0x22)
+            }
+            o.append(0x5D)
+        }
         o.append(0x7D)
         return String(decoding: o, as: UTF8.self)
     }
@@ -125,7 +134,7 @@ public enum ChangeCodec {
 
     // MARK: Decoding
 
-    static let topKeys: Set<String> = ["id", "kind", "row", "hlc", "author", "schema", "fields", "rowSeen", "note"]
+    static let topKeys: Set<String> = ["id", "kind", "row", "hlc", "author", "schema", "fields", "rowSeen", "note", "resolves"]
 
     /// Decodes and checks one change. Errors name the JSON path (`fields.status.value`).
     public static func decode(_ json: JSONValue, schema: Schema = .current) throws(InputError) -> Change {
@@ -165,6 +174,18 @@ public enum ChangeCodec {
                     throw InputError("note", "a note is a string of at most \(maxNoteLength) characters")
                 }
                 note = s
+            }
+            var resolves: [ChangeID]?
+            if let r = o["resolves"] {
+                guard case .array(let items) = r, !items.isEmpty, items.count <= 100 else {
+                    throw InputError("resolves", "an array of 1…100 change ids")
+                }
+                var ids: [ChangeID] = []
+                for i in items {
+                    guard case .string(let t) = i, let id = ChangeID(t) else { throw InputError("resolves", "each entry is a change id SITE:COUNTER") }
+                    ids.append(id)
+                }
+                resolves = ids
             }
             guard case .object(let fields)? = o["fields"] else {
                 throw InputError("fields", o["fields"] == nil ? "is missing" : "expected an object of field writes")
@@ -221,7 +242,7 @@ public enum ChangeCodec {
                 rowContext = [:]
             }
             return Change(id: id, kind: kind, row: row, hlc: hlc, author: author, schema: Int(version),
-                          writes: writes.map(\.1), rowContext: rowContext, note: note)
+                          writes: writes.map(\.1), rowContext: rowContext, note: note, resolves: resolves)
         } catch {
             throw error.within(where_)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncReplica
+import FieldSyncPresentation
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -20,13 +20,6 @@ struct GlobalOptions: ParsableArguments {
     func open() throws -> Replica { try Replica.open(path: path) }
 }
 
-// MARK: - Kind argument
-
-extension RecordKind: ExpressibleByArgument {
-    public init?(argument: String) { self.init(named: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
-
 // MARK: - Reading JSON arguments
 
 /// Parses a `--json` argument: inline JSON, `@FILE`, or `-` for standard input.

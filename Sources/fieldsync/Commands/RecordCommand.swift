@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncReplica
+import FieldSyncPresentation
 import Foundation
 
 struct RecordCommand: ParsableCommand {

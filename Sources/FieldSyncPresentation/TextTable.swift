@@ -5,15 +5,15 @@
 ///     var t = TextTable(["编号", "状态"])
 ///     t.add(["3f2a9c1b", "已化解"])
 ///     print(t.render())
-struct TextTable {
-    var header: [String]
-    var rows: [[String]] = []
+public struct TextTable {
+    public var header: [String]
+    public var rows: [[String]] = []
 
-    init(_ header: [String]) { self.header = header }
+    public init(_ header: [String]) { self.header = header }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    public mutating func add(_ row: [String]) { rows.append(row) }
 
-    func render() -> String {
+    public func render() -> String {
         let all = [header] + rows
         var widths = Array(repeating: 0, count: header.count)
         for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], Width.of(c)) } }
@@ -31,10 +31,10 @@ struct TextTable {
 // MARK: - Width
 
 /// Terminal display width (East Asian wide characters and emoji count two).
-enum Width {
-    static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
+public enum Width {
+    public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
 
-    static func of(_ u: Unicode.Scalar) -> Int {
+    public static func of(_ u: Unicode.Scalar) -> Int {
         let v = u.value
         if v == 0x200D || (0x0300...0x036F).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
         if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
@@ -46,7 +46,7 @@ enum Width {
     }
 
     /// Shortens to at most `max` columns, ending with "…" when cut; line breaks become spaces.
-    static func clip(_ s: String, _ max: Int) -> String {
+    public static func clip(_ s: String, _ max: Int) -> String {
         let flat = s.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: "")
         guard of(flat) > max else { return flat }
         var out = ""

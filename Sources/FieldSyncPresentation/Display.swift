@@ -5,13 +5,13 @@ import Foundation
 // MARK: - Display
 
 /// How values and times look to people: money in 元, 是/否, Chinese labels, times with their zone.
-enum Display {
+public enum Display {
     /// Display offset from FIELDSYNC_TZ (`+08:00`); UTC when unset.
-    static let offsetMinutes: Int = ProcessInfo.processInfo.environment["FIELDSYNC_TZ"].flatMap(UTCTime.parseOffset) ?? 0
+    public static let offsetMinutes: Int = ProcessInfo.processInfo.environment["FIELDSYNC_TZ"].flatMap(UTCTime.parseOffset) ?? 0
 
-    static func time(_ ms: Int64) -> String { UTCTime.human(ms, offsetMinutes: offsetMinutes) }
+    public static func time(_ ms: Int64) -> String { UTCTime.human(ms, offsetMinutes: offsetMinutes) }
 
-    static func value(_ v: FieldValue, _ field: FieldSpec?) -> String {
+    public static func value(_ v: FieldValue, _ field: FieldSpec?) -> String {
         guard let field else {
             // _deleted
             return v == .integer(1) ? "已删除" : "正常"
@@ -27,13 +27,13 @@ enum Display {
         }
     }
 
-    static func value(_ json: JSONValue, _ field: FieldSpec?) -> String {
+    public static func value(_ json: JSONValue, _ field: FieldSpec?) -> String {
         guard let field else { return json == .bool(true) ? "已删除" : "正常(恢复)" }
         return (try? field.decode(json)).map { value($0, field) } ?? json.compactText
     }
 
     /// 123456 分 → "1,234.56 元"
-    static func yuan(_ fen: Int64) -> String {
+    public static func yuan(_ fen: Int64) -> String {
         let neg = fen < 0
         let a = abs(fen)
         var whole = String(a / 100)
@@ -47,7 +47,7 @@ enum Display {
         return (neg ? "-" : "") + groups.joined(separator: ",") + "." + (cents < 10 ? "0" : "") + String(cents) + " 元"
     }
 
-    static func fieldLabel(_ kind: RecordKind, _ name: String) -> String {
+    public static func fieldLabel(_ kind: RecordKind, _ name: String) -> String {
         switch name {
         case RowState.deletedField: return "删除状态"
         case RowState.recordConflictField: return "整条记录(删除与修改)"
@@ -56,9 +56,9 @@ enum Display {
     }
 
     /// How tables name a record: its last 8 digits, which `record get` accepts.
-    static func short(_ id: String) -> String { RecordID.short(id) }
+    public static func short(_ id: String) -> String { RecordID.short(id) }
 
-    static func status(_ s: HistoryEntry.Status) -> String {
+    public static func status(_ s: HistoryEntry.Status) -> String {
         switch s {
         case .current: return "当前值"
         case .competing: return "冲突中"
@@ -66,5 +66,5 @@ enum Display {
         }
     }
 
-    static func printJSON(_ v: JSONValue) { print(v.prettyText) }
+    public static func printJSON(_ v: JSONValue) { print(v.prettyText) }
 }

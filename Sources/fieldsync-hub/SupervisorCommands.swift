@@ -1,0 +1,159 @@
+import ArgumentParser
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncPresentation
+import FieldSyncReplica
+import Foundation
+
+// MARK: - supervisor
+
+struct SupervisorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervisor", abstract: "Supervisor accounts: township and county staff who see and settle conflicts (督导账号).",
+        subcommands: [Add.self, List.self, Disable.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a supervisor with a region scope.",
+            discussion: "The password is read from standard input (one line) or $FIELDSYNC_SUPERVISOR_PASSWORD; at least 8 characters.")
+        @OptionGroup var hub: HubOptions
+        @Option(help: "The supervisor's name (how they sign in, and how their resolutions appear in history).") var name: String
+        @Option(help: "The division-code prefix they oversee (county 6, township 9 digits…).") var scope: String
+
+        func run() throws {
+            let password: String
+            if let p = ProcessInfo.processInfo.environment["FIELDSYNC_SUPERVISOR_PASSWORD"], !p.isEmpty {
+                password = p
+            } else {
+                if isatty(0) != 0 { FileHandle.standardError.write(Data("password (至少 8 个字符): ".utf8)) }
+                password = readLine(strippingNewline: true) ?? ""
+            }
+            let store = try hub.open()
+            let s = try store.sync { try SQLiteHubStore.addSupervisor($0, name: name, scope: scope, password: password) }
+            print("已添加督导 added supervisor \(s.name)，范围 scope \(s.scope) (\(RegionCode.levelLabel(s.scope)))")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List supervisors.")
+        @OptionGroup var hub: HubOptions
+
+        func run() throws {
+            let list = try hub.open().sync { try SQLiteHubStore.supervisors($0) }
+            var t = TextTable(["督导 name", "范围 scope", "状态", "最近登录 last sign-in"])
+            for s in list {
+                t.add([s.name, s.scope, s.disabled == nil ? "有效" : "已停用", s.lastLogin.map { Display.time($0) } ?? "—"])
+            }
+            print(t.render())
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a supervisor; their sessions end at once.")
+        @OptionGroup var hub: HubOptions
+        @Argument(help: "The supervisor's name.") var name: String
+
+        func run() throws {
+            try hub.open().sync { try SQLiteHubStore.disableSupervisor($0, name: name) }
+            print("已停用 disabled \(name)")
+        }
+    }
+}
+
+// MARK: - conflicts
+
+struct HubConflictsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conflicts", abstract: "See and settle conflicts across every device in a supervisor's scope (冲突).",
+        subcommands: [List.self, Show.self, Resolve.self, Summary.self])
+
+    struct As: ParsableArguments {
+        @OptionGroup var hub: HubOptions
+        @Option(name: .customLong("as"), help: "The supervisor acting (their scope limits what is shown and settled).") var supervisor: String
+
+        func open() throws -> (SQLiteHubStore, Supervisor) {
+            let store = try hub.open()
+            return (store, try store.sync { try SQLiteHubStore.supervisor($0, named: supervisor) })
+        }
+    }
+
+    typealias Filter = ConflictFilterOptions
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open conflicts in the supervisor's scope, oldest first.")
+        @OptionGroup var who: As
+        @OptionGroup var filter: Filter
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (store, s) = try who.open()
+            let list = try store.sync { try SQLiteHubStore.conflicts($0, for: s, filter.value) }
+            print(json ? JSONValue.array(list.map(ConflictViews.json)).prettyText : ConflictViews.listTable(list))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One conflict in full.")
+        @OptionGroup var who: As
+        @Argument(help: "RECORD/FIELD, as listed.") var id: String
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (store, s) = try who.open()
+            let d = try store.sync { try SQLiteHubStore.conflictDetail($0, for: s, id) }
+            print(json ? ConflictViews.json(d).prettyText : ConflictViews.detail(d, now: store.now(), command: "fieldsync-hub conflicts resolve --as \(s.name)"))
+        }
+    }
+
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Settle a conflict (or many, with --take-newest/--take-oldest and filters); laptops get it at their next sync.")
+        @OptionGroup var who: As
+        @Argument(help: "RECORD/FIELD; leave out to settle every conflict the filters match.") var id: String?
+        @Option(help: "The candidate to keep: its number in `conflicts show`, or its change id.") var take: String?
+        @Option(help: "A new value (JSON).") var value: String?
+        @Flag(help: "Keep the newest value.") var takeNewest = false
+        @Flag(help: "Keep the oldest value.") var takeOldest = false
+        @Option(help: "A note kept in the record's history.") var note: String?
+        @OptionGroup var filter: Filter
+
+        func validate() throws {
+            guard [take != nil, value != nil, takeNewest, takeOldest].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --take, --value, --take-newest, --take-oldest")
+            }
+            if id == nil && !(takeNewest || takeOldest) { throw ValidationError("settling many conflicts takes --take-newest or --take-oldest") }
+        }
+
+        func run() throws {
+            let (store, s) = try who.open()
+            try store.sync { r in
+                let how: Resolution
+                if takeNewest { how = .newest } else if takeOldest { how = .oldest } else if let v = value {
+                    do { how = .value(try JSONValue.parse(v)) } catch { throw ReplicaError.invalidInput(InputError("--value", "not valid JSON: \(error)")) }
+                } else {
+                    how = .take(try ConflictViews.pick(take!, in: try SQLiteHubStore.conflictDetail(r, for: s, id!).info))
+                }
+                if let id {
+                    let res = try SQLiteHubStore.resolve(r, for: s, id, how, note: note)
+                    print("已处理 resolved \(RecordID.short(res.id))/\(res.conflictsSettled.joined(separator: ",")) (变更 \(res.change!))；笔记本下次同步时收到")
+                } else {
+                    let done = try SQLiteHubStore.resolveAll(r, for: s, filter.value, how, note: note)
+                    print("已处理 resolved \(done.count) 个冲突")
+                }
+            }
+        }
+    }
+
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open conflicts per kind, village and field, and how long open.")
+        @OptionGroup var who: As
+        @OptionGroup var filter: Filter
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (store, s) = try who.open()
+            let sum = try store.sync { try SQLiteHubStore.summary($0, for: s, filter.value) }
+            print(json ? sum.json.prettyText : ConflictViews.summary(sum))
+        }
+    }
+}
