@@ -342,6 +342,12 @@ struct HubMiddleware: RouterMiddleware {
             switch e {
             case .invalidInput(let ie):
                 response = HubHTTP.json(HubErrorBody(code: "invalid", message: ie.description).json, status: .unprocessableContent)
+            case .notFound, .ambiguous:
+                response = HubHTTP.json(HubErrorBody(code: "not_found", message: e.description).json, status: .notFound)
+            case .wrongState:
+                response = HubHTTP.json(HubErrorBody(code: "conflict", message: e.description).json, status: .conflict)
+            case .badBundle(_, let reason):
+                response = HubHTTP.json(HubErrorBody(code: "invalid", message: reason).json, status: .unprocessableContent)
             default:
                 logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
                 response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e)); try again shortly").json,
