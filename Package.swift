@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
         .testTarget(
             name: "FieldSyncReplicaTests",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncTestSupport", "fieldsync"]),
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncTestSupport", "fieldsync"]),
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [

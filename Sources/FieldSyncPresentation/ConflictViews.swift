@@ -128,10 +128,11 @@ public enum ConflictViews {
     /// (or a unique prefix of it).
     public static func pick(_ text: String, in c: ConflictInfo) throws -> ChangeID {
         if let n = Int(text), n >= 1, n <= c.candidates.count { return c.candidates[n - 1].change }
-        let matches = c.candidates.filter { $0.change.description.hasPrefix(text) }
+        // One edit of several fields is several candidates with one change id.
+        let matches = Array(Set(c.candidates.map(\.change).filter { $0.description.hasPrefix(text) }))
         guard matches.count == 1 else {
-            throw ReplicaError.invalidInput(InputError("--take", "\"\(text.prefix(40))\" is not a candidate: give its number 1–\(c.candidates.count) or its change id (" + c.candidates.map(\.change.description).joined(separator: ", ") + ")"))
+            throw ReplicaError.invalidInput(InputError("--take", "\"\(text.prefix(40))\" is not one candidate: give its number 1–\(c.candidates.count) or its change id (" + Set(c.candidates.map(\.change.description)).sorted().joined(separator: ", ") + ")"))
         }
-        return matches[0].change
+        return matches[0]
     }
 }

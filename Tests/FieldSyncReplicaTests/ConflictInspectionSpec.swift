@@ -172,3 +172,23 @@ import Testing
         #expect(try b.conflicts().count == 2)
     }
 }
+
+import FieldSyncPresentation
+
+@Suite struct ConflictPickSpec {
+    @Test func anEditOfSeveralFieldsIsOneCandidateByChangeID() throws {
+        let dir = TempDir()
+        let a = try makeReplica(dir, "a", author: "王芳"), b = try makeReplica(dir, "b", author: "李明")
+        let id = try a.add(.dispute, disputeInput())
+        try sync(a, b)
+        try a.delete(id)
+        try b.edit(id, ["mediator_name": "陈书记", "resolution": "已协商"])
+        try sync(b, a)
+        let d = try a.conflictDetail("\(id)/\(RowState.recordConflictField)")
+        let edit = try #require(d.info.candidates.first { $0.field == "mediator_name" }).change
+        #expect(d.info.candidates.filter { $0.change == edit }.count == 2, "one change, two fields")
+        #expect(try ConflictViews.pick(edit.description, in: d.info) == edit)
+        #expect(try ConflictViews.pick("1", in: d.info) == d.info.candidates[0].change)
+        #expect(throws: ReplicaError.self) { try ConflictViews.pick("9", in: d.info) }
+    }
+}
