@@ -190,6 +190,12 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                                                 reason: "\(c.kind.spec.label) \(c.row) lies outside this device's scope \(device.scope)")
                         continue
                     }
+                    let ahead = c.hlc.millis - Self.now()
+                    guard ahead <= SyncProtocol.maxClockAheadMs else {
+                        results[i] = PushResult(id: idText, status: .refused, code: "clock_ahead",
+                                                reason: "stamped \(ahead / 3_600_000) h ahead of the hub's clock (the bound is \(SyncProtocol.maxClockAheadMs / 60_000) min): the device's clock is wrong; it re-stamps the edit with the corrected time and sends it again")
+                        continue
+                    }
                     slots.append(i)
                     changes.append(c)
                 } catch {

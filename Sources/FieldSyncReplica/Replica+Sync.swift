@@ -156,6 +156,32 @@ extension Replica {
         }
     }
 
+    /// Makes again, with this replica's corrected clock, the part of a change that still holds:
+    /// the same values and author, replacing exactly the original write (its `seen` is what the
+    /// original had seen plus the original) and nothing else, so conflicts stay as they were.
+    /// For an edit the hub refused as stamped too far ahead (`clock_ahead`). Returns the new
+    /// change's id, or nil when later edits here have replaced all of it.
+    @discardableResult
+    public func restamp(_ old: Change) throws -> ChangeID? {
+        try write { db in
+            let row = try loadRow(db, old.kind, old.row)
+            var writes: [FieldWrite] = []
+            for w in old.writes where row.state[w.field]?.entries.contains(where: { $0.dot == old.id }) == true {
+                var seen = w.context
+                seen.include(old.id)
+                writes.append(FieldWrite(field: w.field, value: w.value, context: seen))
+            }
+            guard !writes.isEmpty else { return nil }
+            let deletes = writes.contains { $0.field == RowState.deletedField && $0.value == .integer(1) }
+            let note = (old.note.map { $0 + "。" } ?? "") + "重新计时 re-stamped: first stamped \(UTCTime.iso(old.hlc.millis)) by a clock that was ahead (\(old.id))"
+            let c = Change(id: nextChangeID(), kind: old.kind, row: old.row, hlc: clock.tick(wall: now), author: old.author, writes: writes,
+                           rowContext: deletes ? (old.rowContext ?? [:]) : nil, note: String(note.prefix(ChangeCodec.maxNoteLength)), resolves: old.resolves)
+            var report = ApplyReport()
+            try applyOne(db, c, local: true, preloaded: row, report: &report)
+            return c.id
+        }
+    }
+
     /// Forgets the pull position, so that the next sync starts with a snapshot (the hub said
     /// this replica is behind its history horizon).
     public func restartFromSnapshot() throws {

@@ -62,6 +62,8 @@ public struct SyncReport: Sendable {
     public var bytesReceived = 0
     public var clockSetBack = false
     public var hubOffsetMs: Int64?
+    /// Edits the hub refused as stamped too far ahead, made again with the corrected clock.
+    public var restamped = 0
     /// Everything was offered and taken, and everything the hub had was received.
     public var complete: Bool { refused.isEmpty && retryLater.isEmpty }
 }
@@ -174,7 +176,17 @@ public final class SyncClient {
             let (refused, retry) = try local { try replica.recordPush(batch, results: resp.results) }
             report.pushed += resp.results.filter { $0.status == .accepted }.count
             report.pushedDuplicates += resp.results.filter { $0.status == .duplicate }.count
-            report.refused += refused
+            // Stamped too far ahead: correct the clock by the hub's, then make those edits again
+            // (they are not lost: the re-stamped changes go out in the next batches).
+            let ahead = refused.filter { $0.code == "clock_ahead" }
+            if !ahead.isEmpty {
+                try applyClockOffset(&report)
+                for r in ahead {
+                    guard let lc = batch.first(where: { $0.change.id.description == r.id }) else { continue }
+                    if try local({ try replica.restamp(lc.change) }) != nil { report.restamped += 1 }
+                }
+            }
+            report.refused += refused.filter { $0.code != "clock_ahead" }
             report.retryLater += retry
             let next = try local { try replica.syncState()?.pushCursor ?? cursor }
             if next == cursor { return }  // the first change must wait (the hub said: try later)

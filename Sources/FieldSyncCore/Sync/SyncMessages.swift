@@ -12,6 +12,9 @@ public enum SyncProtocol {
     public static let maxDecompressedBytes = 32 << 20
     /// Most changes in one push.
     public static let maxPushChanges = 5000
+    /// A pushed change stamped further than this ahead of the hub's clock is refused
+    /// (`clock_ahead`): the drift bound of changeset.md §4.
+    public static let maxClockAheadMs = HybridLogicalClock.defaultMaxDrift
 }
 
 // MARK: - Errors on the wire
