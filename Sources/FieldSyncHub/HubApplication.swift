@@ -2,6 +2,7 @@ import FieldSyncCore
 import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation
+import GRDB
 import Hummingbird
 import HummingbirdTLS
 import HTTPTypes
@@ -42,6 +43,8 @@ public enum HubHTTP {
         router.post("/v1/enroll") { request, _ in
             var request = request
             let body = try await readJSON(&request)
+            try onlyKeys(body, ["code", "site", "siteName"], "an enrolment is {\"code\": …, \"site\": …, \"siteName\": …}")
+            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
             let req: EnrollRequest
             do throws(InputError) { req = try EnrollRequest(json: body) } catch { throw HubFailure(422, "invalid", error.description) }
             let resp = try await store.enroll(req)
@@ -70,6 +73,13 @@ public enum HubHTTP {
             guard changes.count <= SyncProtocol.maxPushChanges else {
                 throw HubFailure(413, "too_large", "\(changes.count) changes in one push; at most \(SyncProtocol.maxPushChanges)")
             }
+            // The envelope as openapi.yaml has it; each change is judged on its own below, and the
+            // site names in "sites" are only a courtesy (entries the hub cannot use are skipped).
+            guard let site = body["site"]?.stringValue, SiteID(hex: site) != nil else {
+                throw HubFailure(422, "invalid", "a push names the pushing replica: \"site\" is its site id (16 lowercase hex digits)")
+            }
+            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
+            if let so = body["sites"], so.objectValue == nil { throw HubFailure(422, "invalid", "sites: expected an object {SITE: NAME}, got \(so.typeName)") }
             var sites: [SiteID: String] = [:]
             if case .object(let so)? = body["sites"] {
                 for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue, n.unicodeScalars.count <= 200 { sites[id] = n } }
@@ -102,7 +112,7 @@ public enum HubHTTP {
 
         router.get("/v1/snapshot") { request, _ in
             let device = try await authenticate(request, store)
-            let after = request.uri.queryParameters["after"].map(String.init)
+            let after = try snapshotPosition(request)
             let limit = try int(request, "limit", default: 1000, range: 1...5000)
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
@@ -150,29 +160,37 @@ public enum HubHTTP {
             let id = try conflictID(context)
             var request = request
             let body = try await readJSON(&request)
+            let shape = "resolve with one of {\"take\": CHANGE_ID}, {\"value\": …} or {\"method\": \"newest\"|\"oldest\"}, and optionally \"note\""
+            try onlyKeys(body, ["take", "value", "method", "note"], shape)
             let how: Resolution
-            if let t = body["take"]?.stringValue {
-                guard let dot = ChangeID(t) else { throw HubFailure(422, "invalid", "take is a change id SITE:COUNTER, got \(t.prefix(40))") }
+            switch (body["take"], body["value"], body["method"]) {
+            case (let t?, nil, nil):
+                guard let text = t.stringValue, let dot = ChangeID(text) else {
+                    throw HubFailure(422, "invalid", "take is a change id SITE:COUNTER, got \(t.stringValue.map { String($0.prefix(40)) } ?? t.typeName)")
+                }
                 how = .take(dot)
-            } else if let v = body["value"] {
+            case (nil, let v?, nil):
                 how = .value(v)
-            } else if let m = body["method"]?.stringValue, m == "newest" || m == "oldest" {
-                how = m == "newest" ? .newest : .oldest
-            } else {
-                throw HubFailure(422, "invalid", "resolve with {\"take\": CHANGE_ID}, {\"value\": …} or {\"method\": \"newest\"|\"oldest\"}")
+            case (nil, nil, let m?):
+                how = try method(m)
+            default:
+                throw HubFailure(422, "invalid", shape)
             }
-            let res = try await store.resolve(for: s.supervisor, id, how, note: body["note"]?.stringValue)
+            let res = try await store.resolve(for: s.supervisor, id, how, note: try note(body))
             return json(["change": .string(res.change?.description ?? ""), "settled": .array(res.conflictsSettled.map { .string($0) }), "hubTime": .int(now())])
         }
         router.post("/v1/conflicts/resolve") { request, _ in
             let s = try await supervisor(request, store)
             var request = request
             let body = try await readJSON(&request)
-            guard let m = body["method"]?.stringValue, m == "newest" || m == "oldest" else {
-                throw HubFailure(422, "invalid", "settling many conflicts takes {\"method\": \"newest\"|\"oldest\", \"filter\": {…}}")
-            }
-            let f = try filter(body["filter"] ?? .object(JSONObject()))
-            let done = try await store.resolveAll(for: s.supervisor, f, m == "newest" ? .newest : .oldest, note: body["note"]?.stringValue)
+            let shape = "settling many conflicts takes {\"method\": \"newest\"|\"oldest\", \"filter\": {…}, \"note\": …}"
+            // Strict: a misspelt key must not widen what gets settled (a filter that says nothing
+            // settles every conflict in the supervisor's scope).
+            try onlyKeys(body, ["method", "filter", "note"], shape)
+            guard let m = body["method"] else { throw HubFailure(422, "invalid", shape) }
+            let how = try method(m)
+            let f = try filter(body: body["filter"] ?? .object(JSONObject()))
+            let done = try await store.resolveAll(for: s.supervisor, f, how, note: try note(body))
             return json(["resolved": .int(Int64(done.count)), "changes": .array(done.compactMap { $0.change.map { .string($0.description) } }), "hubTime": .int(now())])
         }
     }
@@ -182,49 +200,129 @@ public enum HubHTTP {
             throw HubFailure(401, "missing_token", "sign in first: POST /v1/sessions, then Authorization: Bearer TOKEN")
         }
         let parts = auth.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw HubFailure(401, "bad_session", "the Authorization header must be \"Bearer TOKEN\"") }
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].utf8.count <= 200 else {
+            throw HubFailure(401, "bad_session", "the Authorization header must be \"Bearer TOKEN\"")
+        }
         if parts[1].hasPrefix("fst_") { throw HubFailure(403, "not_a_supervisor", "this is for supervisors: a device's token cannot read or settle conflicts here") }
         return try await store.session(token: String(parts[1]))
     }
 
+    /// The conflict named by the path: ROW is a record id or at least 4 of its hex digits (as in
+    /// `shortId`), FIELD a field name, `_deleted` or `_record`. Anything else names no conflict.
     static func conflictID(_ context: BasicRequestContext) throws -> String {
-        guard let row = context.parameters.get("row"), let field = context.parameters.get("field") else {
-            throw HubFailure(400, "bad_parameter", "a conflict is /v1/conflicts/ROW/FIELD")
+        guard let row = context.parameters.get("row"), let field = context.parameters.get("field"),
+              (4...45).contains(row.utf8.count),
+              row.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == UInt8(ascii: "-") }),
+              (1...64).contains(field.utf8.count), field.utf8.first.map({ !(0x30...0x39).contains($0) }) == true,
+              field.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "_") })
+        else {
+            throw HubFailure(404, "not_found", "no such conflict: a conflict is /v1/conflicts/ROW/FIELD, ROW a record id (or 4+ of its hex digits), FIELD a field name")
         }
         return "\(row)/\(field)"
     }
 
-    static func filter(_ r: Request) throws -> ConflictFilter {
-        var o = JSONObject()
-        for key in ["kind", "village", "field", "by"] { if let v = r.uri.queryParameters[Substring(key)] { o[key] = .string(String(v)) } }
-        for key in ["olderThanDays", "newerThanDays"] {
-            if let v = r.uri.queryParameters[Substring(key)] {
-                guard let d = Double(v) else { throw HubFailure(400, "bad_parameter", "\(key) is a number of days") }
-                o[key] = .double(d)
-            }
+    static func method(_ m: JSONValue) throws -> Resolution {
+        switch m.stringValue {
+        case "newest": return .newest
+        case "oldest": return .oldest
+        default: throw HubFailure(422, "invalid", "method is \"newest\" or \"oldest\"")
         }
-        return try filter(.object(o))
     }
 
-    static func filter(_ j: JSONValue) throws -> ConflictFilter {
+    /// The supervisor's note on a resolution: a string of at most 2,000 characters.
+    static func note(_ body: JSONValue) throws -> String? {
+        guard let n = body["note"] else { return nil }
+        guard let text = n.stringValue, text.unicodeScalars.count <= ChangeCodec.maxNoteLength, !text.utf8.contains(0) else {
+            throw HubFailure(422, "invalid", "note is a string of at most \(ChangeCodec.maxNoteLength) characters (no NUL)")
+        }
+        return text
+    }
+
+    /// The most days a conflict filter takes: a century, which keeps the milliseconds in range.
+    static let maxFilterDays = 36_500.0
+
+    /// A conflict filter from the query (`GET /v1/conflicts`, `…/summary`): 400 `bad_parameter`
+    /// for a malformed parameter.
+    static func filter(_ r: Request) throws -> ConflictFilter {
         var f = ConflictFilter()
-        if let k = j["kind"]?.stringValue {
-            guard let kind = RecordKind(rawValue: k) else { throw HubFailure(400, "bad_parameter", "unknown kind \(k.prefix(40))") }
-            f.kind = kind
+        let q = r.uri.queryParameters
+        if let k = q["kind"] { f.kind = try kind(String(k), status: 400, code: "bad_parameter") }
+        if let v = q["village"] { f.villagePrefix = try village(String(v), status: 400, code: "bad_parameter") }
+        f.field = q["field"].map(String.init)
+        f.author = q["by"].map(String.init)
+        for key in ["olderThanDays", "newerThanDays"] {
+            guard let raw = q[Substring(key)] else { continue }
+            // A plain decimal number: no hex floats, no inf or nan.
+            let ok = raw.utf8.allSatisfy { (0x30...0x39).contains($0) || [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")].contains($0) }
+            guard ok, let d = Double(raw) else { throw HubFailure(400, "bad_parameter", "\(key) is a number of days, got \"\(raw.prefix(40))\"") }
+            let ms = try days(d, key, status: 400, code: "bad_parameter")
+            if key == "olderThanDays" { f.olderThan = ms } else { f.newerThan = ms }
         }
-        f.villagePrefix = j["village"]?.stringValue
-        f.field = j["field"]?.stringValue
-        f.author = j["by"]?.stringValue
-        func days(_ k: String) -> Int64? {
-            switch j[k] {
-            case .double(let d)?: return Int64(d * 86_400_000)
-            case .int(let i)?: return i * 86_400_000
-            default: return nil
-            }
-        }
-        f.olderThan = days("olderThanDays")
-        f.newerThan = days("newerThanDays")
         return f
+    }
+
+    /// A conflict filter in a body (`POST /v1/conflicts/resolve`): 422 `invalid` for anything
+    /// but the keys and types of conflicts.schema.json#/$defs/filter.
+    static func filter(body j: JSONValue) throws -> ConflictFilter {
+        try onlyKeys(j, ["kind", "village", "field", "by", "olderThanDays", "newerThanDays"], "filter")
+        var f = ConflictFilter()
+        func string(_ k: String) throws -> String? {
+            guard let v = j[k] else { return nil }
+            guard let s = v.stringValue else { throw HubFailure(422, "invalid", "filter.\(k): expected a string, got \(v.typeName)") }
+            return s
+        }
+        if let k = try string("kind") { f.kind = try kind(k, status: 422, code: "invalid") }
+        if let v = try string("village") { f.villagePrefix = try village(v, status: 422, code: "invalid") }
+        f.field = try string("field")
+        f.author = try string("by")
+        for key in ["olderThanDays", "newerThanDays"] {
+            let d: Double
+            switch j[key] {
+            case nil: continue
+            case .int(let i)?: d = Double(i)
+            case .double(let x)?: d = x
+            case let v?: throw HubFailure(422, "invalid", "filter.\(key): expected a number of days, got \(v.typeName)")
+            }
+            let ms = try days(d, "filter.\(key)", status: 422, code: "invalid")
+            if key == "olderThanDays" { f.olderThan = ms } else { f.newerThan = ms }
+        }
+        return f
+    }
+
+    static func kind(_ k: String, status: Int, code: String) throws -> RecordKind {
+        guard let kind = RecordKind(rawValue: k) else { throw HubFailure(status, code, "unknown kind \(k.prefix(40))") }
+        return kind
+    }
+
+    /// A division-code prefix: 1 to 12 digits.
+    static func village(_ v: String, status: Int, code: String) throws -> String {
+        guard isDigits(v, max: 12) else { throw HubFailure(status, code, "village is a division-code prefix (1–12 digits), got \"\(v.prefix(40))\"") }
+        return v
+    }
+
+    static func days(_ d: Double, _ name: String, status: Int, code: String) throws -> Int64 {
+        guard d.isFinite, d >= 0, d <= maxFilterDays else {
+            throw HubFailure(status, code, "\(name) is a number of days from 0 to \(Int(maxFilterDays))")
+        }
+        return Int64((d * 86_400_000).rounded())
+    }
+
+    /// Every path the router serves and its methods, as in openapi.yaml (literal paths before
+    /// those with parameters). A known path asked with another method is answered 405 with
+    /// `Allow`; keep this in step with the routes above.
+    static let endpoints: [(path: [Substring], methods: [HTTPRequest.Method])] = [
+        ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/changes", [.get, .post]),
+        ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
+        ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
+        ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
+    ].map { (path: $0.0.split(separator: "/"), methods: $0.1) }
+
+    /// The methods the path is served with, or nil when no route has this path.
+    static func allowedMethods(_ path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/")
+        return endpoints.first { e in
+            e.path.count == segments.count && zip(e.path, segments).allSatisfy { p, s in p.hasPrefix(":") || p == s }
+        }?.methods
     }
 
     /// Builds the application for `fieldsync-hub serve`.
@@ -256,7 +354,36 @@ public enum HubHTTP {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].utf8.count <= 200 else {
             throw HubFailure(401, "bad_token", "the Authorization header must be \"Bearer TOKEN\"")
         }
-        return try await store.authenticate(token: String(parts[1]))
+        let device = try await store.authenticate(token: String(parts[1]))
+        // The device's clock (sync.md §2) is optional, but when sent it is a whole number.
+        if let t = request.headers[deviceTime], !isDigits(t, max: 18) {
+            throw HubFailure(400, "bad_parameter", "\(SyncProtocol.deviceTimeHeader) is the device's clock in Unix milliseconds (digits only), got \"\(t.prefix(40))\"")
+        }
+        return device
+    }
+
+    static func isDigits(_ s: some StringProtocol, min: Int = 1, max: Int) -> Bool {
+        (min...max).contains(s.utf8.count) && s.utf8.allSatisfy { (0x30...0x39).contains($0) }
+    }
+
+    /// Refuses (422) an object with keys other than `allowed`, or a body that is not an object.
+    static func onlyKeys(_ body: JSONValue, _ allowed: Set<String>, _ shape: String) throws {
+        guard let o = body.objectValue else { throw HubFailure(422, "invalid", "\(shape): expected a JSON object, got \(body.typeName)") }
+        if let k = o.keys.first(where: { !allowed.contains($0) }) {
+            throw HubFailure(422, "invalid", "\(shape): unknown key \"\(k.prefix(40))\"")
+        }
+    }
+
+    /// A snapshot position: KIND:ID exactly as the hub sent it in `next` (sync.md §5).
+    static func snapshotPosition(_ r: Request) throws -> String? {
+        guard let raw = r.uri.queryParameters["after"] else { return nil }
+        let parts = raw.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard raw.utf8.count <= 200, parts.count == 2, RecordKind(rawValue: String(parts[0])) != nil, !parts[1].isEmpty,
+              parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || $0 == UInt8(ascii: "-") })
+        else {
+            throw HubFailure(422, "invalid", "a snapshot position is KIND:ID as the hub sent it in \"next\", got \"\(raw.prefix(60))\"")
+        }
+        return String(raw)
     }
 
     static func int(_ r: Request, _ name: String, default d: Int64, range: ClosedRange<Int64>) throws -> Int64 {
@@ -354,6 +481,19 @@ struct HubMiddleware: RouterMiddleware {
                                         status: .serviceUnavailable)
                 response.headers[.retryAfter] = "5"
             }
+        } catch let e as DatabaseError {
+            // SQLite itself failed (disk full, I/O error, locked): the store failed, as for
+            // ReplicaError.storage above.
+            logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
+            response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e.resultCode)); try again shortly").json,
+                                    status: .serviceUnavailable)
+            response.headers[.retryAfter] = "5"
+        } catch let e as HTTPError where e.status == .notFound && HubHTTP.allowedMethods(request.uri.path).map({ !$0.contains(request.method) }) == true {
+            // The path exists but not with this method (RFC 9110 §15.5.6).
+            let allowed = HubHTTP.allowedMethods(request.uri.path) ?? []
+            response = HubHTTP.json(HubErrorBody(code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.map(\.rawValue).joined(separator: ", "))").json,
+                                    status: .methodNotAllowed)
+            response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
         } catch let e as HTTPError {
             let message = e.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path) (see Protocol/openapi.yaml)"
                 : e.status == .methodNotAllowed ? "\(request.method) is not allowed on \(request.uri.path)" : "\(e.status)"

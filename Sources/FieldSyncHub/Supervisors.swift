@@ -185,8 +185,16 @@ extension SQLiteHubStore {
     }
 
     public static func summary(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter) throws -> ConflictSummary {
-        guard let f = scoped(filter, s) else { return ConflictSummary() }
+        guard let f = scoped(filter, s) else { return noConflicts }
         return try r.conflictSummary(matching: f)
+    }
+
+    /// The summary of no conflicts, with every age bucket (at 0) as Replica.conflictSummary has
+    /// them: conflicts.schema.json requires all four.
+    static var noConflicts: ConflictSummary {
+        var s = ConflictSummary()
+        s.ageBuckets = [("<1d", 0), ("1-7d", 0), ("7-30d", 0), (">30d", 0)]
+        return s
     }
 
     public func conflicts(for s: Supervisor, _ f: ConflictFilter) async throws -> [ConflictInfo] { try await run { try Self.conflicts($0, for: s, f) } }
