@@ -99,29 +99,47 @@ extension SQLiteHubStore {
     }
 
     public func login(name: String, password: String) async throws -> Session {
-        let result: Session? = try await run { r in
-            guard let row = try r.database.read({ try Row.fetchOne($0, sql: "SELECT scope, salt, iterations, password_hash, disabled FROM hub_supervisor WHERE name = ?", arguments: [name]) }) else {
-                _ = Self.hashPassword(password, salt: "x", iterations: Self.passwordIterations)  // same time as a wrong password
-                return nil
+        // Only the account lookup and the session insert run on the store's queue: PBKDF2 takes
+        // a noticeable time (seconds in a debug build) and would hold up every sync meanwhile.
+        struct Account: Sendable { let scope: String, salt: String, iterations: Int, hash: String, disabled: Bool }
+        let account: Account? = try await run { r in
+            try r.database.read { db in
+                try Row.fetchOne(db, sql: "SELECT scope, salt, iterations, password_hash, disabled FROM hub_supervisor WHERE name = ?", arguments: [name]).map {
+                    Account(scope: $0["scope"], salt: $0["salt"], iterations: $0["iterations"], hash: $0["password_hash"], disabled: ($0["disabled"] as Int64?) != nil)
+                }
             }
-            let hash = Self.hashPassword(password, salt: row["salt"], iterations: row["iterations"])
-            guard Hex.equalInConstantTime(hash, row["password_hash"]), (row["disabled"] as Int64?) == nil else { return nil }
-            let token = "fss_" + Hex.random(bytes: 32)
-            let csrf = Hex.random(bytes: 16)
-            let expires = Self.now() + Self.sessionLifetimeMs
+        }
+        let verified: Bool = await withCheckedContinuation { cont in
+            DispatchQueue.global().async {
+                guard let account else {
+                    _ = Self.hashPassword(password, salt: "x", iterations: Self.passwordIterations)  // same time as a wrong password
+                    return cont.resume(returning: false)
+                }
+                let hash = Self.hashPassword(password, salt: account.salt, iterations: account.iterations)
+                cont.resume(returning: Hex.equalInConstantTime(hash, account.hash) && !account.disabled)
+            }
+        }
+        guard verified, let account else {
+            try? await Task.sleep(nanoseconds: 300_000_000)  // slows guessing
+            throw HubFailure(401, "bad_credentials", "the name or password is wrong")
+        }
+        let token = "fss_" + Hex.random(bytes: 32)
+        let csrf = Hex.random(bytes: 16)
+        let expires = Self.now() + Self.sessionLifetimeMs
+        let stillActive: Bool = try await run { r in
             try r.database.write { db in
+                // The account may have been disabled (or its password changed) while hashing.
+                guard try Row.fetchOne(db, sql: "SELECT 1 FROM hub_supervisor WHERE name = ? AND disabled IS NULL AND password_hash = ?",
+                                       arguments: [name, account.hash]) != nil else { return false }
                 try db.execute(sql: "DELETE FROM hub_session WHERE expires < ?", arguments: [Self.now()])
                 try db.execute(sql: "INSERT INTO hub_session(token_hash, supervisor, created, expires, csrf) VALUES (?, ?, ?, ?, ?)",
                                arguments: [Self.hash(token), name, Self.now(), expires, csrf])
                 try db.execute(sql: "UPDATE hub_supervisor SET last_login = ? WHERE name = ?", arguments: [Self.now(), name])
+                return true
             }
-            return Session(token: token, supervisor: Supervisor(name: name, scope: row["scope"]), expires: expires, csrf: csrf)
         }
-        guard let result else {
-            try? await Task.sleep(nanoseconds: 300_000_000)  // slows guessing
-            throw HubFailure(401, "bad_credentials", "the name or password is wrong")
-        }
-        return result
+        guard stillActive else { throw HubFailure(401, "bad_credentials", "the name or password is wrong") }
+        return Session(token: token, supervisor: Supervisor(name: name, scope: account.scope), expires: expires, csrf: csrf)
     }
 
     public func session(token: String) async throws -> Session {
