@@ -67,6 +67,9 @@ let package = Package(
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Fuzzer of the change-set and bundle decoders (scripts/fuzz); without FIELDSYNC_FUZZ it
+        // runs the files it is given through the same harness (a regression runner).
+        .executableTarget(name: "fieldsync-fuzz", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),
         // Helpers shared by the test targets (temporary folders, running the executables).
         .target(
             name: "FieldSyncTestSupport",

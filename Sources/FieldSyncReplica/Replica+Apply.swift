@@ -88,7 +88,9 @@ extension Replica {
                   preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
         let body = ChangeCodec.canonicalText(c)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
-        if !local, row.state.mayHold(c), let seen = row.log.first(where: { $0.id == c.id }) {
+        // The record's change list, not its registers, says whether the id was seen: a change
+        // reusing an id with other fields holds nothing the first one wrote (found by fuzzing).
+        if !local, let seen = row.log.first(where: { $0.id == c.id }) {
             // Logged here already: a duplicate, or the same id with other content (a cloned replica).
             guard try changeBody(db, seq: seen.seq).utf8.elementsEqual(body.utf8) else {
                 throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
@@ -235,14 +237,6 @@ struct RowSQL {
 }
 
 extension RowState {
-    /// False when the change is certainly new here: its first field neither holds it nor holds
-    /// a write that had seen it. (Once applied, a write stays held or covered by what replaced
-    /// it, so a change that is neither was never applied.)
-    func mayHold(_ c: Change) -> Bool {
-        guard let w = c.writes.first, let reg = self[w.field] else { return true }
-        return reg.entries.contains { $0.dot == c.id || $0.context.covers(c.id) }
-    }
-
     /// True when some register holds more than one write, the only way to have a conflict.
     var hasMultipleEntries: Bool { registers.contains { $0.entries.count > 1 } || isDeleted }
 }
