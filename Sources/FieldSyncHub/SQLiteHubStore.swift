@@ -60,6 +60,12 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
+    /// Folds the write-ahead log into the database file, so that a stopped hub leaves one
+    /// self-contained file (to copy or back up). Called when `serve` shuts down.
+    public func checkpoint() {
+        queue.sync { _ = try? replica.database.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+    }
+
     /// Runs `body` synchronously on the store's queue (for the admin commands).
     public func sync<T>(_ body: (Replica) throws -> T) rethrows -> T {
         try queue.sync { try body(replica) }

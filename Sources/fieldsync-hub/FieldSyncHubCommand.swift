@@ -64,6 +64,8 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("FieldSync hub \(store.hubName) (\(store.hubSite.hex)) listening on \(scheme)://\(host):\(bound) — store \(store.path)\n".utf8))
         }
         try await app.runService()
+        // Stopped (SIGTERM/SIGINT): leave one self-contained file behind.
+        store.checkpoint()
     }
 }
 
