@@ -119,6 +119,50 @@ public enum HubHTTP {
             let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
             return try await pageResponse(page, store: store, request: request)
         }
+        router.put("/v1/bundles/:name") { request, context in
+            let device = try await authenticate(request, store)
+            let name = try BundleUpload.name(context.parameters.get("name") ?? "")
+            var request = request
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: SyncProtocol.maxRequestBytes) } catch {
+                throw HubFailure(413, "too_large", "the bundle is larger than \(SyncProtocol.maxRequestBytes) bytes; export it in parts (--since)")
+            }
+            if let e = request.headers[.contentEncoding]?.lowercased(), e != "identity" {
+                throw HubFailure(415, "unsupported_encoding", "send the bundle file as it is (it is gzip already), without Content-Encoding")
+            }
+            let bytes = Array(body.readableBytesView)
+            let parsed: BundleUpload.Parsed
+            do { parsed = try BundleUpload.parse(bytes) } catch let f as HubFailure {
+                await store.note(device: device, deviceTime: deviceTime(request), error: "bundle \(name) refused: \(f.message)")
+                throw f
+            }
+            let kept = try await store.keepBundle(named: name, bytes: bytes, from: device)
+            await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            // Merged exactly as a push, in batches of the push size: a change is judged on its own.
+            var results: [JSONValue] = []
+            var accepted = 0, duplicate = 0, refused = 0
+            var hubSeq: Int64 = 0
+            var start = 0
+            repeat {
+                let batch = Array(parsed.changes[start..<min(parsed.changes.count, start + SyncProtocol.maxPushChanges)])
+                let resp = try await store.push(batch, sites: parsed.header.sites, from: device)
+                hubSeq = max(hubSeq, resp.hubSeq)
+                for r in resp.results {
+                    switch r.status {
+                    case .accepted: accepted += 1
+                    case .duplicate: duplicate += 1
+                    case .refused: refused += 1
+                    }
+                }
+                if case .array(let rs)? = resp.json(hubTime: 0)["results"] { results += rs }
+                start += SyncProtocol.maxPushChanges
+            } while start < parsed.changes.count
+            let status: HTTPResponse.Status = kept.again ? .ok : .created
+            return json(["bundle": .string(name), "stored": .string(kept.path), "again": .bool(kept.again),
+                         "lines": .int(Int64(parsed.lines)), "changes": .int(Int64(parsed.changes.count)),
+                         "accepted": .int(Int64(accepted)), "duplicate": .int(Int64(duplicate)), "refused": .int(Int64(refused)),
+                         "results": .array(results), "hubSeq": .int(hubSeq), "hubTime": .int(now())], status: status, request: request)
+        }
         addSupervisorRoutes(router, store: store)
         return router
     }
@@ -315,6 +359,7 @@ public enum HubHTTP {
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
+        ("/v1/bundles/:name", [.put]),
     ].map { (path: $0.0.split(separator: "/"), methods: $0.1) }
 
     /// The methods the path is served with, or nil when no route has this path.

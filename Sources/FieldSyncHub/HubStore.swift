@@ -80,6 +80,10 @@ public protocol HubStore: AnyObject, Sendable {
     /// Remembers when a device was last seen, its clock, and the last error it ran into.
     func note(device: Device, deviceTime: Int64?, error: String?) async
     func siteNames() async throws -> [SiteID: String]
+    /// Keeps a bundle a device uploaded (`PUT /v1/bundles/{name}`) in that device's inbox; the
+    /// name is already checked (``BundleUpload/name(_:)``). The same name with the same bytes
+    /// again is harmless (`again`); with other bytes, 409 `name_taken`.
+    func keepBundle(named name: String, bytes: [UInt8], from device: Device) async throws -> BundleKept
 
     // Supervisors: sign-in, and conflicts within their scope.
     func login(name: String, password: String) async throws -> Session

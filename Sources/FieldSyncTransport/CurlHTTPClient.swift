@@ -136,7 +136,8 @@ public final class CurlHTTPClient: @unchecked Sendable {
         fs_curl_set_long(h, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
         fs_curl_set_slist(h, CURLOPT_HTTPHEADER, list)
         if let ca = options.caFile { fs_curl_set_string(h, CURLOPT_CAINFO, ca) }
-        if req.method == "POST" {
+        if req.method == "POST" || (req.method != "GET" && req.body != nil) {
+            // A body goes as POST fields; another method with a body (PUT) names itself below.
             let body = req.body ?? []
             fs_curl_set_long(h, CURLOPT_POST, 1)
             fs_curl_set_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
@@ -144,6 +145,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
                 // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
                 _ = fs_curl_set_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafePointer(bitPattern: 1)!))
             }
+            if req.method != "POST" { fs_curl_set_string(h, CURLOPT_CUSTOMREQUEST, req.method) }
         } else if req.method != "GET" {
             fs_curl_set_string(h, CURLOPT_CUSTOMREQUEST, req.method)
         }

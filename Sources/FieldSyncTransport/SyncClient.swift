@@ -146,6 +146,29 @@ public final class SyncClient {
         }
     }
 
+    // MARK: Bundle upload
+
+    /// Uploads a bundle file by name (`PUT /v1/bundles/{name}`, sync.md §8) with this replica's
+    /// device token: the hub keeps it in the device's inbox and merges its changes as a push.
+    /// Returns the hub's answer (counts and one result per change).
+    public func uploadBundle(path: String, name: String) throws -> JSONValue {
+        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        options.transport.caFile = state.caCert
+        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SyncError.local(.badBundle(path: path, reason: "cannot read the file (does it exist, may it be read?)"))
+        }
+        guard data.count <= SyncProtocol.maxRequestBytes else {
+            throw SyncError.local(.badBundle(path: path, reason: "\(data.count) bytes: the hub takes at most \(SyncProtocol.maxRequestBytes) per upload; export in parts with --since"))
+        }
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")) ?? name
+        var report = SyncReport()
+        let reply = try call(HTTPExchange(method: "PUT", url: state.hubURL + "/v1/bundles/" + encoded,
+                                          headers: authHeaders(state) + [("Content-Type", "application/octet-stream")], body: [UInt8](data)),
+                             report: &report, accept: [201])
+        return try decode(reply)
+    }
+
     func summary(_ r: SyncReport) -> String {
         var parts: [String] = []
         if !r.refused.isEmpty { parts.append("the hub refused \(r.refused.count) change(s): \(r.refused[0].code ?? ""): \(r.refused[0].reason ?? "")") }
