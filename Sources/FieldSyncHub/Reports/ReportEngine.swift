@@ -206,16 +206,17 @@ struct ReportEngine {
         // Still open (by today's status) among those received up to the period's last day, or
         // per month up to the month's last day; '' gathers those received before the period.
         let open = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, count(*)
+            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, category, count(*)
             FROM fs_dispute INDEXED BY hub_report_dispute WHERE \(inRegion) AND status IN ('受理', '调解中') AND reported_on <= ?
-            GROUP BY u, m
+            GROUP BY u, m, category
             """, arguments: [from, lo, hi, to])
         var openByMonth: [String: Int] = [:]
         while let r = try open.next() {
-            let u: String = r[0], m: String = r[1], n: Int = r[2]
+            let u: String = r[0], m: String = r[1], c: String = r[2], n: Int = r[3]
             units.insert(u)
             total.stillOpen += n
             byUnit[u, default: DisputeFigures()].stillOpen += n
+            byCategory[c, default: DisputeFigures()].stillOpen += n
             openByMonth[m, default: 0] += n
         }
         var running = openByMonth[""] ?? 0
