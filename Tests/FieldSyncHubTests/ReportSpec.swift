@@ -380,7 +380,8 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
         }
         let json = try runCLI(base + ["--json"], binary: "fieldsync-hub")
         let parsed = try JSONValue.parse(json.stdout)
-        #expect(parsed["visits"] == county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30")).json["visits"])
+        let direct = try county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
+        #expect(parsed["visits"] == direct.json["visits"])
         let out = county.f.dir.file("csv")
         let csv = try runCLI(base + ["--csv", out], binary: "fieldsync-hub")
         #expect(csv.status == 0, "\(csv.stderr)")
