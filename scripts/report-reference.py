@@ -148,7 +148,7 @@ def compute(db_path, region, start, end, inactive_days, now_ms):
 
     def djson(t):
         return {"received": t["received"], "receivedResolved": t["receivedResolved"],
-                "resolutionRate": half_up_hundredths(t["receivedResolved"], t["received"]),
+                "resolutionRate": half_up_hundredths(100 * t["receivedResolved"], t["received"]),  # percent
                 "resolved": len(t["days"]), "medianDaysToResolve": median(t["days"]),
                 "stillOpen": t["stillOpen"], "byStatus": t["byStatus"]}
 

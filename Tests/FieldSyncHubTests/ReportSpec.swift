@@ -61,6 +61,8 @@ struct GeneratedCounty {
                 ]), creating: true))
             }
             let cadreIDs = try r.insert(cadres)
+            // On post throughout and never visiting: inactive in every row.
+            try r.add(.cadre, ["village": .string(Self.villages[2]), "name": "周敏", "role": "工作队员", "started_on": "2025-01-01"])
             let outsider = try r.add(.cadre, ["village": .string(Self.neighbour), "name": "外县干部", "role": "工作队员"])
 
             // Visits, over a wider span than the periods asked for.
