@@ -94,5 +94,9 @@ public protocol HubStore: AnyObject, Sendable {
     func resolve(for s: Supervisor, _ id: String, _ how: Resolution, note: String?) async throws -> EditResult
     func resolveAll(for s: Supervisor, _ f: ConflictFilter, _ how: Resolution, note: String?) async throws -> [EditResult]
     func conflictSummary(for s: Supervisor, _ f: ConflictFilter) async throws -> ConflictSummary
+
+    /// Reports (Protocol/reports.md): figures for a region and period within the supervisor's
+    /// scope; a region outside it is 403 `out_of_scope`, no region means the whole scope.
+    func report(for s: Supervisor, _ q: ReportQuery) async throws -> HubReport
     func now() -> Int64
 }
