@@ -121,6 +121,7 @@ public enum HubHTTP {
             return try await pageResponse(page, store: store, request: request)
         }
         addSupervisorRoutes(router, store: store)
+        addReportRoutes(router, store: store)
         HubConsole.addRoutes(router, store: store, configuration: console, logger: logger)
         return router
     }
@@ -317,6 +318,7 @@ public enum HubHTTP {
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
+        ("/v1/reports", [.get]), ("/v1/reports/:file", [.get]),
     ].map { (path: $0.0.split(separator: "/"), methods: $0.1) }
 
     /// The methods the path is served with, or nil when no route has this path.

@@ -21,6 +21,8 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     public let path: String
     let replica: Replica
     private let queue = DispatchQueue(label: "fieldsync.hub.store")
+    /// Reports read on their own connection and queue (Reports/SQLiteHubStore+Reports.swift).
+    let reportReaders: ReportReaders
 
     /// Opens the hub file at `path`, creating it (named `name`) if it does not exist.
     public init(path: String, name: String = "hub") throws {
@@ -34,6 +36,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         self.path = path
         hubSite = r.site
         hubName = r.siteName
+        reportReaders = ReportReaders(open: { [path] in try SQLiteHubStore.makeReportReader(path: path) })
         try r.database.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS hub_device(
@@ -49,6 +52,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 INSERT OR IGNORE INTO fs_meta(key, value) VALUES ('hub_horizon', 0);
                 """)
             try Self.createSupervisorTables(db)
+            try Self.createReportIndexes(db)
         }
     }
 

@@ -14,7 +14,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         commandName: "fieldsync-hub",
         abstract: "The FieldSync hub: laptops push and pull changes here; supervisors see their region (同步中心).",
         discussion: "Everything is kept in one SQLite file (--db). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.",
-        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self])
+        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self])
 
     static func main() async {
         do {
@@ -22,7 +22,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
             if var c = command as? AsyncParsableCommand { try await c.run() } else { try command.run() }
         } catch let f as HubFailure {
             FileHandle.standardError.write(Data("fieldsync-hub: error: \(f.message)\n".utf8))
-            Foundation.exit(f.status == 404 ? 1 : f.status == 422 ? 65 : 1)
+            Foundation.exit(f.status == 404 ? 1 : f.status == 422 ? 65 : f.status == 400 ? 64 : 1)
         } catch let e as ReplicaError {
             FileHandle.standardError.write(Data("fieldsync-hub: error: \(e)\n".utf8))
             Foundation.exit({ if case .storage = e { return 74 } else if case .invalidInput = e { return 65 } else { return 1 } }())
