@@ -294,8 +294,29 @@ def journey(c, w):
 
 
 def report_step(c, w):
-    c.open("/console/reports")
-    check("报表" in c.text("h1"), "the report page opens")
+    d = c.d
+    c.click("header nav a[href='/console/reports']")
+    check("报表" in c.text("h1"), "the report page opens from the navigation")
+    # The form, as a person fills it in (a date field's value is set directly: typing into it
+    # depends on the browser's locale).
+    c.type("#report-region", TOWN)
+    for css, day in [("#report-from", "2026-07-01"), ("#report-to", "2026-11-30")]:
+        d.execute_script("arguments[0].value = arguments[1]", d.find_element(By.CSS_SELECTOR, css), day)
+    c.click("#report-submit")
+    check("2026-07-01 至 2026-11-30" in c.text("#report-period"), "the report covers the period asked for")
+    cards = c.text("#report-cards")
+    check("24\n走访次数" in cards, f"the report counts the 24 visits made in the period ({cards!r})")
+    check("7\n受理纠纷" in cards, "the report counts the 7 disputes received in the township")
+    check("1,980,000.00 元\n项目预算" in cards and "1,094,950.50 元\n已支出" in cards, "project money (stored in 分) is summed and shown in 元")
+    bars = d.find_element(By.CSS_SELECTOR, "#chart-visits-by-unit").get_attribute("outerHTML")
+    check(all(name in bars for name in VILLAGES.values()) and bars.count("<rect") == 3, "the chart has one bar per village, named")
+    months = d.find_element(By.CSS_SELECTOR, "#chart-visits-by-month").get_attribute("outerHTML")
+    check(all(m in months for m in ["2026-07", "2026-11"]), "the monthly chart runs from July to November")
+    check("走访情况" in c.text("#report-visits") or "走访次数" in c.text("#report-visits"), "the visit table has Chinese headings")
+    href = d.find_element(By.CSS_SELECTOR, "#csv-visits").get_attribute("href")
+    cookie = "fs_session=" + d.get_cookie("fs_session")["value"]
+    body = urllib.request.urlopen(urllib.request.Request(href, headers={"Cookie": cookie}), timeout=60).read()
+    check(body.startswith(b"\xef\xbb\xbf") and "走访次数" in body.decode("utf-8"), "the visit table downloads as CSV (UTF-8 with BOM, Chinese headers)")
     c.shot("report")
 
 

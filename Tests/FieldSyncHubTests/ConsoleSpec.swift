@@ -323,4 +323,27 @@ import Testing
             }
         }
     }
+
+    @Test func theReportPageDrawsChartsAndTablesForTheScopeAndExportsCSV() async throws {
+        let w = try await world()
+        try await w.f.app.test(.router) { client in
+            let b = Browser(client)
+            _ = try await b.signIn()
+            let page = try await b.get("/console/reports?from=2026-11-01&to=2026-11-30")
+            #expect(page.status == .ok)
+            for text in ["报表", "矛盾纠纷", "受理纠纷", "化解率", "<svg class=\"chart\"", "每月受理纠纷", "2026-11", "导出 CSV"] {
+                #expect(page.text.contains(text), "the report page lacks \(text)")
+            }
+            // Two disputes in village1 were received in November (c1 and the hostile one): the card
+            // says so; the one in village2 is outside the scope and not counted.
+            #expect(page.text.contains("<div class=\"n\">2</div><div class=\"l\">受理纠纷</div>"))
+            let csv = try await b.get("/console/reports/disputes.csv?from=2026-11-01&to=2026-11-30")
+            #expect(csv.status == .ok && csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            #expect(csv.text.hasPrefix("\u{FEFF}") && csv.text.contains("化解率"))
+            let outside = try await b.get("/console/reports?region=\(village2)&from=2026-11-01&to=2026-11-30")
+            #expect(outside.status == .forbidden && !outside.text.contains("<svg"))
+            let bad = try await b.get("/console/reports?from=2026-13-01&to=2026-11-30")
+            #expect(bad.status == .badRequest && bad.text.contains("month 13 does not exist"))
+        }
+    }
 }

@@ -4,10 +4,10 @@ import FieldSyncReplica
 import Foundation
 import Hummingbird
 
-// MARK: - DeviceHealth
+// MARK: - DeviceSyncState
 
 /// How a device's syncing looks, in one word and a colour.
-struct DeviceHealth {
+struct DeviceSyncState {
     /// `ok`, `warn`, `bad` or `off`
     let level: String
     let label: String
@@ -40,7 +40,7 @@ extension ConsolePages {
         let list = try await scopedDevices(s)
         let now = store.now()
         let rows = list.map { d -> HTML in
-            let health = DeviceHealth(of: d, now: now)
+            let health = DeviceSyncState(of: d, now: now)
             let lag: String = d.lastSync.map { ConsoleLayout.duration(now - $0) } ?? "—"
             let skew: String = d.clockSkew.map { k in
                 abs(k) < 1000 ? "准确" : (k > 0 ? "快 " : "慢 ") + ConsoleLayout.duration(k)
@@ -56,7 +56,7 @@ extension ConsolePages {
         }
         let body: HTML = """
             <h1>设备与同步状况</h1>
-            <p class="muted">同步滞后：超过 \(DeviceHealth.lagWarning / 86_400_000) 天没有同步完成；时钟偏差：设备时钟与同步中心相差超过 \(DeviceHealth.skewWarning / 3_600_000) 小时。待拉取是同步中心有而设备还没取走的变更数。</p>
+            <p class="muted">同步滞后：超过 \(DeviceSyncState.lagWarning / 86_400_000) 天没有同步完成；时钟偏差：设备时钟与同步中心相差超过 \(DeviceSyncState.skewWarning / 3_600_000) 小时。待拉取是同步中心有而设备还没取走的变更数。</p>
             \(list.isEmpty ? ConsoleLayout.notice("info", "本范围内没有设备。", id: "no-devices") : .empty)
             <table id="devices">
               <thead><tr><th>设备</th><th>副本名</th><th>范围</th><th>状况</th><th>最近同步完成</th><th>已过去</th><th>待拉取</th><th>已推送</th><th>最近错误</th><th>时钟偏差</th><th>最近联系</th><th>状态</th></tr></thead>

@@ -68,6 +68,12 @@ public enum HubConsole {
         }
         get("/console/devices") { r, _, s in try await pages.devices(r, s) }
         get("/console/reports") { r, _, s in try await pages.reports(r, s) }
+        router.get("/console/reports/:file") { request, context in
+            await respond(request, c, logger) { request in
+                let session = try await signedIn(request, store)
+                return try await pages.reportCSV(request, file: try parameter(context, "file"), session)
+            }
+        }
     }
 
     /// The signed-in supervisor's session, from the cookie.

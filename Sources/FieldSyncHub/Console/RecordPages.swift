@@ -17,7 +17,7 @@ extension ConsolePages {
         let summary = try await store.conflictSummary(for: s.supervisor, ConflictFilter())
         let devices = try await scopedDevices(s)
         let now = store.now()
-        let troubled = devices.filter { DeviceHealth(of: $0, now: now).level != "ok" && $0.revoked == nil }
+        let troubled = devices.filter { DeviceSyncState(of: $0, now: now).level != "ok" && $0.revoked == nil }
         let body: HTML = """
             <h1>概览 · \(s.supervisor.scope)</h1>
             <div class="cards">\(cards)</div>
