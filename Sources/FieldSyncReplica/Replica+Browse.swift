@@ -28,6 +28,11 @@ public struct RecordQuery: Sendable, Equatable {
 public struct RecordPage: Sendable {
     public var records: [Record]
     public var total: Int
+
+    public init(records: [Record], total: Int) {
+        self.records = records
+        self.total = total
+    }
 }
 
 // MARK: - Browsing

@@ -73,7 +73,7 @@ import Testing
                 for c in r.headers[values: .setCookie] {
                     let kv = c.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                     let name = String(kv[0]), value = kv.count == 2 ? String(kv[1]) : ""
-                    if value.isEmpty || c.contains("Max-Age=0") { cookies[name] = nil } else { cookies[name] = value }
+                    if value.isEmpty || c.contains("Max-Age=0") { self.cookies[name] = nil } else { self.cookies[name] = value }
                 }
                 return Page(status: r.status, headers: r.headers, text: String(decoding: r.body.readableBytesView, as: UTF8.self))
             }

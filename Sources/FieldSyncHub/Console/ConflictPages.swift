@@ -96,19 +96,19 @@ extension ConsolePages {
         let head = (["" as HTML] + c.candidates.indices.map { i -> HTML in
             "[\(i + 1)]\(c.candidates[i].wins ? HTML(trusted: " <span class=\"badge warn\">目前胜出</span>") : .empty)"
         }).map { "<th>\($0)</th>" as HTML }
-        func row(_ label: String, long: Bool = false, _ cell: (ConflictInfo.Candidate) -> String) -> HTML {
+        func line(_ label: String, long: Bool = false, _ cell: (ConflictInfo.Candidate) -> String) -> HTML {
             let cells = c.candidates.map { x -> HTML in "<td class=\"\(long ? "long " : "")\(x.wins ? "winner" : "")\">\(cell(x))</td>" }
             return "<tr><th>\(label)</th>\(cells)</tr>"
         }
         var table: [HTML] = [
-            row("值", long: true) { Self.candidateText(c, $0) },
-            row("作者") { $0.author },
-            row("设备") { $0.site },
-            row("时间") { ConsoleLayout.time($0.hlc.millis) },
-            row("同步中心收到") { ConsoleLayout.time($0.received) },
-            row("变更") { String($0.change.site.hex.prefix(8)) + "…:\($0.change.counter)" },
+            line("值", long: true) { Self.candidateText(c, $0) },
+            line("作者") { $0.author },
+            line("设备") { $0.site },
+            line("时间") { ConsoleLayout.time($0.hlc.millis) },
+            line("同步中心收到") { ConsoleLayout.time($0.received) },
+            line("变更") { String($0.change.site.hex.prefix(8)) + "…:\($0.change.counter)" },
         ]
-        if c.candidates.contains(where: { $0.note != nil }) { table.append(row("备注", long: true) { $0.note ?? "—" }) }
+        if c.candidates.contains(where: { $0.note != nil }) { table.append(line("备注", long: true) { $0.note ?? "—" }) }
         var baseHTML: HTML
         if let base = detail.base, !base.isEmpty {
             baseHTML = HTML.join(base.map { b in
