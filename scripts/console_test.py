@@ -18,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 TOWN = "520221105"
 VILLAGES = {"520221105201": "牛角村", "520221105202": "大坪村", "520221105203": "岩脚村"}
@@ -162,7 +164,14 @@ class Console:
         e.send_keys(value)
 
     def click(self, css):
-        self.d.find_element(By.CSS_SELECTOR, css).click()
+        """Clicks a link or button that loads another page, and waits until it has."""
+        self.follow(self.d.find_element(By.CSS_SELECTOR, css))
+
+    def follow(self, element):
+        old = self.d.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.d, 60).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.d, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def shot(self, name):
         if not self.shots:
@@ -258,7 +267,7 @@ def journey(c, w):
     c.open("/console/conflicts")
     check("本范围内未解决冲突共 2 个" in c.text("#conflict-total"), "the conflict list counts 2")
     c.shot("conflicts")
-    d.find_element(By.XPATH, f"//table[@id='conflicts']//a[contains(@href, '/resolution')]").click()
+    c.follow(d.find_element(By.XPATH, f"//table[@id='conflicts']//a[contains(@href, '/resolution')]"))
     cand = c.text("#candidates")
     check("王芳" in cand and "李明" in cand and "目前胜出" in cand and "王芳的笔记本" in cand and "李明的笔记本" in cand,
           "the conflict shows both candidates side by side with authors and devices")
@@ -270,7 +279,7 @@ def journey(c, w):
     winner_col = next(i for i, th in enumerate(loser) if "目前胜出" in th.text)
     other = 2 if winner_col == 0 else 1
     taken = d.find_elements(By.CSS_SELECTOR, "#candidates tbody tr")[0].find_elements(By.CSS_SELECTOR, "td")[other - 1].text
-    c.click(f"#take-{other}")
+    d.find_element(By.CSS_SELECTOR, f"#take-{other}").click()
     c.type("#note", "电话核实后采用")
     c.click("#resolve")
     check("冲突已解决" in c.text("#conflict-settled") and SUPERVISOR in c.text("#resolution") and "电话核实后采用" in c.text("#resolution"),
@@ -342,8 +351,9 @@ def main():
         csrf_checks(w)
         print(f"console-test: all {len(checks)} checks passed in {time.time() - started:.0f} s")
         return 0
-    except Failure as e:
-        print(f"console-test: FAILED: {e}", file=sys.stderr)
+    except Exception as e:
+        what = str(e) if isinstance(e, Failure) else f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        print(f"console-test: FAILED after {len(checks)} passed checks: {what}", file=sys.stderr)
         if d is not None:
             keep = os.path.join(tempfile.gettempdir(), "console-test-failure")
             os.makedirs(keep, exist_ok=True)
