@@ -88,6 +88,12 @@ class World:
             code = json.loads(run([self.hub_bin, "device", "add", "--db", self.db, "--name", f"{author}的笔记本", "--scope", scope, "--json"]))["code"]
             self.cli(laptop, "init", "--site", f"{author}的笔记本", "--author", author)
             self.cli(laptop, "enroll", "--hub", self.url, "--code", code)
+        # Two more laptops of the township: one never enrolled, one enrolled and then revoked.
+        run([self.hub_bin, "device", "add", "--db", self.db, "--name", "刘强的笔记本", "--scope", "520221105203", "--json"])
+        code = json.loads(run([self.hub_bin, "device", "add", "--db", self.db, "--name", "旧笔记本", "--scope", "520221105202", "--json"]))["code"]
+        self.cli("d", "init", "--site", "旧笔记本", "--author", "周敏")
+        self.cli("d", "enroll", "--hub", self.url, "--code", code)
+        self.revoked = code
         self.add("a", "region", {"id": TOWN, "name": "岩脚镇", "level": "乡镇", "parent_code": "520221"})
         for code, name in VILLAGES.items():
             self.add("a", "region", {"id": code, "name": name, "level": "村", "parent_code": TOWN})
@@ -114,8 +120,10 @@ class World:
         base_note = "双方于11月10日到村委会调解。张某同意退让半米。李某要求补偿青苗费。约定月底前立界桩。"
         self.dispute = self.add("a", "dispute", {"village": "520221105201", "category": "邻里纠纷", "parties": "张某与李某", "summary": "宅基地边界争执，双方多次协商未果。",
                                                  "reported_on": "2026-11-09", "status": "调解中", "resolution": base_note})
-        for laptop in ["a", "b", "c"]:
+        for laptop in ["a", "b", "c", "d"]:
             self.cli(laptop, "sync", "--quiet")
+        old = next(x for x in json.loads(run([self.hub_bin, "device", "list", "--db", self.db, "--json"])) if x["name"] == "旧笔记本")
+        run([self.hub_bin, "device", "revoke", "--db", self.db, old["device"]])
         # Offline at the same time: both change the status and rewrite the mediation notes.
         self.cli("a", "record", "edit", self.dispute, "--json", json.dumps({"status": "已化解", "resolution": base_note.replace("李某要求补偿青苗费。", "李某同意不再要求补偿。") + "已签订调解协议。"}, ensure_ascii=False))
         self.cli("b", "record", "edit", self.dispute, "--json", json.dumps({"status": "已上报", "resolution": base_note + "李某不同意，已上报镇综治中心。"}, ensure_ascii=False))
@@ -294,6 +302,7 @@ def journey(c, w):
     rows = c.text("#devices")
     check("王芳的笔记本" in rows and "李明的笔记本" in rows and "赵强的笔记本" not in rows, "the device list shows the township's laptops, not the other township's")
     check("正常" in rows, "a device that just synced shows 正常")
+    check("待注册" in rows and "已吊销" in rows, "a device never enrolled shows 待注册, a revoked one 已吊销")
     c.shot("devices")
 
     c.click("#logout")

@@ -317,6 +317,8 @@ import Testing
             let devices = try await b.get("/console/devices")
             #expect(devices.text.contains("设备与同步状况") && devices.text.contains("赵六的笔记本") && devices.text.contains("待拉取"))
             #expect(!devices.text.contains("李明"), "a device enrolled for the whole township is not the village supervisor's")
+            let nowhere = try await b.get("/console/nowhere/at/all")
+            #expect(nowhere.status == .notFound && nowhere.text.contains("页面不存在") && nowhere.text.contains("退出登录"), "an HTML page, with the navigation")
             for uri in ["/console", "/console/login", "/console/records", "/console/conflicts", "/console/devices", "/console/reports", "/console/records/\(w.outside)"] {
                 let r = try await b.get(uri)
                 #expect(r.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true, "\(uri)")

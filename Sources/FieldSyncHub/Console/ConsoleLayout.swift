@@ -158,6 +158,7 @@ enum ConsoleLayout {
         svg.chart .grid { stroke: #e3e6ea; stroke-width: 1; }
         .charts { display: flex; flex-direction: column; gap: 1em; margin: 1em 0; }
         .scroll { overflow-x: auto; }
+        .scroll td, .scroll th { white-space: nowrap; }
         h2 a.csv { font-size: .75em; font-weight: normal; margin-left: 1em; }
         footer { text-align: center; color: var(--muted); font-size: .85em; margin: 2em 0 1em; }
         a { color: #1a5fb4; }

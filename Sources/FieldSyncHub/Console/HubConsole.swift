@@ -23,7 +23,7 @@ public enum HubConsole {
         let pages = ConsolePages(store: store, configuration: c)
         func get(_ path: RouterPath, _ h: @escaping @Sendable (Request, Context, Session) async throws -> HTML) {
             router.get(path) { request, context in
-                await respond(request, c, logger) { request in
+                await respond(request, c, logger, store: store) { request in
                     let session = try await signedIn(request, store)
                     return htmlResponse(try await h(request, context, session))
                 }
@@ -31,7 +31,7 @@ public enum HubConsole {
         }
         func post(_ path: RouterPath, _ h: @escaping @Sendable (Request, Context, Session, ConsoleForm) async throws -> Response) {
             router.post(path) { request, context in
-                await respond(request, c, logger) { request in
+                await respond(request, c, logger, store: store) { request in
                     try ConsoleGuard.checkOrigin(request, secure: c.secureCookies)
                     let session = try await signedIn(request, store)
                     var request = request
@@ -48,8 +48,8 @@ public enum HubConsole {
             ConsoleHeaders.secure(&r, cache: true)
             return r
         }
-        router.get("/console/login") { request, _ in await respond(request, c, logger) { try await pages.loginForm($0) } }
-        router.post("/console/login") { request, _ in await respond(request, c, logger) { try await pages.signIn($0) } }
+        router.get("/console/login") { request, _ in await respond(request, c, logger, store: store) { try await pages.loginForm($0) } }
+        router.post("/console/login") { request, _ in await respond(request, c, logger, store: store) { try await pages.signIn($0) } }
         post("/console/logout") { _, _, session, _ in
             try await store.logout(token: session.token)
             var r = redirect("/console/login?reason=ended")
@@ -68,8 +68,11 @@ public enum HubConsole {
         }
         get("/console/devices") { r, _, s in try await pages.devices(r, s) }
         get("/console/reports") { r, _, s in try await pages.reports(r, s) }
+        // Any other console address: a page saying so (after sign-in, so it reveals nothing).
+        get("/console/**") { _, _, _ in throw ConsolePageError(404, "页面不存在", "the console has no page at this address") }
+        router.get("/console/logout") { _, _ in redirect("/console") }
         router.get("/console/reports/:file") { request, context in
-            await respond(request, c, logger) { request in
+            await respond(request, c, logger, store: store) { request in
                 let session = try await signedIn(request, store)
                 return try await pages.reportCSV(request, file: try parameter(context, "file"), session)
             }
@@ -106,7 +109,7 @@ public enum HubConsole {
 
     /// Runs a console handler and turns every failure into a page (never JSON, never a crash),
     /// adding the security headers to whatever comes back.
-    static func respond(_ request: Request, _ c: ConsoleConfiguration, _ logger: Logger,
+    static func respond(_ request: Request, _ c: ConsoleConfiguration, _ logger: Logger, store: (any HubStore)? = nil,
                         _ body: (Request) async throws -> Response) async -> Response {
         var response: Response
         do {
@@ -118,7 +121,11 @@ public enum HubConsole {
             }
         } catch {
             let e = pageError(error, request, logger)
-            response = htmlResponse(ConsoleLayout.errorPage(e, session: nil), status: .init(code: e.status))
+            // With the navigation when signed in (a refusal of a form sent without the token still
+            // knows who is asking; an expired session was handled above).
+            var session: Session?
+            if let store { session = try? await signedIn(request, store) }
+            response = htmlResponse(ConsoleLayout.errorPage(e, session: session), status: .init(code: e.status))
             if e.status == 503 { response.headers[.retryAfter] = "5" }
         }
         ConsoleHeaders.secure(&response)

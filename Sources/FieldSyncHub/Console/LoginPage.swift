@@ -69,6 +69,8 @@ struct ConsolePages: Sendable {
         do { session = try await store.login(name: name, password: password) } catch let f as HubFailure where f.status == 401 {
             return try await loginForm(request, error: "账号或密码错误", name: name, status: .unauthorized)
         }
+        // A session this browser still held ends now: one browser, one session.
+        if let old = ConsoleCookie.value(request, ConsoleCookie.session), old.hasPrefix("fss_") { try? await store.logout(token: old) }
         var r = HubConsole.redirect("/console")
         let maxAge = (session.expires - store.now()) / 1000
         r.headers[values: .setCookie].append(ConsoleCookie.set(ConsoleCookie.session, session.token, maxAge: maxAge, secure: configuration.secureCookies))

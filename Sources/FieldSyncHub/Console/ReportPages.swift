@@ -55,6 +55,8 @@ extension ConsolePages {
     }
 
     static func unitName(_ u: ReportRegion) -> String { u.name.map { "\($0)（\(u.code)）" } ?? u.code }
+    /// Charts name a region briefly: its name, else its code.
+    static func shortName(_ u: ReportRegion) -> String { u.name ?? u.code }
 
     /// 报表: figures for a region and period, with charts by sub-region and by month, every
     /// section as a table, and each table as a CSV file.
@@ -71,15 +73,15 @@ extension ConsolePages {
         ].map { l, n in "<div class=\"card\"><div class=\"n\">\(n)</div><div class=\"l\">\(l)</div></div>" }
         let unitLevel = report.units.first?.level ?? "下级区划"
         let charts: [HTML] = [
-            SVGChart.bars("各\(unitLevel)走访次数", report.visits.byUnit.map { .init(label: Self.unitName($0.unit), value: Int64($0.figures.visits), shown: "\($0.figures.visits)") }, id: "chart-visits-by-unit"),
+            SVGChart.bars("各\(unitLevel)走访次数", report.visits.byUnit.map { .init(label: Self.shortName($0.unit), value: Int64($0.figures.visits), shown: "\($0.figures.visits)") }, id: "chart-visits-by-unit"),
             SVGChart.columns("每月走访次数", report.visits.byMonth.map { .init(label: $0.month, value: Int64($0.figures.visits), shown: "\($0.figures.visits)") }, id: "chart-visits-by-month"),
             SVGChart.bars("各\(unitLevel)受理纠纷（化解率）", report.disputes.byUnit.map {
-                .init(label: Self.unitName($0.unit), value: Int64($0.figures.received),
+                .init(label: Self.shortName($0.unit), value: Int64($0.figures.received),
                       shown: "\($0.figures.received)" + ($0.figures.resolutionRateBasisPoints.map { "（\(ReportNumbers.fixed2($0))%）" } ?? ""))
             }, id: "chart-disputes-by-unit"),
             SVGChart.columns("每月受理纠纷", report.disputes.byMonth.map { .init(label: $0.month, value: Int64($0.figures.received), shown: "\($0.figures.received)") }, id: "chart-disputes-by-month"),
             SVGChart.bars("各\(unitLevel)项目已支出（元）", report.projects.byUnit.map {
-                .init(label: Self.unitName($0.unit), value: $0.figures.spentFen, shown: Display.yuan($0.figures.spentFen))
+                .init(label: Self.shortName($0.unit), value: $0.figures.spentFen, shown: Display.yuan($0.figures.spentFen))
             }, id: "chart-spent-by-unit"),
         ]
         let tables = report.tables().map { t in
