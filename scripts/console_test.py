@@ -254,11 +254,11 @@ def journey(c, w):
 
     c.open("/console/records?kind=visit")
     check("走访记录" in c.text("h1") and "共 24 条" in c.text(), "the record browser lists the 24 visits")
+    c.shot("records")
     c.type("input[name=q]", "户主7号")
     c.click("form.filters button")
     rows = d.find_elements(By.CSS_SELECTOR, "#records tbody tr")
     check(len(rows) == 1 and "户主7号" in rows[0].text, "searching 户主7号 finds exactly that visit")
-    c.shot("records")
     c.open("/console/records?kind=dispute")
     check(OUTSIDE_TEXT not in c.text(), "a dispute in another township is not listed")
     c.open("/console/records?kind=dispute&q=" + urllib.parse.quote(OUTSIDE_TEXT))
