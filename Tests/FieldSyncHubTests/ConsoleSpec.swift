@@ -170,6 +170,23 @@ import Testing
         }
     }
 
+    @Test func behindHTTPSTheCookiesAreSecureAndOnlyTheHTTPSOriginMaySendForms() async throws {
+        let w = try await world()
+        let app = Application(router: HubHTTP.router(store: w.f.store, console: ConsoleConfiguration(secureCookies: true)))
+        try await app.test(.router) { client in
+            let b = Browser(client)
+            let form = try await b.get("/console/login")
+            #expect(form.headers[values: .setCookie].allSatisfy { $0.contains("; Secure") })
+            let token = try #require(Browser.hidden(form, "login_csrf"))
+            let fields = [("login_csrf", token), ("name", "陈主任"), ("password", Self.password)]
+            let plain = try await b.post("/console/login", fields, extra: [.origin: "http://localhost"])
+            #expect(plain.status == .forbidden, "a form from the plain-HTTP origin of the same host")
+            let ok = try await b.post("/console/login", fields, extra: [.origin: "https://localhost"])
+            #expect(ok.status == .seeOther)
+            #expect(ok.headers[values: .setCookie].first { $0.hasPrefix("fs_session=") }?.contains("; Secure") == true)
+        }
+    }
+
     // MARK: CSRF
 
     @Test func aFormWithoutTheSessionsTokenOrFromAnotherSiteChangesNothing() async throws {
