@@ -156,7 +156,8 @@ enum ConsoleLayout {
         svg.chart .dot { fill: #2e86c1; }
         svg.chart .axis { stroke: #888; stroke-width: 1; }
         svg.chart .grid { stroke: #e3e6ea; stroke-width: 1; }
-        .charts { display: flex; flex-direction: column; gap: 1em; margin: 1em 0; }
+        .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1em; margin: 1em 0; }
+        .charts svg.chart { width: 100%; height: auto; }
         .scroll { overflow-x: auto; }
         .scroll td, .scroll th { white-space: nowrap; }
         h2 a.csv { font-size: .75em; font-weight: normal; margin-left: 1em; }

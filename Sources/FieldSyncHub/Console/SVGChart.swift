@@ -45,9 +45,10 @@ enum SVGChart {
         let maxV = max(1, items.map(\.value).max() ?? 1)
         let slot = items.isEmpty ? plotW : plotW / items.count
         var parts: [HTML] = []
-        for k in 0...4 {  // grid lines at 0, ¼, ½, ¾ and the top
-            let y = top + plotH - plotH * k / 4
-            parts.append("<line class=\"grid\" x1=\"\(left)\" y1=\"\(y)\" x2=\"\(width - right)\" y2=\"\(y)\"/><text x=\"\(left - 6)\" y=\"\(y + 4)\" text-anchor=\"end\">\(scaleLabel(maxV * Int64(k) / 4))</text>")
+        let ticks = Int(min(4, maxV))  // grid lines at whole numbers: a top of 2 gets 0, 1, 2
+        for k in 0...ticks {
+            let y = top + plotH - plotH * k / ticks
+            parts.append("<line class=\"grid\" x1=\"\(left)\" y1=\"\(y)\" x2=\"\(width - right)\" y2=\"\(y)\"/><text x=\"\(left - 6)\" y=\"\(y + 4)\" text-anchor=\"end\">\(scaleLabel(maxV * Int64(k) / Int64(ticks)))</text>")
         }
         var points: [String] = []
         for (i, item) in items.enumerated() {
