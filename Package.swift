@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(name: "fieldsync-netlab-proxy", swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "fieldsync-bench",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", .product(name: "GRDB", package: "GRDB.swift")]),
         // Fuzzer of the change-set and bundle decoders (scripts/fuzz); without FIELDSYNC_FUZZ it
         // runs the files it is given through the same harness (a regression runner).
         .executableTarget(name: "fieldsync-fuzz", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),

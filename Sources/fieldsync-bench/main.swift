@@ -8,6 +8,8 @@ import GRDB
 // the same rows, through the same library, with the same durability settings.
 //
 //   fieldsync-bench [--records N] [--apply-records N] [--single N] [--dir DIR]
+//   fieldsync-bench --report-generate FILE [--report-records N]   a county hub file (ReportBench.swift)
+//   fieldsync-bench --report FILE                                  reports on it vs a full scan, peak memory
 
 let args = CommandLine.arguments
 func arg(_ name: String, _ def: Int) -> Int {
@@ -17,6 +19,18 @@ func arg(_ name: String, _ def: Int) -> Int {
 let batchN = arg("--records", 50_000)
 let applyN = arg("--apply-records", 100_000)
 let singleN = arg("--single", 2_000)
+// Report benchmarks run alone in their process, so that peak memory is the report's own.
+if let i = args.firstIndex(of: "--report-generate"), i + 1 < args.count {
+    let n = arg("--report-records", 1_000_000)
+    let t = try ReportBench.generate(path: args[i + 1], records: n)
+    note("c generating the hub file (\(n) records, bulk insert, indexes, ANALYZE)", String(format: "%.1f s", t))
+    exit(0)
+}
+if let i = args.firstIndex(of: "--report"), i + 1 < args.count {
+    try ReportBench.run(path: args[i + 1])
+    note("c peak memory of the report process (RSS)", String(format: "%.0f MB", peakRSSMB()))
+    exit(0)
+}
 let dir = args.firstIndex(of: "--dir").map { args[$0 + 1] } ?? NSTemporaryDirectory() + "fieldsync-bench-\(getpid())"
 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -206,16 +206,17 @@ struct ReportEngine {
         // Still open (by today's status) among those received up to the period's last day, or
         // per month up to the month's last day; '' gathers those received before the period.
         let open = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, count(*)
+            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, category, count(*)
             FROM fs_dispute INDEXED BY hub_report_dispute WHERE \(inRegion) AND status IN ('受理', '调解中') AND reported_on <= ?
-            GROUP BY u, m
+            GROUP BY u, m, category
             """, arguments: [from, lo, hi, to])
         var openByMonth: [String: Int] = [:]
         while let r = try open.next() {
-            let u: String = r[0], m: String = r[1], n: Int = r[2]
+            let u: String = r[0], m: String = r[1], c: String = r[2], n: Int = r[3]
             units.insert(u)
             total.stillOpen += n
             byUnit[u, default: DisputeFigures()].stillOpen += n
+            byCategory[c, default: DisputeFigures()].stillOpen += n
             openByMonth[m, default: 0] += n
         }
         var running = openByMonth[""] ?? 0
@@ -322,6 +323,7 @@ struct ReportEngine {
         let recordIndex = Dictionary(records.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
 
         var visitors: [String: Visitor] = [:]  // "id:<record id>" or "name:<name>"
+        var nameOf: [String: String] = [:]      // a cadre id → the (largest) name its visits give
         let visits = try Row.fetchCursor(db, sql: """
             SELECT cadre_id, cadre_name, \(unit("village")) AS u, CASE WHEN visit_date < ? THEN '' ELSE \(monthOf("visit_date")) END AS m,
                    count(*), max(visit_date), max(village)
@@ -343,16 +345,9 @@ struct ReportEngine {
             v.perMonth[m] = ((old?.count ?? 0) + n, max(old?.last ?? "", last))
             if !m.isEmpty { v.perUnit[u, default: 0] += n; units.insert(u) }
             v.village = max(v.village, village)
+            if let cid { nameOf[cid] = max(nameOf[cid] ?? "", name) }
             visitors[key] = v
         }
-        // Names on visits that name a cadre id no cadre record in the region has.
-        var nameOf: [String: String] = [:]
-        let idNames = try Row.fetchCursor(db, sql: """
-            SELECT cadre_id, max(cadre_name) FROM fs_visit INDEXED BY hub_report_visit
-            WHERE _deleted = 0 AND village >= ? AND village < ? AND visit_date <= ? AND cadre_id IS NOT NULL GROUP BY cadre_id
-            """, arguments: [lo, hi, to])
-        while let r = try idNames.next() { nameOf[r[0]] = r[1] }
-
         func inactive(_ c: CadreRecord, _ v: Visitor?, monthKey: String, day: String) -> Bool {
             guard let last = v?.last(upTo: monthKey) else { return true }
             return Self.dayNumber(last) <= Self.dayNumber(day) - Int64(query.inactiveDays)
