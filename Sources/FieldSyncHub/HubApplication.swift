@@ -32,7 +32,8 @@ public enum HubHTTP {
     static let deviceTime = HTTPField.Name(SyncProtocol.deviceTimeHeader)!
 
     /// The router with every endpoint; tests drive it in process (`app.test(.router)`).
-    public static func router(store: any HubStore, logger: Logger = Logger(label: "fieldsync-hub")) -> Router<BasicRequestContext> {
+    public static func router(store: any HubStore, logger: Logger = Logger(label: "fieldsync-hub"),
+                              console: ConsoleConfiguration = ConsoleConfiguration()) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HubMiddleware(logger: logger))
 
@@ -165,6 +166,7 @@ public enum HubHTTP {
         }
         addSupervisorRoutes(router, store: store)
         addReportRoutes(router, store: store)
+        HubConsole.addRoutes(router, store: store, configuration: console, logger: logger)
         return router
     }
 
@@ -374,7 +376,8 @@ public enum HubHTTP {
     /// Builds the application for `fieldsync-hub serve`.
     public static func application(store: any HubStore, configuration: HubServerConfiguration, logger: Logger,
                                    onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
-        let r = router(store: store, logger: logger)
+        let servesTLS = configuration.tlsCertificate != nil && configuration.tlsKey != nil
+        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: servesTLS))
         let config = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "FieldSync-Hub")
         let port = configuration.port
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {

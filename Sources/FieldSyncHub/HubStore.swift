@@ -95,6 +95,11 @@ public protocol HubStore: AnyObject, Sendable {
     func resolveAll(for s: Supervisor, _ f: ConflictFilter, _ how: Resolution, note: String?) async throws -> [EditResult]
     func conflictSummary(for s: Supervisor, _ f: ConflictFilter) async throws -> ConflictSummary
 
+    // Supervisors: records in their scope (the web console's browser).
+    func records(for s: Supervisor, _ q: RecordQuery) async throws -> RecordPage
+    /// A record with its full history; 403 `out_of_scope` when it lies outside the supervisor's scope.
+    func recordHistory(for s: Supervisor, id: String) async throws -> (Record, [HistoryEntry])
+
     /// Reports (Protocol/reports.md): figures for a region and period within the supervisor's
     /// scope; a region outside it is 403 `out_of_scope`, no region means the whole scope.
     func report(for s: Supervisor, _ q: ReportQuery) async throws -> HubReport

@@ -1,0 +1,44 @@
+import FieldSyncCore
+@_spi(Hub) import FieldSyncReplica
+import Foundation
+
+// MARK: - Records in a supervisor's scope (the web console's record browser)
+
+extension SQLiteHubStore {
+    /// The query narrowed to the supervisor's scope, or nil when it asks for a place outside it.
+    static func scoped(_ q: RecordQuery, _ s: Supervisor) -> RecordQuery? {
+        var q = q
+        if let p = q.villagePrefix, !p.isEmpty {
+            if p.hasPrefix(s.scope) { return q }
+            if s.scope.hasPrefix(p) { q.villagePrefix = s.scope; return q }
+            return nil
+        }
+        q.villagePrefix = s.scope
+        return q
+    }
+
+    public static func records(_ r: Replica, for s: Supervisor, _ q: RecordQuery) throws -> RecordPage {
+        guard let q = scoped(q, s) else { return RecordPage(records: [], total: 0) }
+        return try r.browse(q)
+    }
+
+    /// A record and every value its fields ever had, when it lies in the supervisor's scope.
+    /// The scope is judged by the id alone (it starts with the division code), before any lookup,
+    /// so a refusal says nothing about whether such a record exists.
+    public static func recordHistory(_ r: Replica, for s: Supervisor, id: String) throws -> (Record, [HistoryEntry]) {
+        guard RecordKind.allCases.contains(where: { RecordID.problem(id, kind: $0) == nil }) else {
+            throw HubFailure(404, "not_found", "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
+        }
+        guard Replica.inScope(row: id, scope: s.scope) else {
+            throw HubFailure(403, "out_of_scope", "record \(RecordID.short(id)) lies outside \(s.name)'s scope \(s.scope)")
+        }
+        // A whole id (checked above) finds that record or none: never another by prefix.
+        do { _ = try r.resolve(id) } catch ReplicaError.notFound { throw HubFailure(404, "not_found", "no record \(id) on this hub") }
+        return try r.history(id)
+    }
+
+    public func records(for s: Supervisor, _ q: RecordQuery) async throws -> RecordPage { try await run { try Self.records($0, for: s, q) } }
+    public func recordHistory(for s: Supervisor, id: String) async throws -> (Record, [HistoryEntry]) {
+        try await run { try Self.recordHistory($0, for: s, id: id) }
+    }
+}

@@ -1,0 +1,83 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - RecordQuery
+
+/// Which records a browser (the hub's web console) lists: one kind, a place, some text, a page.
+///
+///     var q = RecordQuery(kind: .dispute)
+///     q.villagePrefix = "520221105"; q.text = "宅基地"; q.offset = 50
+public struct RecordQuery: Sendable, Equatable {
+    public var kind: RecordKind
+    /// The record's division code starts with this (a scope, a township, a village).
+    public var villagePrefix: String?
+    /// Some text field (or the id) contains this, byte for byte (no wildcards, no case folding).
+    public var text: String?
+    public var includeDeleted = false
+    public var limit = 50
+    public var offset = 0
+
+    public init(kind: RecordKind, villagePrefix: String? = nil, text: String? = nil) {
+        self.kind = kind
+        self.villagePrefix = villagePrefix
+        self.text = text
+    }
+}
+
+/// One page of records and how many match in all.
+public struct RecordPage: Sendable {
+    public var records: [Record]
+    public var total: Int
+
+    public init(records: [Record], total: Int) {
+        self.records = records
+        self.total = total
+    }
+}
+
+// MARK: - Browsing
+
+extension Replica {
+    /// The records matching `query`, in id order (by place, then creation time), and their count.
+    public func browse(_ query: RecordQuery) throws -> RecordPage {
+        let spec = query.kind.spec
+        let t = SQLLayout.table(query.kind)
+        var conds: [String] = []
+        var args: [DatabaseValueConvertible] = []
+        if let p = query.villagePrefix, !p.isEmpty {
+            // The id starts with the division code (for regions it is the code), and is indexed.
+            conds.append("id >= ? AND id < ?")
+            args += [p, p + "~"]
+        }
+        if !query.includeDeleted { conds.append("_deleted = 0") }
+        if let text = query.text, !text.isEmpty {
+            // instr(), not LIKE: % and _ in what people type are ordinary characters.
+            let columns = ["id"] + spec.fields.filter { $0.type.sqlType == "TEXT" }.map(\.name)
+            conds.append("(" + columns.map { "instr(\($0), ?) > 0" }.joined(separator: " OR ") + ")")
+            args += columns.map { _ in text }
+        }
+        let whereClause = conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND ")
+        let limit = max(0, min(query.limit, 1000)), offset = max(0, query.offset)
+        let sql = """
+            SELECT id, \(spec.fields.map(\.name).joined(separator: ", ")), _deleted,
+              (SELECT group_concat(field, ',') FROM fs_conflict c WHERE c.kind = '\(query.kind.rawValue)' AND c.row = t.id) AS _conflicts
+            FROM \(t) t \(whereClause) ORDER BY id LIMIT \(limit) OFFSET \(offset)
+            """
+        return try read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(t) t \(whereClause)", arguments: StatementArguments(args)) ?? 0
+            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+            let records = rows.map { row -> Record in
+                let values = spec.fields.map { f -> FieldValue in
+                    switch (row[f.name] as DatabaseValue).storage {
+                    case .int64(let i): return .integer(i)
+                    case .string(let s): return .text(s)
+                    case .null, .double, .blob: return .null  // the schema stores neither
+                    }
+                }
+                let conflicts = (row["_conflicts"] as String?)?.split(separator: ",").map(String.init).sorted() ?? []
+                return Record(kind: query.kind, id: row["id"], values: values, deleted: (row["_deleted"] as Int64) != 0, conflicts: conflicts)
+            }
+            return RecordPage(records: records, total: total)
+        }
+    }
+}
