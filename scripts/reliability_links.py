@@ -19,7 +19,7 @@ After every `fieldsync sync` it checks:
   - no change is stored twice at the hub or the laptop, and the record tables match.
 Prints one line per part and a summary; exits non-zero on any violation.
 """
-import json, os, random, re, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
+import fcntl, json, os, random, re, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args = sys.argv[1:]
@@ -75,8 +75,11 @@ def start_hub(db, port, host="127.0.0.1"):
 def start_proxy(upstream_port, extra, listen="127.0.0.1:0"):
     return Proc([PROXY, "--listen", listen, "--upstream", f"127.0.0.1:{upstream_port}"] + extra, r":(\d+) →", "proxy")
 
+SCOPE = {}  # laptop file → its scope (division-code prefix)
+
 def laptop(name, hub_db, url, scope, ns=False):
     db = os.path.join(W, name + ".sqlite")
+    SCOPE[db] = scope
     code = json.loads(run([HUB, "device", "add", "--db", hub_db, "--name", name, "--scope", scope, "--json"]).stdout)["code"]
     run([FS, "--db", db, "init", "--site", name, "--author", name])
     run([FS, "--db", db, "enroll", "--hub", url, "--code", code], ns=ns)
@@ -98,10 +101,12 @@ def edit(db, village, n):
     for rid in rng.sample(ids, min(5, len(ids))):
         run([FS, "--db", db, "record", "edit", rid, "--json", json.dumps({"notes": f"回访第{counter[0]}次，情况已核实。"}, ensure_ascii=False)])
 
-def change_set(db):
+def change_set(db, scope=""):
+    """(site, counter) of every change stored, of records in `scope` (record ids start with their region)."""
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = c.execute("SELECT s.hex, c.counter FROM fs_change c JOIN fs_site s ON s.id = c.site").fetchall()
+        rows = c.execute("SELECT s.hex, c.counter FROM fs_change c JOIN fs_site s ON s.id = c.site WHERE substr(c.row, 1, length(?)) = ?",
+                         (scope, scope)).fetchall()
     finally:
         c.close()
     return rows
@@ -121,10 +126,11 @@ def change_rows(db, keys):
         c.close()
     return {(h, n): (row, hlc) for h, n, row, hlc in rows if (h, n) in keys}
 
-def records(db):
+def records(db, scope=""):
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return sorted(c.execute("SELECT id, village, household_head, notes, follow_up_done, _deleted FROM fs_visit").fetchall())
+        return sorted(c.execute("SELECT id, village, household_head, notes, follow_up_done, _deleted FROM fs_visit WHERE substr(id, 1, length(?)) = ?",
+                                (scope, scope)).fetchall())
     finally:
         c.close()
 
@@ -136,9 +142,10 @@ stats = {"syncs": 0, "failedSyncs": 0, "successes": 0, "duplicates": 0, "changes
 def check_after(db, hub_db, r, what, in_flight_bound=None):
     """The invariants after one `fieldsync sync` run (r: CompletedProcess)."""
     stats["syncs"] += 1
+    scope = SCOPE.get(db, "")
     lap = change_set(db)
     if len(lap) != len(set(lap)): fail(f"{what}: a change is stored twice at the laptop")
-    hub = change_set(hub_db)
+    hub = change_set(hub_db, scope)
     if len(hub) != len(set(hub)): fail(f"{what}: a change is stored twice at the hub")
     if r.returncode == 0:
         stats["successes"] += 1
@@ -156,14 +163,19 @@ def check_after(db, hub_db, r, what, in_flight_bound=None):
             later = latest_per_row(db)
             unexplained = [k for k, (row, hlc) in change_rows(hub_db, lacking).items() if later.get(row, -1) <= hlc]
             if unexplained: fail(f"{what}: reported success but the laptop lacks {len(unexplained)} current changes the hub has, e.g. {unexplained[:3]}")
-        if records(db) != records(hub_db): fail(f"{what}: reported success but the laptop's visits differ from the hub's")
+        if records(db) != records(hub_db, scope): fail(f"{what}: reported success but the laptop's visits differ from the hub's")
     else:
         stats["failedSyncs"] += 1
         if r.returncode != 75 or not r.stderr.strip():
             fail(f"{what}: a failed sync must exit 75 (unavailable) with a message, got {r.returncode}: {r.stderr[:200]!r}")
 
 def sync(db, url, attempts, ns=False):
-    return run([FS, "--db", db, "sync", "--json", "--quiet", "--hub", url, "--attempts", str(attempts)], ns=ns, check=False)
+    cmd = [FS, "--db", db, "sync", "--json", "--quiet", "--hub", url, "--attempts", str(attempts)]
+    try:
+        return run(cmd, ns=ns, check=False, timeout=1200)
+    except subprocess.TimeoutExpired:
+        fail(f"{os.path.basename(db)}: a sync hung for more than 1,200 s (its own timeouts should have ended it)")
+        return subprocess.CompletedProcess(cmd, 75, "", "hung (killed by the checker)")
 
 def cuts_in(proxy):
     ups = downs = 0
@@ -269,16 +281,26 @@ try:
             t0 = time.monotonic()
             base = dict(stats)
             netlab = os.path.join(ROOT, "scripts", "netlab")
+            # One network lab per machine: a second run waits here rather than tear down the
+            # namespace under the first.
+            lock = open("/run/lock/fieldsync-netlab.lock" if os.path.isdir("/run/lock") else os.path.join(tempfile.gettempdir(), "fieldsync-netlab.lock"), "w")
+            fcntl.flock(lock, fcntl.LOCK_EX)
             run([netlab, "up"])
             try:
                 # The shaped link goes to the host side of the veth; the hub listens on loopback.
-                sp = start_proxy(port, ["--delay-ms", "300", "--cut-random", "0.2", "--seed", str(SEED + 1), "--cut-max", str(64 * 1024)],
+                sp = start_proxy(port, ["--delay-ms", "300", "--cut-random", "0.5", "--seed", str(SEED + 1), "--cut-max", "1024"],
                                  listen="10.77.0.1:0")
                 shaped = f"http://10.77.0.1:{sp.m.group(1)}"
-                s = laptop("shaped", hub_db, shaped, village, ns=True)
+                # A village of its own: each round is a day's edits both ways, not a snapshot
+                # of everything the parts above pushed.
+                s = laptop("shaped", hub_db, shaped, "520221105202", ns=True)
+                peer = laptop("shaped-peer", hub_db, direct, "520221105202")
                 runs = 0
                 for round_ in range(opt("--shaped-rounds", 3)):
-                    edit(s, village, 12)
+                    edit(peer, "520221105202", 40)  # comes down the shaped link
+                    r = sync(peer, direct, 6)
+                    if r.returncode != 0: fail(f"shaped round {round_ + 1}: the peer's direct sync failed: {r.stderr[:200]}")
+                    edit(s, "520221105202", 40)     # goes up it
                     for attempt in range(20):
                         runs += 1
                         r = sync(s, shaped, 6, ns=True)
@@ -287,12 +309,14 @@ try:
                     else:
                         fail(f"shaped round {round_ + 1}: never completed in 20 runs")
                 up, down = cuts_in(sp)
+                if os.environ.get("LINKS_DEBUG"): print("\n".join(sp.lines[-40:]))
                 line = (f"shaped: 64 kbit/s, 10% loss each way, +300 ms each way, {up + down} cuts; {runs} syncs "
                         f"({stats['failedSyncs'] - base['failedSyncs']} reported failure), every round completed; "
                         f"{stats['duplicates'] - base['duplicates']} re-sent changes the hub already had; {time.monotonic() - t0:.0f} s")
                 summary.append(line); print(line, flush=True)
             finally:
                 run([netlab, "down"], check=False)
+                lock.close()
 finally:
     for p in procs:
         try: p.send_signal(signal.SIGKILL)
