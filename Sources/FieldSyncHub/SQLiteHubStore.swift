@@ -53,6 +53,10 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 """)
             try Self.createSupervisorTables(db)
             try Self.createReportIndexes(db)
+            // Columns added after the first release of the table (enrolment retries).
+            let columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(hub_device)").map { $0["name"] as String })
+            if !columns.contains("used_code_hash") { try db.execute(sql: "ALTER TABLE hub_device ADD COLUMN used_code_hash TEXT") }
+            if !columns.contains("token_used") { try db.execute(sql: "ALTER TABLE hub_device ADD COLUMN token_used INTEGER") }
         }
     }
 
@@ -156,7 +160,18 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
             let h = Self.hash(Self.normalizeCode(request.code))
             let token = "fst_" + Hex.random(bytes: 32)
             return try r.database.write { db -> EnrollResponse in
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, name, scope, code_expires, revoked FROM hub_device WHERE code_hash = ?", arguments: [h]) else {
+                let row: Row
+                if let fresh = try Row.fetchOne(db, sql: "SELECT id, name, scope, code_expires, revoked FROM hub_device WHERE code_hash = ?", arguments: [h]) {
+                    row = fresh
+                } else if let retry = try Row.fetchOne(db, sql: """
+                    SELECT id, name, scope, code_expires, revoked FROM hub_device
+                    WHERE used_code_hash = ? AND site = ? AND token_used IS NULL AND revoked IS NULL
+                    """, arguments: [h, request.site.hex]) {
+                    // The same laptop again with the code it just used, and the token it was given
+                    // never seen: the answer was lost on the way (a cut link). It gets a fresh token;
+                    // the lost one stops working. Once the token has been used, the code is spent.
+                    row = retry
+                } else {
                     throw HubFailure(403, "bad_code", "this enrolment code is not valid on this hub (mistyped, already used, or revoked)")
                 }
                 let id: String = row["id"]
@@ -165,8 +180,9 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                     throw HubFailure(403, "code_expired", "this enrolment code expired on \(UTCTime.human(exp)); ask for a new one")
                 }
                 try db.execute(sql: """
-                    UPDATE hub_device SET token_hash = ?, code_hash = NULL, site = ?, site_name = ?, enrolled = ?, last_seen = ? WHERE id = ?
-                    """, arguments: [Self.hash(token), request.site.hex, request.siteName, Self.now(), Self.now(), id])
+                    UPDATE hub_device SET token_hash = ?, code_hash = NULL, used_code_hash = ?, token_used = NULL, site = ?, site_name = ?,
+                      enrolled = ?, last_seen = ? WHERE id = ?
+                    """, arguments: [Self.hash(token), h, request.site.hex, request.siteName, Self.now(), Self.now(), id])
                 return EnrollResponse(device: id, name: row["name"], scope: row["scope"], token: token, hubSite: site, hubName: name)
             }
         }
@@ -175,11 +191,15 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     public func authenticate(token: String) async throws -> Device {
         try await run { r in
             let row = try r.database.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, name, scope, revoked FROM hub_device WHERE token_hash = ?", arguments: [Self.hash(token)])
+                try Row.fetchOne(db, sql: "SELECT id, name, scope, revoked, token_used FROM hub_device WHERE token_hash = ?", arguments: [Self.hash(token)])
             }
             guard let row else { throw HubFailure.badToken }
             let id: String = row["id"]
             if (row["revoked"] as Int64?) != nil { throw HubFailure.revoked(id) }
+            if (row["token_used"] as Int64?) == nil {
+                // The first use of this token: from now on its enrolment code cannot be replayed.
+                try r.database.write { try $0.execute(sql: "UPDATE hub_device SET token_used = 1 WHERE id = ?", arguments: [id]) }
+            }
             return Device(id: id, name: row["name"], scope: row["scope"])
         }
     }

@@ -30,16 +30,36 @@ import Testing
         let site = SiteID.random()
         try await f.app.test(.router) { client in
             let req = ByteBuffer(string: EnrollRequest(code: d.code.lowercased(), site: site, siteName: "王芳笔记本").json.compactText)
+            var first = ""
             try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
                 #expect(r.status == .ok)
                 let e = try EnrollResponse(json: body(r))
+                first = e.token
                 #expect(e.device == d.id && e.scope == village1 && e.token.hasPrefix("fst_"))
                 #expect(e.hubSite == f.store.hubSite)
             }
+            // The same laptop again (its answer was lost on a cut link): a fresh token, the lost
+            // one invalid. Another site with the used code: refused.
+            var kept = ""
+            try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
+                #expect(r.status == .ok)
+                kept = try EnrollResponse(json: body(r)).token
+            }
+            let other = ByteBuffer(string: EnrollRequest(code: d.code, site: SiteID.random(), siteName: "别人").json.compactText)
+            try await client.execute(uri: "/v1/enroll", method: .post, body: other) { r in
+                #expect(r.status == .forbidden)
+                #expect(body(r)["error"]?["code"] == "bad_code")
+            }
+            let lost = try f.store.sync { r in try r.database.read { try String.fetchOne($0, sql: "SELECT token_hash FROM hub_device WHERE id = ?", arguments: [d.id]) } } ?? ""
+            #expect(lost == SQLiteHubStore.hash(kept), "only the newest token is valid")
+            try await client.execute(uri: "/v1/device", method: .get, headers: bearer(first)) { r in #expect(r.status == .unauthorized) }
+            try await client.execute(uri: "/v1/device", method: .get, headers: bearer(kept)) { r in #expect(r.status == .ok) }
+            // Once its token has been used, the code is spent even for the same laptop.
             try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
                 #expect(r.status == .forbidden)
                 #expect(body(r)["error"]?["code"] == "bad_code")
             }
+            try await client.execute(uri: "/v1/device", method: .get, headers: bearer(kept)) { r in #expect(r.status == .ok) }
             let old = try await f.store.addDevice(name: "过期", scope: village1, codeLifetimeMs: -1000)
             let oldReq = ByteBuffer(string: EnrollRequest(code: old.code, site: site, siteName: "x").json.compactText)
             try await client.execute(uri: "/v1/enroll", method: .post, body: oldReq) { r in
