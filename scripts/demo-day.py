@@ -41,7 +41,7 @@ disputes = [{"village": village, "category": rng.choice(["土地承包", "邻里
              "status": "调解中", "mediator_name": cadre} for _ in range(2)]
 projects = [{"village": village, "name": rng.choice(["茶叶加工厂", "通组路硬化", "村级光伏电站", "集体养牛场"]),
              "project_kind": "产业发展", "funding_source": "帮扶单位", "budget_fen": rng.randint(50, 300) * 1_000_000,
-             "spent_fen": rng.randint(5, 40) * 1_000_000, "status": "在建", "households_benefiting": rng.randint(20, 180),
+             "spent_fen": rng.randint(5, 40) * 1_000_000, "status": "在建", "started_on": "2026-09-15", "households_benefiting": rng.randint(20, 180),
              "lead_unit": "县农业农村局", "progress_notes": notes(1)}]
 
 os.makedirs(out, exist_ok=True)
