@@ -127,11 +127,19 @@ public enum ConflictViews {
     /// The candidate a person means by `N` (its number in `conflicts show`) or by a change id
     /// (or a unique prefix of it).
     public static func pick(_ text: String, in c: ConflictInfo) throws -> ChangeID {
-        if let n = Int(text), n >= 1, n <= c.candidates.count { return c.candidates[n - 1].change }
+        let ids = Set(c.candidates.map(\.change.description)).sorted().joined(separator: ", ")
+        // Up to three digits is a candidate's number, never the start of a change id ("9" must not
+        // pick a change whose site id happens to begin with 9).
+        if text.count <= 3, let n = Int(text) {
+            guard n >= 1, n <= c.candidates.count else {
+                throw ReplicaError.invalidInput(InputError("--take", "there is no candidate \(n): give its number 1–\(c.candidates.count) or its change id (\(ids))"))
+            }
+            return c.candidates[n - 1].change
+        }
         // One edit of several fields is several candidates with one change id.
-        let matches = Array(Set(c.candidates.map(\.change).filter { $0.description.hasPrefix(text) }))
+        let matches = text.count < 4 ? [] : Array(Set(c.candidates.map(\.change).filter { $0.description.hasPrefix(text) }))
         guard matches.count == 1 else {
-            throw ReplicaError.invalidInput(InputError("--take", "\"\(text.prefix(40))\" is not one candidate: give its number 1–\(c.candidates.count) or its change id (" + Set(c.candidates.map(\.change.description)).sorted().joined(separator: ", ") + ")"))
+            throw ReplicaError.invalidInput(InputError("--take", "\"\(text.prefix(40))\" is not one candidate: give its number 1–\(c.candidates.count) or its change id, at least 4 characters of it (\(ids))"))
         }
         return matches[0]
     }

@@ -189,6 +189,9 @@ import FieldSyncPresentation
         #expect(d.info.candidates.filter { $0.change == edit }.count == 2, "one change, two fields")
         #expect(try ConflictViews.pick(edit.description, in: d.info) == edit)
         #expect(try ConflictViews.pick("1", in: d.info) == d.info.candidates[0].change)
-        #expect(throws: ReplicaError.self) { try ConflictViews.pick("9", in: d.info) }
+        // A number out of range is refused, whatever hex digits the change ids begin with.
+        for n in ["0", "4", "9", "99"] { #expect(throws: ReplicaError.self, "\(n)") { try ConflictViews.pick(n, in: d.info) } }
+        #expect(throws: ReplicaError.self) { try ConflictViews.pick(String(edit.description.prefix(3)), in: d.info) }
+        #expect(try ConflictViews.pick(String(edit.description.prefix(8)), in: d.info) == edit)
     }
 }
