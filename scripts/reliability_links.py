@@ -101,38 +101,28 @@ def edit(db, village, n):
     for rid in rng.sample(ids, min(5, len(ids))):
         run([FS, "--db", db, "record", "edit", rid, "--json", json.dumps({"notes": f"回访第{counter[0]}次，情况已核实。"}, ensure_ascii=False)])
 
+def query(db, sql, args=()):
+    """All rows of one read-only query (the checker never writes to the files it checks)."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return c.execute(sql, args).fetchall()
+    finally:
+        c.close()
+
 def change_set(db, scope=""):
     """(site, counter) of every change stored, of records in `scope` (record ids start with their region)."""
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = c.execute("SELECT s.hex, c.counter FROM fs_change c JOIN fs_site s ON s.id = c.site WHERE substr(c.row, 1, length(?)) = ?",
-                         (scope, scope)).fetchall()
-    finally:
-        c.close()
-    return rows
+    return query(db, "SELECT s.hex, c.counter FROM fs_change c JOIN fs_site s ON s.id = c.site WHERE substr(c.row, 1, length(?)) = ?", (scope, scope))
 
 def latest_per_row(db):
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return dict(c.execute("SELECT row, max(hlc) FROM fs_change GROUP BY row").fetchall())
-    finally:
-        c.close()
+    return dict(query(db, "SELECT row, max(hlc) FROM fs_change GROUP BY row"))
 
 def change_rows(db, keys):
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = c.execute("SELECT s.hex, c.counter, c.row, c.hlc FROM fs_change c JOIN fs_site s ON s.id = c.site").fetchall()
-    finally:
-        c.close()
+    rows = query(db, "SELECT s.hex, c.counter, c.row, c.hlc FROM fs_change c JOIN fs_site s ON s.id = c.site")
     return {(h, n): (row, hlc) for h, n, row, hlc in rows if (h, n) in keys}
 
 def records(db, scope=""):
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return sorted(c.execute("SELECT id, village, household_head, notes, follow_up_done, _deleted FROM fs_visit WHERE substr(id, 1, length(?)) = ?",
-                                (scope, scope)).fetchall())
-    finally:
-        c.close()
+    return sorted(query(db, "SELECT id, village, household_head, notes, follow_up_done, _deleted FROM fs_visit WHERE substr(id, 1, length(?)) = ?",
+                        (scope, scope)))
 
 def waiting(db):
     return json.loads(run([FS, "--db", db, "status", "--json"]).stdout)["sync"]["changesWaiting"]
@@ -155,7 +145,8 @@ def check_after(db, hub_db, r, what, in_flight_bound=None):
         if not rep["complete"]: fail(f"{what}: exit 0 but the report says incomplete")
         missing = set(lap) - set(hub)
         if missing: fail(f"{what}: reported success but {len(missing)} of the laptop's changes are not at the hub, e.g. {sorted(missing)[:3]}")
-        if waiting(db) != 0: fail(f"{what}: reported success but {waiting(db)} changes still wait to be pushed")
+        left = waiting(db)
+        if left != 0: fail(f"{what}: reported success but {left} changes still wait to be pushed")
         # A laptop that started from a snapshot never receives history superseded before it
         # (sync.md §5): a change it lacks must be one its record has a later change for.
         lacking = set(hub) - set(lap)
@@ -263,8 +254,7 @@ try:
             r = sync(v, direct, 6)
             check_after(v, hub_db, r, f"vanish kill {kills} (next sync)")
             if r.returncode != 0: fail(f"vanish kill {kills}: the sync after the hub came back failed: {r.stderr[:300]}")
-        c = sqlite3.connect(hub_db)
-        ok = c.execute("PRAGMA integrity_check").fetchone()[0]; c.close()
+        ok = query(hub_db, "PRAGMA integrity_check")[0][0]
         if ok != "ok": fail(f"vanish: hub integrity_check says {ok}")
         resent = stats["duplicates"] - base["duplicates"]
         if resent > PUSH_BATCH * kills: fail(f"vanish: {resent} changes re-sent, more than the batch in flight ({PUSH_BATCH}) × {kills} kills")

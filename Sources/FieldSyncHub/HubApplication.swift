@@ -140,29 +140,20 @@ public enum HubHTTP {
             let kept = try await store.keepBundle(named: name, bytes: bytes, from: device)
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
             // Merged exactly as a push, in batches of the push size: a change is judged on its own.
-            var results: [JSONValue] = []
-            var accepted = 0, duplicate = 0, refused = 0
+            var results: [PushResult] = []
             var hubSeq: Int64 = 0
-            var start = 0
-            repeat {
+            for start in stride(from: 0, to: max(1, parsed.changes.count), by: SyncProtocol.maxPushChanges) {
                 let batch = Array(parsed.changes[start..<min(parsed.changes.count, start + SyncProtocol.maxPushChanges)])
                 let resp = try await store.push(batch, sites: parsed.header.sites, from: device)
                 hubSeq = max(hubSeq, resp.hubSeq)
-                for r in resp.results {
-                    switch r.status {
-                    case .accepted: accepted += 1
-                    case .duplicate: duplicate += 1
-                    case .refused: refused += 1
-                    }
-                }
-                if case .array(let rs)? = resp.json(hubTime: 0)["results"] { results += rs }
-                start += SyncProtocol.maxPushChanges
-            } while start < parsed.changes.count
-            let status: HTTPResponse.Status = kept.again ? .ok : .created
+                results += resp.results
+            }
+            func count(_ s: PushResult.Status) -> JSONValue { .int(Int64(results.filter { $0.status == s }.count)) }
             return json(["bundle": .string(name), "stored": .string(kept.path), "again": .bool(kept.again),
                          "lines": .int(Int64(parsed.lines)), "changes": .int(Int64(parsed.changes.count)),
-                         "accepted": .int(Int64(accepted)), "duplicate": .int(Int64(duplicate)), "refused": .int(Int64(refused)),
-                         "results": .array(results), "hubSeq": .int(hubSeq), "hubTime": .int(now())], status: status, request: request)
+                         "accepted": count(.accepted), "duplicate": count(.duplicate), "refused": count(.refused),
+                         "results": .array(results.map(\.json)), "hubSeq": .int(hubSeq), "hubTime": .int(now())],
+                        status: kept.again ? .ok : .created, request: request)
         }
         addSupervisorRoutes(router, store: store)
         addReportRoutes(router, store: store)

@@ -48,6 +48,16 @@ import Testing
             bChanges = 1500
         }
 
+        /// How long one undisturbed sync of the pristine pair takes: the window to kill in.
+        func undisturbedSyncSeconds() throws -> TimeInterval {
+            let (h0, l0) = try copy(0)
+            let hub0 = try HubProcess(db: h0, log: dir.file("h0.log"))
+            defer { hub0.kill(SIGTERM) }
+            let t0 = Date()
+            #expect(try runCLI(["sync", "--quiet", "--hub", hub0.url], db: l0).status == 0)
+            return Date().timeIntervalSince(t0)
+        }
+
         func copy(_ run: Int) throws -> (hub: String, laptop: String) {
             let h = dir.file("hub-\(run).sqlite"), l = dir.file("b-\(run).sqlite")
             // With its write-ahead log, if one was left behind: the file alone may lack the
@@ -87,6 +97,11 @@ import Testing
         }
     }
 
+    /// A random moment within the sync window (0.85 of it: a sync may run faster than the first).
+    static func killDelay(_ window: TimeInterval, _ rng: inout SplitMix64) -> TimeInterval {
+        Double.random(in: 0.01...max(0.02, 0.85 * window), using: &rng)
+    }
+
     func syncProcess(_ laptop: String, _ url: String, attempts: Int) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: fieldsyncBinary())
@@ -100,19 +115,13 @@ import Testing
     @Test func killingTheLaptopMidSyncLosesNothingAndTheNextSyncCompletes() throws {
         var rng = SplitMix64(seed: Self.seed)
         let base = try Pristine()
-        // One undisturbed sync gives the window to kill in.
-        let (h0, l0) = try base.copy(0)
-        let hub0 = try HubProcess(db: h0, log: base.dir.file("h0.log"))
-        let t0 = Date()
-        #expect(try runCLI(["sync", "--quiet", "--hub", hub0.url], db: l0).status == 0)
-        let window = Date().timeIntervalSince(t0)
-        hub0.kill(SIGTERM)
+        let window = try base.undisturbedSyncSeconds()
         var midway = 0
         for run in 1...Self.runs {
             let (h, l) = try base.copy(run)
             let hub = try HubProcess(db: h, log: base.dir.file("h\(run).log"))
             let p = try syncProcess(l, hub.url, attempts: 3)
-            Thread.sleep(forTimeInterval: Double.random(in: 0.01...max(0.02, 0.85 * window), using: &rng))  // a sync may run faster than the first
+            Thread.sleep(forTimeInterval: Self.killDelay(window, &rng))
             if p.isRunning { midway += 1 }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
@@ -135,18 +144,13 @@ import Testing
     @Test func killingTheHubWhileItCommitsPushesLosesNothingAcknowledged() throws {
         var rng = SplitMix64(seed: Self.seed &+ 1)
         let base = try Pristine()
-        let (h0, l0) = try base.copy(0)
-        let hub0 = try HubProcess(db: h0, log: base.dir.file("h0.log"))
-        let t0 = Date()
-        #expect(try runCLI(["sync", "--quiet", "--hub", hub0.url], db: l0).status == 0)
-        let window = Date().timeIntervalSince(t0)
-        hub0.kill(SIGTERM)
+        let window = try base.undisturbedSyncSeconds()
         var midway = 0, acknowledgedTotal = 0
         for run in 1...Self.runs {
             let (h, l) = try base.copy(run)
             var hub = try HubProcess(db: h, log: base.dir.file("h\(run).log"))
             let p = try syncProcess(l, hub.url, attempts: 1)
-            Thread.sleep(forTimeInterval: Double.random(in: 0.01...max(0.02, 0.85 * window), using: &rng))  // a sync may run faster than the first
+            Thread.sleep(forTimeInterval: Self.killDelay(window, &rng))
             if p.isRunning { midway += 1 }
             hub.kill(SIGKILL)
             p.waitUntilExit()
