@@ -16,17 +16,27 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         // Pure merge rules, schema, change-set codec. No I/O.
         .target(name: "FieldSyncCore"),
+        // Keys, signatures and digests (Protocol/changeset.md §7), token and password hashing:
+        // swift-crypto, so no cryptography is written here.
+        .target(
+            name: "FieldSyncTrust",
+            dependencies: [
+                "FieldSyncCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]),
         // zlib, for gzip bundles and (later) gzip on the wire.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The SQLite replica: local writes, change log, applying changes, bundles.
         .target(
             name: "FieldSyncReplica",
             dependencies: [
-                "FieldSyncCore", "CZlib",
+                "FieldSyncCore", "FieldSyncTrust", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // libcurl, through typed wrappers (curl_easy_setopt is variadic).
@@ -37,7 +47,7 @@ let package = Package(
         .target(
             name: "FieldSyncHub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncPresentation",
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -76,13 +86,14 @@ let package = Package(
             dependencies: ["FieldSyncCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/FieldSyncTestSupport"),
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
+        .testTarget(name: "FieldSyncTrustTests", dependencies: ["FieldSyncCore", "FieldSyncTrust"]),
         .testTarget(
             name: "FieldSyncReplicaTests",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncTestSupport", "fieldsync"]),
+            dependencies: ["FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncTestSupport", "fieldsync"]),
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport", "FieldSyncTestSupport",
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport", "FieldSyncTestSupport",
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,5 +1,6 @@
 import FieldSyncCore
 import FieldSyncReplica
+import FieldSyncTrust
 import Foundation
 
 // MARK: - Bundles uploaded by name (PUT /v1/bundles/{name}, Protocol/sync.md §8)
@@ -76,6 +77,8 @@ public enum BundleUpload {
     public struct Parsed: Sendable {
         public var header: BundleHeader
         public var changes: [JSONValue]
+        /// The manifest lines: the signatures that prove the changes (changeset.md §7).
+        public var manifests: [Manifest]
         public var lines: Int
     }
 
@@ -93,6 +96,7 @@ public enum BundleUpload {
         if lines.last?.isEmpty == true { lines.removeLast() }
         var header: BundleHeader?
         var changes: [JSONValue] = []
+        var manifests: [Manifest] = []
         var trailer: Int?
         for (i, line) in lines.enumerated() {
             let n = i + 1
@@ -108,6 +112,10 @@ public enum BundleUpload {
                 do throws(InputError) { header = try BundleFormat.decodeHeader(json) } catch { throw bad("line 1: \(error.description)") }
                 continue
             }
+            if let m = BundleFormat.manifest(json) {
+                do throws(InputError) { manifests.append(try Manifest(json: m)) } catch { throw bad("line \(n): \(error.description)") }
+                continue
+            }
             if let count = BundleFormat.trailerCount(json) {
                 guard count == changes.count else {
                     throw bad("line \(n): the end line counts \(count) changes but the bundle holds \(changes.count) (lines are missing)")
@@ -120,7 +128,7 @@ public enum BundleUpload {
         }
         guard let header else { throw bad("the file is empty") }
         guard trailer != nil else { throw bad("it has no end line: the file was cut short (copy it again)") }
-        return Parsed(header: header, changes: changes, lines: lines.count)
+        return Parsed(header: header, changes: changes, manifests: manifests, lines: lines.count)
     }
 }
 

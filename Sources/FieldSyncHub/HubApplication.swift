@@ -1,6 +1,7 @@
 import FieldSyncCore
 import FieldSyncPresentation
 import FieldSyncReplica
+import FieldSyncTrust
 import Foundation
 import GRDB
 import Hummingbird
@@ -38,13 +39,14 @@ public enum HubHTTP {
         router.add(middleware: HubMiddleware(logger: logger))
 
         router.get("/v1/health") { _, _ in
-            json(["status": "ok", "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName)], "hubTime": .int(now())])
+            json(["status": "ok", "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName),
+                                          "key": .string(Base64.encode(store.hubKey.publicKey))], "hubTime": .int(now())])
         }
 
         router.post("/v1/enroll") { request, _ in
             var request = request
             let body = try await readJSON(&request)
-            try onlyKeys(body, ["code", "site", "siteName"], "an enrolment is {\"code\": …, \"site\": …, \"siteName\": …}")
+            try onlyKeys(body, ["code", "site", "siteName", "key", "proof"], "an enrolment is {\"code\": …, \"site\": …, \"siteName\": …, \"key\": …, \"proof\": …}")
             if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
             let req: EnrollRequest
             do throws(InputError) { req = try EnrollRequest(json: body) } catch { throw HubFailure(422, "invalid", error.description) }
@@ -56,8 +58,19 @@ public enum HubHTTP {
             let device = try await authenticate(request, store)
             let info = try await store.devices().first { $0.id == device.id }
             return json(["device": .string(device.id), "name": .string(device.name), "scope": .string(device.scope),
-                         "pending": .int(Int64(info?.pending ?? 0)), "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName)],
+                         "pending": .int(Int64(info?.pending ?? 0)),
+                         "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName), "key": .string(Base64.encode(store.hubKey.publicKey))],
                          "hubTime": .int(now())])
+        }
+
+        router.post("/v1/device/sites") { request, _ in
+            let device = try await authenticate(request, store)
+            var request = request
+            let body = try await readJSON(&request)
+            let binding: SiteBinding
+            do throws(InputError) { binding = try SiteBinding(json: body) } catch { throw HubFailure(422, "invalid", error.description) }
+            try await store.bindSite(binding, for: device)
+            return json(["site": .string(binding.site.hex), "device": .string(device.id), "hubTime": .int(now())])
         }
 
         router.post("/v1/changes") { request, _ in
@@ -81,12 +94,16 @@ public enum HubHTTP {
             }
             if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
             if let so = body["sites"], so.objectValue == nil { throw HubFailure(422, "invalid", "sites: expected an object {SITE: NAME}, got \(so.typeName)") }
+            if let so = body["sites"]?.objectValue, so.count > PushBody.maxSiteNames {
+                throw HubFailure(422, "too_many_sites", "sites names \(so.count) sites; a push names at most \(PushBody.maxSiteNames) (the hub takes names only for the device's own sites)")
+            }
             var sites: [SiteID: String] = [:]
             if case .object(let so)? = body["sites"] {
                 for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue, n.unicodeScalars.count <= 200 { sites[id] = n } }
             }
+            let vouches = try self.vouches(body["manifests"], store: store)
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
-            let resp = try await store.push(changes, sites: sites, from: device)
+            let resp = try await store.push(changes, sites: sites, vouches: vouches, from: device)
             return json(resp.json(hubTime: now()), request: request)
         }
 
@@ -137,6 +154,7 @@ public enum HubHTTP {
                 await store.note(device: device, deviceTime: deviceTime(request), error: "bundle \(name) refused: \(f.message)")
                 throw f
             }
+            let vouches = Vouches(parsed.manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
             let kept = try await store.keepBundle(named: name, bytes: bytes, from: device)
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
             // Merged exactly as a push, in batches of the push size: a change is judged on its own.
@@ -144,7 +162,7 @@ public enum HubHTTP {
             var hubSeq: Int64 = 0
             for start in stride(from: 0, to: max(1, parsed.changes.count), by: SyncProtocol.maxPushChanges) {
                 let batch = Array(parsed.changes[start..<min(parsed.changes.count, start + SyncProtocol.maxPushChanges)])
-                let resp = try await store.push(batch, sites: parsed.header.sites, from: device)
+                let resp = try await store.push(batch, sites: parsed.header.sites, vouches: vouches, from: device)
                 hubSeq = max(hubSeq, resp.hubSeq)
                 results += resp.results
             }
@@ -349,7 +367,7 @@ public enum HubHTTP {
     /// those with parameters). A known path asked with another method is answered 405 with
     /// `Allow`; keep this in step with the routes above.
     static let endpoints: [(path: [Substring], methods: [HTTPRequest.Method])] = [
-        ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/changes", [.get, .post]),
+        ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]),
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
@@ -460,6 +478,8 @@ public enum HubHTTP {
         }
     }
 
+    /// A page of changes, signed by the hub (changeset.md §7: the receiver checks the signature
+    /// against the key it learnt at enrolment, and keeps it to relay the changes by bundle).
     static func pageResponse(_ page: ScopedPage, store: any HubStore, request: Request) async throws -> Response {
         // Name only the sites whose changes are in the page: a change's text starts {"id":"SITE:…
         var ids = Set<SiteID>()
@@ -467,9 +487,26 @@ public enum HubHTTP {
             let u = t.utf8
             if u.count > 24, let id = SiteID(hex: String(decoding: u.dropFirst(7).prefix(16), as: UTF8.self)) { ids.insert(id) }
         }
-        let names = try await store.siteNames().filter { ids.contains($0.key) }
-        let text = ChangePage.text(changeTexts: page.texts, cursor: page.cursor, more: page.more, next: page.next, sites: names, hubTime: now())
+        let names = try await store.siteNames(ids)
+        let proof = Manifest.signed(by: store.hubKey, as: store.hubSite, digests: page.texts.map { ChangeDigest(canonicalText: $0) })
+        let text = ChangePage.text(changeTexts: page.texts, cursor: page.cursor, more: page.more, next: page.next, sites: names, hubTime: now(),
+                                   proof: proof.proofJSON)
         return bytesResponse(Array(text.utf8), status: .ok, request: request)
+    }
+
+    /// The manifests a push carries to prove relayed changes, checked (signatures are verified
+    /// here, off the store's queue). At most ``PushBody/maxManifests``.
+    static func vouches(_ raw: JSONValue?, store: any HubStore) throws -> Vouches {
+        guard let raw else { return Vouches() }
+        guard case .array(let items) = raw else { throw HubFailure(422, "invalid", "manifests: expected an array of manifests, got \(raw.typeName)") }
+        guard items.count <= PushBody.maxManifests else {
+            throw HubFailure(422, "too_many_manifests", "\(items.count) manifests in one push; at most \(PushBody.maxManifests)")
+        }
+        var manifests: [Manifest] = []
+        for (i, m) in items.enumerated() {
+            do throws(InputError) { manifests.append(try Manifest(json: m)) } catch { throw HubFailure(422, "invalid", "manifests[\(i)]: \(error.description)") }
+        }
+        return Vouches(manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
     }
 
     static func json(_ v: JSONValue, status: HTTPResponse.Status = .ok, request: Request? = nil) -> Response {

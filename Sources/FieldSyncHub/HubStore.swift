@@ -1,5 +1,6 @@
 import FieldSyncCore
 import FieldSyncReplica
+import FieldSyncTrust
 
 // MARK: - Devices
 
@@ -61,6 +62,8 @@ public struct NewDevice: Sendable {
 public protocol HubStore: AnyObject, Sendable {
     var hubSite: SiteID { get }
     var hubName: String { get }
+    /// Signs every page the hub serves and the hub's own changes (changeset.md §7).
+    var hubKey: SiteKey { get }
 
     func addDevice(name: String, scope: String, codeLifetimeMs: Int64) async throws -> NewDevice
     func devices() async throws -> [DeviceInfo]
@@ -68,9 +71,13 @@ public protocol HubStore: AnyObject, Sendable {
     func enroll(_ request: EnrollRequest) async throws -> EnrollResponse
     func authenticate(token: String) async throws -> Device
 
-    /// Takes a batch of changes from a device: each is decoded, checked against the device's
-    /// scope and merged; each gets its own result. One transaction for the batch.
-    func push(_ changes: [JSONValue], sites: [SiteID: String], from device: Device) async throws -> PushResponse
+    /// A device names a new site it writes under, having proved it holds the site's key.
+    func bindSite(_ binding: SiteBinding, for device: Device) async throws
+
+    /// Takes a batch of changes from a device: each is judged by ``PushAdmission`` (scope,
+    /// origin — `vouches` are the checked manifests sent with it — vectors, clock) and merged;
+    /// each gets its own result. One transaction for the batch.
+    func push(_ changes: [JSONValue], sites: [SiteID: String], vouches: Vouches, from device: Device) async throws -> PushResponse
     /// Changes in the device's scope after hub position `after`, not counting its own.
     func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage
     /// A page of the current state of the device's scope.
@@ -79,7 +86,8 @@ public protocol HubStore: AnyObject, Sendable {
     func acknowledge(device: Device, cursor: Int64) async throws
     /// Remembers when a device was last seen, its clock, and the last error it ran into.
     func note(device: Device, deviceTime: Int64?, error: String?) async
-    func siteNames() async throws -> [SiteID: String]
+    /// The names of these sites (only these: a page names the sites it carries).
+    func siteNames(_ ids: Set<SiteID>) async throws -> [SiteID: String]
     /// Keeps a bundle a device uploaded (`PUT /v1/bundles/{name}`) in that device's inbox; the
     /// name is already checked (``BundleUpload/name(_:)``). The same name with the same bytes
     /// again is harmless (`again`); with other bytes, 409 `name_taken`.

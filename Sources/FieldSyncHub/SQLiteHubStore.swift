@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @_spi(Hub) import FieldSyncReplica
 import Foundation
 import GRDB
@@ -24,39 +25,32 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     /// Reports read on their own connection and queue (Reports/SQLiteHubStore+Reports.swift).
     let reportReaders: ReportReaders
 
-    /// Opens the hub file at `path`, creating it (named `name`) if it does not exist.
+    /// The hub's signing key: it signs every page it serves (changeset.md §7).
+    public let hubKey: SiteKey
+    /// Every site the hub has heard of (`fs_site`), kept in memory: a pushed change's `seen`
+    /// vectors may name only these (PushAdmission). Used on the store's queue only.
+    private var knownSites: Set<UInt64> = []
+
+    /// Opens the hub file at `path`, creating it (named `name`) if it does not exist. The file and
+    /// its WAL are the owner's only (0600); it is brought up to date with its migrations.
     public init(path: String, name: String = "hub") throws {
         let r: Replica
         if FileManager.default.fileExists(atPath: path) {
-            r = try Replica.open(path: path)
+            r = try Replica.open(path: path, custody: .database, migrations: HubMigrations.register)
         } else {
-            r = try Replica.create(path: path, siteName: name, author: name)
+            r = try Replica.create(path: path, siteName: name, author: name, custody: .database, migrations: HubMigrations.register)
         }
         replica = r
         self.path = path
         hubSite = r.site
         hubName = r.siteName
+        hubKey = r.key
         reportReaders = ReportReaders(open: { [path] in try SQLiteHubStore.makeReportReader(path: path) })
         try r.database.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS hub_device(
-                  id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, scope TEXT NOT NULL,
-                  code_hash TEXT, code_expires INTEGER, token_hash TEXT,
-                  site TEXT, site_name TEXT,
-                  created INTEGER NOT NULL, enrolled INTEGER, revoked INTEGER,
-                  last_seen INTEGER, last_sync INTEGER, last_error TEXT, last_error_at INTEGER,
-                  pull_cursor INTEGER NOT NULL DEFAULT 0, pushed INTEGER NOT NULL DEFAULT 0, clock_skew INTEGER) WITHOUT ROWID;
-                CREATE UNIQUE INDEX IF NOT EXISTS hub_device_token ON hub_device(token_hash) WHERE token_hash IS NOT NULL;
-                CREATE UNIQUE INDEX IF NOT EXISTS hub_device_code ON hub_device(code_hash) WHERE code_hash IS NOT NULL;
-                CREATE UNIQUE INDEX IF NOT EXISTS hub_change_id ON fs_change(site, counter);
-                INSERT OR IGNORE INTO fs_meta(key, value) VALUES ('hub_horizon', 0);
-                """)
-            try Self.createSupervisorTables(db)
-            try Self.createReportIndexes(db)
-            // Columns added after the first release of the table (enrolment retries).
-            let columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(hub_device)").map { $0["name"] as String })
-            if !columns.contains("used_code_hash") { try db.execute(sql: "ALTER TABLE hub_device ADD COLUMN used_code_hash TEXT") }
-            if !columns.contains("token_used") { try db.execute(sql: "ALTER TABLE hub_device ADD COLUMN token_used INTEGER") }
+            // The hub's own site in its directory (a new file; files from before have it by migration).
+            try db.execute(sql: "INSERT OR IGNORE INTO hub_site(site, hex, device, key, bound) VALUES (?, ?, NULL, ?, ?)",
+                           arguments: [Int64(bitPattern: r.site.raw), r.site.hex, Data(r.key.publicKey), Self.now()])
+            knownSites = Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) })
         }
     }
 
@@ -92,11 +86,9 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         return String(chars[0..<4]) + "-" + String(chars[4..<8]) + "-" + String(chars[8..<12])
     }
 
-    static func normalizeCode(_ code: String) -> String {
-        code.uppercased().filter { $0 != "-" && $0 != " " }
-    }
+    static func normalizeCode(_ code: String) -> String { EnrollRequest.normalize(code: code) }
 
-    static func hash(_ secret: String) -> String { SHA256.hex(Array(secret.utf8)) }
+    static func hash(_ secret: String) -> String { SecretHash.hex(secret) }
 
     public static func scopeProblem(_ scope: String) -> String? {
         guard scope.utf8.allSatisfy({ (0x30...0x39).contains($0) }), [2, 4, 6, 9, 12].contains(scope.utf8.count) else {
@@ -155,11 +147,13 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     }
 
     public func enroll(_ request: EnrollRequest) async throws -> EnrollResponse {
-        let (site, name) = (hubSite, hubName)
+        let (site, name, key) = (hubSite, hubName, hubKey.publicKey)
+        try SitePossession.check(site: request.site, key: request.key, proof: request.proof,
+                                 message: EnrollRequest.possessionMessage(code: request.code, site: request.site))
         return try await run { r in
             let h = Self.hash(Self.normalizeCode(request.code))
             let token = "fst_" + Hex.random(bytes: 32)
-            return try r.database.write { db -> EnrollResponse in
+            let response = try r.database.write { db -> EnrollResponse in
                 let row: Row
                 if let fresh = try Row.fetchOne(db, sql: "SELECT id, name, scope, code_expires, revoked FROM hub_device WHERE code_hash = ?", arguments: [h]) {
                     row = fresh
@@ -179,13 +173,50 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 if let exp: Int64 = row["code_expires"], exp < Self.now() {
                     throw HubFailure(403, "code_expired", "this enrolment code expired on \(UTCTime.human(exp)); ask for a new one")
                 }
+                try Self.bind(db, site: request.site, key: request.key, to: id)
                 try db.execute(sql: """
                     UPDATE hub_device SET token_hash = ?, code_hash = NULL, used_code_hash = ?, token_used = NULL, site = ?, site_name = ?,
                       enrolled = ?, last_seen = ? WHERE id = ?
                     """, arguments: [Self.hash(token), h, request.site.hex, request.siteName, Self.now(), Self.now(), id])
-                return EnrollResponse(device: id, name: row["name"], scope: row["scope"], token: token, hubSite: site, hubName: name)
+                try r.noteSites(db, [request.site: request.siteName])
+                return EnrollResponse(device: id, name: row["name"], scope: row["scope"], token: token, hubSite: site, hubName: name, hubKey: key)
+            }
+            self.knownSites.insert(request.site.raw)
+            return response
+        }
+    }
+
+    /// Binds `site` to device `id` in the directory: refused when the site belongs to another
+    /// device or to the hub (nobody can take over another's site id), or when the device holds
+    /// ``maxSitesPerDevice`` already. Binding the same site to the same device again is harmless.
+    static func bind(_ db: Database, site: SiteID, key: [UInt8], to id: String) throws {
+        if let row = try Row.fetchOne(db, sql: "SELECT device FROM hub_site WHERE site = ?", arguments: [Int64(bitPattern: site.raw)]) {
+            let owner: String? = row["device"]
+            guard owner == id else {
+                throw HubFailure(409, "site_taken", owner == nil
+                    ? "site \(site) is the hub's own: a device cannot take it"
+                    : "site \(site) belongs to another device on this hub: a device cannot take another's site id")
+            }
+            return
+        }
+        let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM hub_site WHERE device = ?", arguments: [id]) ?? 0
+        guard held < SitePossession.maxSitesPerDevice else {
+            throw HubFailure(422, "too_many_sites", "device \(id) writes under \(held) site ids already, the most one device may (\(SitePossession.maxSitesPerDevice)); an administrator enrols it again")
+        }
+        try db.execute(sql: "INSERT INTO hub_site(site, hex, device, key, bound) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [Int64(bitPattern: site.raw), site.hex, id, Data(key), now()])
+    }
+
+    public func bindSite(_ b: SiteBinding, for device: Device) async throws {
+        try SitePossession.check(site: b.site, key: b.key, proof: b.proof, message: SiteBinding.possessionMessage(device: device.id, site: b.site))
+        try await run { r in
+            try r.database.write { db in
+                try Self.bind(db, site: b.site, key: b.key, to: device.id)
+                let name = try String.fetchOne(db, sql: "SELECT site_name FROM hub_device WHERE id = ?", arguments: [device.id]) ?? device.name
+                try r.noteSites(db, [b.site: name])
             }
         }
+        try await run { _ in self.knownSites.insert(b.site.raw) }
     }
 
     public func authenticate(token: String) async throws -> Device {
@@ -206,58 +237,82 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
 
     // MARK: Exchange
 
-    public func push(_ raw: [JSONValue], sites: [SiteID: String], from device: Device) async throws -> PushResponse {
-        try await run { r in
+    public func push(_ raw: [JSONValue], sites: [SiteID: String], vouches: Vouches, from device: Device) async throws -> PushResponse {
+        // Decoding and hashing are CPU work: done before the store's queue is asked.
+        let decoded = PushAdmission.decode(raw)
+        let mentioned = PushAdmission.sites(decoded)
+        return try await run { r in
+            let now = Self.now()
+            let ctx = try r.database.read { db in
+                PushAdmission.Context(device: device, ownSites: try Self.sites(db, of: device.id),
+                                      owners: try Self.owners(db, of: mentioned.origins),
+                                      knownSites: Set(mentioned.inVectors.filter { self.knownSites.contains($0.raw) }),
+                                      vouches: vouches, now: now)
+            }
             var results = [PushResult?](repeating: nil, count: raw.count)
             var slots: [Int] = []
-            var changes: [Change] = []
-            for (i, j) in raw.enumerated() {
-                let idText = j["id"]?.stringValue ?? "#\(i)"
-                do throws(InputError) {
-                    let c = try ChangeCodec.decode(j)
-                    guard Replica.inScope(row: c.row, scope: device.scope) else {
-                        results[i] = PushResult(id: idText, status: .refused, code: "out_of_scope",
-                                                reason: "\(c.kind.spec.label) \(c.row) lies outside this device's scope \(device.scope)")
-                        continue
-                    }
-                    let ahead = c.hlc.millis - Self.now()
-                    guard ahead <= SyncProtocol.maxClockAheadMs else {
-                        results[i] = PushResult(id: idText, status: .refused, code: "clock_ahead",
-                                                reason: "stamped \(ahead / 3_600_000) h ahead of the hub's clock (the bound is \(SyncProtocol.maxClockAheadMs / 60_000) min): the device's clock is wrong; it re-stamps the edit with the corrected time and sends it again")
-                        continue
-                    }
-                    slots.append(i)
-                    changes.append(c)
-                } catch {
-                    let newer = error.location.hasSuffix("schema") && error.reason.contains("upgrade")
-                    results[i] = PushResult(id: idText, status: .refused, code: newer ? "schema_too_new" : "invalid",
-                                            reason: error.description, retry: newer)
+            var incoming: [Replica.Incoming] = []
+            for d in decoded {
+                switch PushAdmission.judge(d, ctx) {
+                case .refuse(let result): results[d.index] = result
+                case .admit(let c, let text, let onlyIfHeld):
+                    slots.append(d.index)
+                    incoming.append(Replica.Incoming(c, text: text, onlyIfHeld: onlyIfHeld))
                 }
             }
-            try r.noteSites(sites)
-            let (outcomes, _) = try r.applyEach(changes, source: .device, peer: device.id)
+            // Names only for the device's own sites: a push cannot rename the hub or another laptop.
+            try r.noteSites(sites.filter { ctx.ownSites.contains($0.key) })
+            let (outcomes, _) = try r.applyEach(incoming, source: .device, peer: device.id)
             var accepted = 0
-            for (slot, o) in zip(slots, outcomes) {
-                let id = changes[slots.firstIndex(of: slot)!].id.description
+            for ((slot, i), o) in zip(zip(slots, incoming), outcomes) {
+                let id = i.change.id.description
                 switch o {
                 case .applied, .obsolete:
                     results[slot] = PushResult(id: id, status: .accepted)
                     accepted += 1
+                    self.knownSites.insert(i.change.id.site.raw)
                 case .duplicate: results[slot] = PushResult(id: id, status: .duplicate)
-                case .refused(let e): results[slot] = PushResult(id: id, status: .refused, code: "clone", reason: e.description)
+                case .refused(let code, let e): results[slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
                 }
             }
             let final = results.map { $0! }
             let refused = final.filter { $0.status == .refused }
             try r.database.write { db in
-                try db.execute(sql: "UPDATE hub_device SET pushed = pushed + ?, last_seen = ? WHERE id = ?", arguments: [accepted, Self.now(), device.id])
+                try db.execute(sql: "UPDATE hub_device SET pushed = pushed + ?, last_seen = ? WHERE id = ?", arguments: [accepted, now, device.id])
                 if let first = refused.first {
                     try db.execute(sql: "UPDATE hub_device SET last_error = ?, last_error_at = ? WHERE id = ?",
-                                   arguments: ["refused \(refused.count) change(s): \(first.code ?? ""): \(first.reason ?? "")", Self.now(), device.id])
+                                   arguments: ["refused \(refused.count) change(s): \(first.code ?? ""): \(first.reason ?? "")", now, device.id])
                 }
             }
             return PushResponse(results: final, hubSeq: try r.changeLogEnd())
         }
+    }
+
+    /// The sites bound to a device in the directory.
+    static func sites(_ db: Database, of device: String) throws -> Set<SiteID> {
+        Set(try Int64.fetchAll(db, sql: "SELECT site FROM hub_site WHERE device = ?", arguments: [device]).map { SiteID(raw: UInt64(bitPattern: $0)) })
+    }
+
+    /// The directory's entries for `sites` (absent: a site no device or hub holds).
+    static func owners(_ db: Database, of sites: Set<SiteID>) throws -> [SiteID: SiteOwner] {
+        var out: [SiteID: SiteOwner] = [:]
+        let all = Array(sites)
+        for start in stride(from: 0, to: all.count, by: 500) {
+            let part = all[start..<min(all.count, start + 500)]
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT s.site, s.device, d.scope, d.revoked FROM hub_site s LEFT JOIN hub_device d ON d.id = s.device
+                WHERE s.site IN (\(part.map { _ in "?" }.joined(separator: ",")))
+                """, arguments: StatementArguments(part.map { Int64(bitPattern: $0.raw) }))
+            for row in rows {
+                let site = SiteID(raw: UInt64(bitPattern: row["site"]))
+                if let device: String = row["device"] {
+                    out[site] = .device(id: device, scope: row["scope"] ?? "", revoked: (row["revoked"] as Int64?) != nil)
+                } else {
+                    out[site] = .hub
+                }
+            }
+        }
+        return out
     }
 
     public func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage {
@@ -313,7 +368,10 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
-    public func siteNames() async throws -> [SiteID: String] { try await run { r in try r.knownSiteNames() } }
+    public func siteNames(_ ids: Set<SiteID>) async throws -> [SiteID: String] {
+        guard !ids.isEmpty else { return [:] }
+        return try await run { r in try r.siteNames(ids) }
+    }
 }
 
 // MARK: - Admin commands

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @_spi(Hub) import FieldSyncReplica
 import Foundation
 import GRDB
@@ -48,7 +49,7 @@ extension SQLiteHubStore {
     }
 
     static func hashPassword(_ password: String, salt: String, iterations: Int) -> String {
-        Hex.encode(PBKDF2.derive(password: Array(password.utf8), salt: Array(salt.utf8), iterations: iterations))
+        PasswordHash.derive(password, salt: salt, iterations: iterations) ?? ""
     }
 
     public static func addSupervisor(_ r: Replica, name: String, scope: String, password: String) throws -> SupervisorInfo {

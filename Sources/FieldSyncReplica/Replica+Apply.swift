@@ -13,6 +13,9 @@ public struct ApplyReport: Sendable, Equatable {
     public var obsolete = 0
     public var conflictsOpened = 0
     public var conflictsClosed = 0
+    /// Received changes kept aside instead of merged (not authentic, or claiming this replica's
+    /// own site id), with their reasons in `fs_set_aside`.
+    public var setAside = 0
     /// Changes stamped beyond the drift bound, with how far ahead of this machine's clock (ms).
     public var clockAhead: [ChangeID: Int64] = [:]
 
@@ -53,27 +56,44 @@ extension Replica {
     /// What happened to one change of ``applyEach(_:source:peer:)``.
     public enum EachOutcome: Sendable, Equatable {
         case applied, obsolete, duplicate
-        case refused(InputError)
+        case refused(ApplyRefusal.Code, InputError)
+    }
+
+    /// One change for ``applyEach(_:source:peer:)``: the change, and how it is vouched for.
+    public struct Incoming: Sendable {
+        public var change: Change
+        /// Its canonical text, when the caller has it already.
+        public var text: String?
+        /// When set, the change is taken only if this replica already holds it exactly (a
+        /// duplicate); otherwise it is refused with this code and reason.
+        public var onlyIfHeld: (ApplyRefusal.Code, String)?
+
+        public init(_ change: Change, text: String? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil) {
+            self.change = change
+            self.text = text
+            self.onlyIfHeld = onlyIfHeld
+        }
     }
 
     /// Applies changes in one transaction, refusing bad ones individually: a change that cannot
     /// be taken (a replayed id with other content) is reported and the others still count.
-    public func applyEach(_ changes: [Change], source: ChangeSource, peer: String?) throws -> (outcomes: [EachOutcome], report: ApplyReport) {
+    public func applyEach(_ changes: [Incoming], source: ChangeSource, peer: String?) throws -> (outcomes: [EachOutcome], report: ApplyReport) {
         try write { db in
             var report = ApplyReport()
             var out: [EachOutcome] = []
             out.reserveCapacity(changes.count)
-            for c in changes {
+            for i in changes {
+                let c = i.change
                 let before = report
                 do {
-                    try applyOne(db, c, local: false, source: source, peer: peer, report: &report)
-                } catch let e as InputError {
-                    out.append(.refused(e))
+                    try applyOne(db, c, local: false, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, body: i.text, report: &report)
+                } catch let e as ApplyRefusal {
+                    out.append(.refused(e.code, e.error))
                     continue
                 } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
                     // A store with a unique index on change ids (the hub) catches a replayed id
                     // even when it names another record.
-                    out.append(.refused(InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
+                    out.append(.refused(.clone, InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
                     continue
                 }
                 out.append(report.duplicates > before.duplicates ? .duplicate : report.obsolete > before.obsolete ? .obsolete : .applied)
@@ -84,21 +104,33 @@ extension Replica {
 
     /// The one write path for local edits and incoming changes: log the change, merge it into
     /// the record, store the winners, keep `fs_conflict` in step. Runs inside a transaction.
+    ///
+    /// `proof` is the manifest that vouches for a received change (kept, to relay it later);
+    /// `onlyIfHeld` takes the change only as a duplicate (``Incoming/onlyIfHeld``). A received
+    /// change claiming this replica's own site id that it does not hold is refused: nobody else
+    /// makes changes under it. Refusals are ``ApplyRefusal``s; the transaction goes on.
     func applyOne(_ db: Database, _ c: Change, local: Bool, source: ChangeSource? = nil, peer: String? = nil,
+                  proof: Int64? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil, body given: String? = nil,
                   preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
-        let body = ChangeCodec.canonicalText(c)
+        let body = given ?? ChangeCodec.canonicalText(c)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         // The record's change list, not its registers, says whether the id was seen: a change
         // reusing an id with other fields holds nothing the first one wrote (found by fuzzing).
         if !local, let seen = row.log.first(where: { $0.id == c.id }) {
             // Logged here already: a duplicate, or the same id with other content (a cloned replica).
             guard try changeBody(db, seq: seen.seq).utf8.elementsEqual(body.utf8) else {
-                throw InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")
+                throw ApplyRefusal(code: .clone, error: InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
             }
             report.duplicates += 1
             return
         }
-        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        if !local {
+            if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(c.id)", reason)) }
+            if c.id.site == site {
+                throw ApplyRefusal(code: .ownSite, error: InputError("change \(c.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
+            }
+        }
+        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         ins.begin()
         ins.bind(1, Int64(bitPattern: c.id.site.raw))
         ins.bind(2, c.id.counter)
@@ -110,6 +142,7 @@ extension Replica {
         ins.bind(8, Int64((source ?? (local ? .local : .peer)).rawValue))
         if let peer { ins.bind(9, peer) }
         ins.bind(10, body)
+        if let proof { ins.bind(11, proof) }
         try ins.run(db)
         lastSeq = db.lastInsertedRowID
         row.log.append(RowLogEntry(id: c.id, seq: lastSeq))
@@ -160,6 +193,20 @@ extension Replica {
     public func noteSites(_ sites: [SiteID: String]) throws {
         guard !sites.isEmpty else { return }
         try write { db in for (id, name) in sites { try noteSite(db, id, name: name) } }
+    }
+
+    /// Records sites and their names inside a transaction (the hub's enrolment and pushes).
+    @_spi(Hub) public func noteSites(_ db: Database, _ sites: [SiteID: String]) throws {
+        for (id, name) in sites { try noteSite(db, id, name: name) }
+    }
+
+    /// Records a site's name only when it has none yet (names from a bundle).
+    func noteSiteIfUnnamed(_ db: Database, _ site: SiteID, name: String) throws {
+        try db.execute(sql: """
+            INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET name = excluded.name WHERE name = ''
+            """, arguments: [Int64(bitPattern: site.raw), site.hex, name])
+        knownSites.insert(site.raw)
     }
 
     /// Every site this replica has heard of, with its name when known.

@@ -193,6 +193,24 @@ extension Replica {
         return out
     }
 
+    /// The names of just these sites (a page names only the sites whose changes it carries).
+    public func siteNames(_ ids: Set<SiteID>) throws -> [SiteID: String] {
+        try read { db in
+            var out: [SiteID: String] = [:]
+            let st = try db.cachedStatement(sql: "SELECT name FROM fs_site WHERE id = ?")
+            for id in ids {
+                st.begin()
+                st.bind(1, Int64(bitPattern: id.raw))
+                if try st.step(db) {
+                    let name = st.text(0)
+                    out[id] = name.isEmpty ? id.hex : name
+                }
+            }
+            st.begin()
+            return out
+        }
+    }
+
     /// Every open conflict, oldest first.
     public func conflicts() throws -> [ConflictInfo] {
         try read { db in

@@ -1,4 +1,6 @@
 import FieldSyncCore
+import FieldSyncTrust
+import Foundation
 import GRDB
 
 // MARK: - SyncState
@@ -8,10 +10,16 @@ public struct SyncState: Sendable {
     public var hubURL: String
     public var device: String
     public var deviceName: String
+    /// The device token, from the owner-only secret file (empty when it is missing there).
     public var token: String
     public var scope: String
     public var hubSite: SiteID
     public var hubName: String
+    /// The hub's public key, which signs every page it serves (nil until the hub told it).
+    public var hubKey: [UInt8]?
+    /// The site this device last told the hub it writes under: when the replica has taken a new
+    /// site id since, the next sync names it to the hub first (`POST /v1/device/sites`).
+    public var boundSite: SiteID?
     /// A CA certificate file for a hub with a private certificate.
     public var caCert: String?
     /// Every change up to this local sequence number is acknowledged by the hub (or refused for good).
@@ -35,14 +43,18 @@ public struct SyncState: Sendable {
 
 extension Replica {
     public func syncState() throws -> SyncState? {
-        try read { db in try Self.loadSyncState(db) }
+        guard var s = try read({ db in try Self.loadSyncState(db) }) else { return nil }
+        if custody == .secretFile { s.token = ReplicaSecrets.load(for: path)?.token ?? "" }
+        return s
     }
 
     static func loadSyncState(_ db: Database) throws -> SyncState? {
         guard let r = try Row.fetchOne(db, sql: "SELECT * FROM fs_sync WHERE id = 1") else { return nil }
         return SyncState(
             hubURL: r["hub_url"], device: r["device"], deviceName: r["device_name"], token: r["token"], scope: r["scope"],
-            hubSite: SiteID(hex: r["hub_site"]) ?? SiteID(raw: 0), hubName: r["hub_name"], caCert: r["cacert"],
+            hubSite: SiteID(hex: r["hub_site"]) ?? SiteID(raw: 0), hubName: r["hub_name"],
+            hubKey: (r["hub_key"] as Data?).map { Array($0) }, boundSite: (r["bound_site"] as String?).flatMap { SiteID(hex: $0) },
+            caCert: r["cacert"],
             pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], snapshotCursor: r["snapshot_cursor"],
             snapshotNext: r["snapshot_next"], snapshotDone: (r["snapshot_done"] as Int64) != 0,
             lastAttempt: r["last_attempt"], lastSuccess: r["last_success"], lastError: r["last_error"], lastErrorAt: r["last_error_at"],
@@ -51,16 +63,35 @@ extension Replica {
 
     /// Stores what enrolment returned. Enrolling again (another hub, a new token) starts the
     /// exchange over: everything is offered to the new hub and pulled from it.
+    ///
+    /// The token goes to the owner-only secret file, never into the replica (docs/security.md).
     public func enroll(hubURL: String, response: EnrollResponse, caCert: String?) throws {
+        try ReplicaSecrets(key: key, token: response.token).save(for: path)
         try write { db in
             try db.execute(sql: "DELETE FROM fs_sync")
             try db.execute(sql: """
-                INSERT INTO fs_sync(id, hub_url, device, device_name, token, scope, hub_site, hub_name, cacert)
-                VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [hubURL, response.device, response.name, response.token, response.scope,
-                                 response.hubSite.hex, response.hubName, caCert])
+                INSERT INTO fs_sync(id, hub_url, device, device_name, token, scope, hub_site, hub_name, cacert, hub_key, bound_site)
+                VALUES (1, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)
+                """, arguments: [hubURL, response.device, response.name, response.scope,
+                                 response.hubSite.hex, response.hubName, caCert, Data(response.hubKey), site.hex])
             try noteSite(db, response.hubSite, name: response.hubName)
         }
+    }
+
+    /// What proves to the hub that this replica holds its site's key: for enrolment with `code`.
+    public func enrolmentRequest(code: String) -> EnrollRequest {
+        EnrollRequest(code: code, site: site, siteName: siteName, key: key.publicKey,
+                      proof: key.sign(EnrollRequest.possessionMessage(code: code, site: site)))
+    }
+
+    /// The request naming this replica's current site to the hub, for `device`.
+    public func siteBinding(device: String) -> SiteBinding {
+        SiteBinding(site: site, key: key.publicKey, proof: key.sign(SiteBinding.possessionMessage(device: device, site: site)))
+    }
+
+    /// The hub has bound this replica's current site to its device.
+    public func recordBinding() throws {
+        try write { db in try db.execute(sql: "UPDATE fs_sync SET bound_site = ? WHERE id = 1", arguments: [site.hex]) }
     }
 
     /// Changes to offer the hub: made here or received from other replicas (not from the hub),
@@ -127,12 +158,56 @@ extension Replica {
     @discardableResult
     public func applyPulled(_ page: ChangePage) throws -> ApplyReport {
         try write { db in
-            for (id, name) in page.sites { try noteSite(db, id, name: name) }
-            var report = ApplyReport()
-            for c in page.changes { try applyOne(db, c, local: false, source: .hub, report: &report) }
+            let report = try applyHubPage(db, page)
             try db.execute(sql: "UPDATE fs_sync SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", arguments: [page.cursor])
             return report
         }
+    }
+
+    /// A page from the hub: its signature must hold for the hub this replica enrolled with
+    /// (whose key it learnt at enrolment; a replica enrolled before signed pages learns it from
+    /// its first signed page). The manifest is kept so the changes can be relayed by bundle.
+    /// A change claiming this replica's own site id is set aside, not merged.
+    func applyHubPage(_ db: Database, _ page: ChangePage) throws -> ApplyReport {
+        var texts: [String] = []
+        texts.reserveCapacity(page.changes.count)
+        for c in page.changes { texts.append(ChangeCodec.canonicalText(c)) }
+        var proofID: Int64?
+        if !page.changes.isEmpty || page.proof != nil {
+            guard let p = page.proof else {
+                throw ReplicaError.invalidInput(InputError("page", "the hub's page carries no signature (proof); is the hub older than this laptop's FieldSync?"))
+            }
+            let m: Manifest
+            do throws(InputError) { m = try Manifest(json: p, digests: texts.map { ChangeDigest(canonicalText: $0) }) } catch {
+                throw ReplicaError.invalidInput(error.within("page"))
+            }
+            let st = try Self.loadSyncState(db)
+            guard let st, m.signer == st.hubSite else {
+                throw ReplicaError.invalidInput(InputError("page.proof", "signed by \(m.signer), not by the hub this laptop is enrolled with"))
+            }
+            if let known = st.hubKey {
+                guard known == m.key else { throw ReplicaError.invalidInput(InputError("page.proof", "signed with a key that is not the hub's")) }
+            } else {
+                try db.execute(sql: "UPDATE fs_sync SET hub_key = ? WHERE id = 1", arguments: [Data(m.key)])
+            }
+            guard m.signatureHolds else {
+                throw ReplicaError.invalidInput(InputError("page.proof", "the hub's signature does not hold for these changes: the page was altered on the way"))
+            }
+            if !page.changes.isEmpty { proofID = try storeManifest(db, m) }
+        }
+        for (id, name) in page.sites where id != site { try noteSite(db, id, name: name) }
+        var report = ApplyReport()
+        var asideCount = 0
+        for (c, text) in zip(page.changes, texts) {
+            do {
+                try applyOne(db, c, local: false, source: .hub, proof: proofID, body: text, report: &report)
+            } catch let e as ApplyRefusal {
+                try setAside(db, id: c.id.description, body: text, reason: e.description, from: "hub", count: &asideCount)
+                report.setAside += 1
+            }
+        }
+        if report.applied > 0 { try pruneSetAsideIfAny(db) }
+        return report
     }
 
     /// Applies a snapshot page and records where the snapshot stands, in one transaction.
@@ -140,9 +215,7 @@ extension Replica {
     @discardableResult
     public func applySnapshotPage(_ page: ChangePage) throws -> ApplyReport {
         try write { db in
-            for (id, name) in page.sites { try noteSite(db, id, name: name) }
-            var report = ApplyReport()
-            for c in page.changes { try applyOne(db, c, local: false, source: .hub, report: &report) }
+            let report = try applyHubPage(db, page)
             if let next = page.next {
                 try db.execute(sql: "UPDATE fs_sync SET snapshot_cursor = COALESCE(snapshot_cursor, ?), snapshot_next = ? WHERE id = 1",
                                arguments: [page.cursor, next])

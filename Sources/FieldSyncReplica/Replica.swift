@@ -1,6 +1,19 @@
 import FieldSyncCore
+import FieldSyncTrust
 import Foundation
 import GRDB
+
+// MARK: - KeyCustody
+
+/// Where a replica keeps its site's signing key (docs/security.md).
+public enum KeyCustody: Sendable {
+    /// A laptop: in the owner-only file `REPLICA.secret`, with the device token, never in the
+    /// replica. A replica opened without it takes a new site id derived from a new key.
+    case secretFile
+    /// The hub: in its own store (the hub file is the hub's secret as a whole). The hub keeps
+    /// its site id whatever its key, since laptops learn its key from the hub itself.
+    case database
+}
 
 // MARK: - Replica
 
@@ -14,7 +27,12 @@ import GRDB
 /// so a crash never separates the two. A `Replica` is used from one thread at a time.
 public final class Replica {
     public let path: String
-    public let site: SiteID
+    /// The site this replica writes under now. Derived from ``key`` on a laptop.
+    public private(set) var site: SiteID
+    /// The site's signing key: signs this site's changes in bundles (a laptop) or the pages it
+    /// serves (the hub), Protocol/changeset.md §7.
+    public private(set) var key: SiteKey
+    public let custody: KeyCustody
     public private(set) var siteName: String
     /// Who is credited with local edits when a command does not say.
     public private(set) var author: String
@@ -44,10 +62,12 @@ public final class Replica {
     var lastSeq: Int64 = 0
     var savedOffset: Int64 = 0
 
-    init(path: String, db: DatabaseQueue, site: SiteID, siteName: String, author: String, maxDrift: Int64) {
+    init(path: String, db: DatabaseQueue, site: SiteID, key: SiteKey, custody: KeyCustody, siteName: String, author: String, maxDrift: Int64) {
         self.path = path
         self.db = db
         self.site = site
+        self.key = key
+        self.custody = custody
         self.siteName = siteName
         self.author = author
         self.maxDrift = maxDrift
@@ -67,9 +87,11 @@ public final class Replica {
         return c
     }
 
-    /// Creates a new replica file. Fails if the file already exists.
+    /// Creates a new replica file (0600, its folder 0700 when made here) and, for a laptop, its
+    /// secret file. Fails if the file already exists.
     public static func create(path: String, siteName: String, author: String,
-                              maxDrift: Int64 = HybridLogicalClock.defaultMaxDrift) throws -> Replica {
+                              maxDrift: Int64 = HybridLogicalClock.defaultMaxDrift, custody: KeyCustody = .secretFile,
+                              migrations: ((inout DatabaseMigrator) -> Void)? = nil) throws -> Replica {
         guard !siteName.isEmpty, siteName.count <= 200 else {
             throw ReplicaError.invalidInput(InputError("--site", "a site name is 1…200 characters"))
         }
@@ -77,34 +99,50 @@ public final class Replica {
             throw ReplicaError.invalidInput(InputError("--author", "an author is 1…\(ChangeCodec.maxAuthorLength) characters"))
         }
         if FileManager.default.fileExists(atPath: path) { throw ReplicaError.alreadyExists(path: path) }
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let site = SiteID.random()
+        let key = SiteKey()
+        let site = key.site
+        do {
+            try OwnerOnly.makeFolder(for: path)
+            try OwnerOnly.createFile(path)
+        } catch {
+            throw ReplicaError.storage("cannot create \(path): \(error.localizedDescription)")
+        }
+        if custody == .secretFile { try ReplicaSecrets(key: key).save(for: path) }
         return try storage {
             let q = try DatabaseQueue(path: path, configuration: configuration())
+            var migrator = ReplicaMigrations.migrator
+            migrations?(&migrator)
+            try migrator.migrate(q)
             try q.inTransaction(.immediate) { db in
-                for s in SQLLayout.statements { try db.execute(sql: s) }
-                let meta: [(String, DatabaseValueConvertible)] = [
+                var meta: [(String, DatabaseValueConvertible)] = [
                     ("format", SQLLayout.formatName), ("format_version", SQLLayout.formatVersion),
                     ("schema_version", Schema.current.version), ("site", site.hex), ("site_name", siteName),
                     ("author", author), ("created", Int64(Date().timeIntervalSince1970 * 1000)), ("max_drift_ms", maxDrift),
+                    ("public_key", Base64.encode(key.publicKey)),
                 ]
+                if custody == .database { meta.append(("site_key", Base64.encode(key.seed))) }
                 for (k, v) in meta { try db.execute(sql: "INSERT INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
                 try db.execute(sql: "INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?)",
                                arguments: [Int64(bitPattern: site.raw), site.hex, siteName])
                 try db.execute(sql: "INSERT INTO fs_clock(id, hlc, counter, seq) VALUES (1, 0, 0, 0)")
                 return .commit
             }
-            return Replica(path: path, db: q, site: site, siteName: siteName, author: author, maxDrift: maxDrift)
+            return Replica(path: path, db: q, site: site, key: key, custody: custody, siteName: siteName, author: author, maxDrift: maxDrift)
         }
     }
 
     /// Opens an existing replica, and turns any writes made through plain SQL since the
     /// last open into changes.
-    public static func open(path: String) throws -> Replica {
+    ///
+    /// The file is brought up to date with its migrations first; a file from the release before
+    /// signed provenance moves its device token to the secret file and, having no key, takes a
+    /// new site id (``KeyCustody``).
+    public static func open(path: String, custody: KeyCustody = .secretFile,
+                            migrations: ((inout DatabaseMigrator) -> Void)? = nil) throws -> Replica {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReplicaError.notAReplica(path: path, reason: "the file does not exist (create one with `fieldsync init --site NAME`)")
         }
+        OwnerOnly.tighten(database: path)
         let r: Replica = try storage {
             let q = try DatabaseQueue(path: path, configuration: configuration())
             let meta = try q.read { db -> [String: DatabaseValue] in
@@ -123,13 +161,73 @@ public final class Replica {
             guard let hex = String.fromDatabaseValue(meta["site"] ?? .null), let site = SiteID(hex: hex) else {
                 throw ReplicaError.notAReplica(path: path, reason: "its site id is missing or malformed")
             }
-            return Replica(path: path, db: q, site: site,
-                           siteName: String.fromDatabaseValue(meta["site_name"] ?? .null) ?? "",
+            var migrator = ReplicaMigrations.migrator
+            migrations?(&migrator)
+            try migrator.migrate(q)
+            let name = String.fromDatabaseValue(meta["site_name"] ?? .null) ?? ""
+            let (current, key) = try identity(path: path, db: q, site: site, siteName: name, custody: custody,
+                                               storedSeed: String.fromDatabaseValue(meta["site_key"] ?? .null))
+            return Replica(path: path, db: q, site: current, key: key, custody: custody, siteName: name,
                            author: String.fromDatabaseValue(meta["author"] ?? .null) ?? "",
                            maxDrift: Int64.fromDatabaseValue(meta["max_drift_ms"] ?? .null) ?? HybridLogicalClock.defaultMaxDrift)
         }
         try r.ingestCapturedWrites()
         return r
+    }
+
+    /// The site this replica writes under and its key. A laptop whose secret file is missing or
+    /// belongs to another site (a copied replica, or a file from before signed provenance) takes
+    /// a new site id here; a device token still kept in the replica moves to the secret file.
+    static func identity(path: String, db q: DatabaseQueue, site: SiteID, siteName: String, custody: KeyCustody,
+                         storedSeed: String?) throws -> (SiteID, SiteKey) {
+        switch custody {
+        case .database:
+            if let seed = storedSeed.flatMap(Base64.decode), let key = SiteKey(seed: seed) { return (site, key) }
+            let key = SiteKey()
+            try q.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('site_key', ?), ('public_key', ?)",
+                               arguments: [Base64.encode(key.seed), Base64.encode(key.publicKey)])
+            }
+            return (site, key)
+        case .secretFile:
+            var secrets = ReplicaSecrets.load(for: path)
+            let legacyToken = try q.read { db in try String.fetchOne(db, sql: "SELECT token FROM fs_sync WHERE id = 1 AND token != ''") }
+            if let secrets, secrets.key.site == site {
+                if let legacyToken, secrets.token == nil {
+                    var s = secrets
+                    s.token = legacyToken
+                    try s.save(for: path)
+                }
+                if legacyToken != nil { try q.write { try $0.execute(sql: "UPDATE fs_sync SET token = '' WHERE id = 1") } }
+                return (site, secrets.key)
+            }
+            // No key for this site here: speak under a new one. What was made under the old id
+            // stays valid; the hub learns the new id from this device at its next sync.
+            let key = SiteKey()
+            secrets = ReplicaSecrets(key: key, token: legacyToken)
+            try secrets!.save(for: path)
+            try q.inTransaction(.immediate) { db in
+                try renewSite(db, from: site, to: key, name: siteName)
+                if legacyToken != nil { try db.execute(sql: "UPDATE fs_sync SET token = '' WHERE id = 1") }
+                return .commit
+            }
+            return (key.site, key)
+        }
+    }
+
+    /// Records that this replica writes under `key`'s site from now on; the old site becomes a
+    /// former one. The new site's counter starts at 1.
+    static func renewSite(_ db: Database, from old: SiteID, to key: SiteKey, name: String) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try db.execute(sql: "INSERT OR REPLACE INTO fs_former_site(hex, until) VALUES (?, ?)", arguments: [old.hex, now])
+        try db.execute(sql: "UPDATE fs_meta SET value = ? WHERE key = 'site'", arguments: [key.site.hex])
+        try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('public_key', ?)", arguments: [Base64.encode(key.publicKey)])
+        try db.execute(sql: """
+            INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name
+            """, arguments: [Int64(bitPattern: key.site.raw), key.site.hex, name])
+        // The clock keeps its reading; the counter is the new site's (loadClock counts only
+        // changes of the current site from the log's tail).
+        try db.execute(sql: "UPDATE fs_clock SET counter = 0 WHERE id = 1")
     }
 
     /// Sets the default author of local edits.

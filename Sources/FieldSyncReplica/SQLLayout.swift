@@ -13,7 +13,7 @@ import FieldSyncCore
 /// this replica applied them (`seq`).
 enum SQLLayout {
     static let formatName = "fieldsync-replica"
-    static let formatVersion = 1
+    static let formatVersion = 2
 
     static func table(_ kind: RecordKind) -> String { "fs_\(kind.rawValue)" }
 

@@ -112,7 +112,7 @@ public final class SyncClient {
         let client = SyncClient(replica: replica, options: options)
         client.options.transport.caFile = caFile
         let url = hubURL.hasSuffix("/") ? String(hubURL.dropLast()) : hubURL
-        let body = EnrollRequest(code: code, site: replica.site, siteName: replica.siteName).json.compactText
+        let body = replica.enrolmentRequest(code: code).json.compactText
         var report = SyncReport()
         let reply = try client.call(HTTPExchange(method: "POST", url: url + "/v1/enroll", headers: [("Content-Type", "application/json")],
                                                  body: Array(body.utf8)), report: &report)
@@ -135,6 +135,7 @@ public final class SyncClient {
         var report = SyncReport()
         let started = replica.wallClock()
         do {
+            try bindSite(state, &report)
             try push(state, &report)
             try pull(&report)
             try applyClockOffset(&report)
@@ -176,17 +177,33 @@ public final class SyncClient {
         return parts.joined(separator: "; ")
     }
 
+    // MARK: Site binding
+
+    /// When this replica writes under a site id the hub has not bound to this device (it took a
+    /// new id since enrolling: an upgrade from before signed provenance, or a lost secret file),
+    /// names it to the hub with proof of its key before pushing changes under it.
+    func bindSite(_ state: SyncState, _ report: inout SyncReport) throws {
+        guard state.boundSite != replica.site else { return }
+        let body = replica.siteBinding(device: state.device).json.compactText
+        _ = try call(HTTPExchange(method: "POST", url: state.hubURL + "/v1/device/sites",
+                                  headers: authHeaders(state) + [("Content-Type", "application/json")], body: Array(body.utf8)), report: &report)
+        try local { try replica.recordBinding() }
+    }
+
     // MARK: Push
 
     func push(_ state: SyncState, _ report: inout SyncReport) throws {
         var cursor = state.pushCursor
         var batchSize = options.pushBatch
-        let names = try local { try replica.knownSiteNames() }
         while true {
             let batch = try local { try replica.pendingPush(after: cursor, limit: batchSize, maxBytes: options.pushBatchBytes) }
             guard !batch.isEmpty else { return }
-            let sites = Dictionary(uniqueKeysWithValues: Set(batch.map(\.change.id.site)).compactMap { id in names[id].map { (id, $0) } })
-            let text = PushBody.text(site: replica.site, siteName: replica.siteName, sites: sites, changeTexts: batch.map(\.body))
+            // The token proves this device's own changes; relayed ones carry the manifests that
+            // prove them (changeset.md §7). The hub takes names only for the device's own site.
+            let relayed = batch.filter { $0.change.id.site != replica.site }.map(\.seq)
+            let manifests = try local { try replica.manifests(proving: relayed) }.map { $0.json.compactText }
+            let text = PushBody.text(site: replica.site, siteName: replica.siteName, sites: [replica.site: replica.siteName],
+                                     changeTexts: batch.map(\.body), manifests: manifests)
             let reply = try call(HTTPExchange(method: "POST", url: state.hubURL + "/v1/changes",
                                               headers: authHeaders(state) + [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
                                               body: Gzip.compress(Array(text.utf8))), report: &report)

@@ -15,14 +15,14 @@ import Testing
     }
 
     static func header() throws -> JSONObject {
-        try #require(JSONValue.parse(#"{"format":"fieldsync-bundle","version":1,"schema":1,"site":"9f3c2a1b4d5e6f70","siteName":"王芳的电脑","created":"2026-11-22T03:04:05.123Z","sites":{"0123456789abcdef":"村委会","9f3c2a1b4d5e6f70":"王芳的电脑"}}"#).objectValue)
+        try #require(JSONValue.parse(#"{"format":"fieldsync-bundle","version":2,"schema":1,"site":"9f3c2a1b4d5e6f70","siteName":"王芳的电脑","created":"2026-11-22T03:04:05.123Z","sites":{"0123456789abcdef":"村委会","9f3c2a1b4d5e6f70":"王芳的电脑"}}"#).objectValue)
     }
 
     @Test func headerLineHasTheProtocolsKeysInOrder() {
         let h = BundleHeader(site: Self.site, siteName: "王芳的电脑", created: 1_795_316_645_123,
                              sites: [Self.site: "王芳的电脑", Self.other: "村委会"])
         // sites are listed in site order; created is the ISO form of 2026-11-22T03:04:05.123Z
-        #expect(BundleFormat.headerLine(h) == #"{"format":"fieldsync-bundle","version":1,"schema":1,"site":"9f3c2a1b4d5e6f70","siteName":"王芳的电脑","created":"2026-11-22T03:04:05.123Z","sites":{"0123456789abcdef":"村委会","9f3c2a1b4d5e6f70":"王芳的电脑"}}"#)
+        #expect(BundleFormat.headerLine(h) == #"{"format":"fieldsync-bundle","version":2,"schema":1,"site":"9f3c2a1b4d5e6f70","siteName":"王芳的电脑","created":"2026-11-22T03:04:05.123Z","sites":{"0123456789abcdef":"村委会","9f3c2a1b4d5e6f70":"王芳的电脑"}}"#)
     }
 
     @Test func headerDecodesToWhatWasWritten() throws {
@@ -34,9 +34,13 @@ import Testing
 
     @Test func headerOfAnUnknownVersionOrNewerSchemaIsRefused() throws {
         var o = try Self.header()
-        o["version"] = 2
+        o["version"] = 3
         let v = try #require(headerError(.object(o)))
         #expect(v.location.contains("version"))
+        // Version 1 bundles carry no signatures: refused with what to do.
+        o["version"] = 1
+        let v1 = try #require(headerError(.object(o)))
+        #expect(v1.reason.contains("no signatures") && v1.reason.contains("export it again"))
         o = try Self.header()
         o["schema"] = 2
         let s = try #require(headerError(.object(o)))

@@ -32,7 +32,11 @@ import Testing
         #expect(id?.site.hex == "9f3c2a1b4d5e6f70")
         #expect(id?.counter == 42)
         #expect(id?.description == "9f3c2a1b4d5e6f70:42")
-        #expect(ChangeID("0000000000000001:9223372036854775807")?.counter == Int64.max)
+        // Counters run to 2^53 − 1 (exact in any JSON reader); beyond is no id at all.
+        #expect(ChangeID("0000000000000001:9007199254740991")?.counter == ChangeID.maxCounter)
+        #expect(ChangeID("0000000000000001:9007199254740992") == nil)
+        #expect(ChangeID("0000000000000001:9223372036854775807") == nil)
+        #expect(ChangeID("0000000000000001:99999999999999999999999") == nil)
     }
 
     @Test func changeIdsOrderBySiteThenCounter() {

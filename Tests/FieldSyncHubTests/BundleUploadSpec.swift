@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import FieldSyncTestSupport
@@ -28,8 +29,9 @@ import Testing
 
     @Test func aBundleUploadedByNameIsKeptInTheInboxAndMergedAsAPush() async throws {
         let f = try HubFixture()
-        let (device, token) = try await f.device("王芳", scope: township)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (device, token) = try await f.device("王芳", scope: township, key: key)
+        let site = key.site
         let good = (1...30).map { creation(site, Int64($0)) }
         let outside = creation(site, 31, village: "520221106201")
         let file = bundle(site, good + [outside])
@@ -70,8 +72,9 @@ import Testing
 
     @Test func namesThatTryToLeaveTheInboxAreRefusedAndNothingIsWritten() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: township)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: township, key: key)
+        let site = key.site
         let file = bundle(site, [creation(site, 1)])
         let before = try fingerprint(f.store.path)
         let filesBefore = files(f)
@@ -124,8 +127,9 @@ import Testing
 
     @Test func aDamagedBundleIsRefusedWithItsLineAndNothingIsKept() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: township)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: township, key: key)
+        let site = key.site
         let changes = (1...5).map { creation(site, Int64($0)) }
         let whole = bundle(site, changes)
         let lines = String(decoding: bundle(site, changes, gzip: false), as: UTF8.self).split(separator: "\n").map(String.init)

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
@@ -23,10 +24,11 @@ import Testing
 
     func world() async throws -> World {
         let f = try HubFixture()
-        let (_, a) = try await f.device("王芳", scope: township)
-        let (_, b) = try await f.device("李明", scope: township)
+        let ka = SiteKey(), kb = SiteKey()
+        let (_, a) = try await f.device("王芳", scope: township, key: ka)
+        let (_, b) = try await f.device("李明", scope: township, key: kb)
         _ = try await f.device("赵六的笔记本", scope: village1)
-        let s = SiteID.random(), t = SiteID.random()
+        let s = ka.site, t = kb.site
         let c1 = creation(s, 1, village: village1), c2 = creation(s, 2, village: village2)
         func edit(_ site: SiteID, _ n: Int64, _ base: Change, _ writes: [FieldWrite]) -> Change {
             Change(id: ChangeID(site: site, counter: n), kind: .dispute, row: base.row, hlc: HybridTimestamp(millis: 1_763_785_000_000 + n, counter: 0),

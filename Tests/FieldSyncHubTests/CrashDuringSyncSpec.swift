@@ -62,8 +62,9 @@ import Testing
             let h = dir.file("hub-\(run).sqlite"), l = dir.file("b-\(run).sqlite")
             // With its write-ahead log, if one was left behind: the file alone may lack the
             // latest commits (or even the schema).
+            // The laptop's secret file too: a laptop restored whole, token and key with it.
             for (from, to) in [(hubDB, h), (laptopDB, l)] {
-                for suffix in ["", "-wal"] {
+                for suffix in ["", "-wal", ".secret"] {
                     try? FileManager.default.removeItem(atPath: to + suffix)
                     if suffix.isEmpty || FileManager.default.fileExists(atPath: from + suffix) {
                         try FileManager.default.copyItem(atPath: from + suffix, toPath: to + suffix)

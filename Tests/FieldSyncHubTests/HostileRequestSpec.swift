@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
@@ -32,8 +33,9 @@ import Testing
 
     @Test func aBatchOverTheLimitIsRefusedWholeAndNothingLands() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         let n = SyncProtocol.maxPushChanges + 1
         let text = PushBody.text(site: site, siteName: "x", sites: [:], changeTexts: (1...n).map { ChangeCodec.canonicalText(creation(site, Int64($0))) })
         let before = try state(f)
@@ -58,8 +60,9 @@ import Testing
 
     @Test func eachBadChangeIsRefusedWithWhereAndWhyAndTheRestOfTheBatchLands() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         let good = creation(site, 1)
         let project = RecordID.make(kind: .project, region: village1, nowMs: 1_763_784_000_000)
         let bad: [(String, String, String)] = [
@@ -109,8 +112,9 @@ import Testing
 
     @Test func aChangeStampedBeyondTheDriftBoundIsRefusedAsClockAhead() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var a = creation(site, 1)
         a.hlc = HybridTimestamp(millis: now + SyncProtocol.maxClockAheadMs + 3_600_000, counter: 0)
@@ -139,9 +143,10 @@ import Testing
 
     @Test func pathTricksAndBadParametersGetA4xxAndTouchNothing() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let session = try await f.supervisorSession()
-        let site = SiteID.random()
+        let site = key.site
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { _ in }
         }

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
@@ -27,16 +28,16 @@ import Testing
     @Test func anEnrolmentCodeWorksOnceAndOnlyUntilItExpires() async throws {
         let f = try HubFixture()
         let d = try await f.store.addDevice(name: "王芳", scope: village1, codeLifetimeMs: 3_600_000)
-        let site = SiteID.random()
+        let key = SiteKey()
         try await f.app.test(.router) { client in
-            let req = ByteBuffer(string: EnrollRequest(code: d.code.lowercased(), site: site, siteName: "王芳笔记本").json.compactText)
+            let req = ByteBuffer(string: enrolment(code: d.code.lowercased(), key: key, name: "王芳笔记本").json.compactText)
             var first = ""
             try await client.execute(uri: "/v1/enroll", method: .post, body: req) { r in
                 #expect(r.status == .ok)
                 let e = try EnrollResponse(json: body(r))
                 first = e.token
                 #expect(e.device == d.id && e.scope == village1 && e.token.hasPrefix("fst_"))
-                #expect(e.hubSite == f.store.hubSite)
+                #expect(e.hubSite == f.store.hubSite && e.hubKey == f.store.hubKey.publicKey)
             }
             // The same laptop again (its answer was lost on a cut link): a fresh token, the lost
             // one invalid. Another site with the used code: refused.
@@ -45,7 +46,7 @@ import Testing
                 #expect(r.status == .ok)
                 kept = try EnrollResponse(json: body(r)).token
             }
-            let other = ByteBuffer(string: EnrollRequest(code: d.code, site: SiteID.random(), siteName: "别人").json.compactText)
+            let other = ByteBuffer(string: enrolment(code: d.code, key: SiteKey(), name: "别人").json.compactText)
             try await client.execute(uri: "/v1/enroll", method: .post, body: other) { r in
                 #expect(r.status == .forbidden)
                 #expect(body(r)["error"]?["code"] == "bad_code")
@@ -61,7 +62,7 @@ import Testing
             }
             try await client.execute(uri: "/v1/device", method: .get, headers: bearer(kept)) { r in #expect(r.status == .ok) }
             let old = try await f.store.addDevice(name: "过期", scope: village1, codeLifetimeMs: -1000)
-            let oldReq = ByteBuffer(string: EnrollRequest(code: old.code, site: site, siteName: "x").json.compactText)
+            let oldReq = ByteBuffer(string: enrolment(code: old.code, key: SiteKey(), name: "x").json.compactText)
             try await client.execute(uri: "/v1/enroll", method: .post, body: oldReq) { r in
                 #expect(r.status == .forbidden)
                 #expect(body(r)["error"]?["code"] == "code_expired")
@@ -99,8 +100,9 @@ import Testing
 
     @Test func aPushIsJudgedChangeByChange() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         let good = creation(site, 1)
         let outside = creation(site, 2, village: village2)
         var bad = ChangeCodec.encode(creation(site, 3)).objectValue!
@@ -124,8 +126,9 @@ import Testing
 
     @Test func aDuplicatedPushChangesNothing() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         let batch = pushBody(site, [creation(site, 1), creation(site, 2)])
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: batch) { r in
@@ -143,8 +146,9 @@ import Testing
 
     @Test func aReusedChangeIDForAnotherRecordIsRefusedAsAClone() async throws {
         let f = try HubFixture()
-        let (_, token) = try await f.device("王芳", scope: village1)
-        let site = SiteID.random()
+        let key = SiteKey()
+        let (_, token) = try await f.device("王芳", scope: village1, key: key)
+        let site = key.site
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { _ in }
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { r in
@@ -156,9 +160,10 @@ import Testing
 
     @Test func pullsStayInScopeAndLeaveOutTheDevicesOwnChanges() async throws {
         let f = try HubFixture()
-        let (_, villageToken) = try await f.device("王芳", scope: village1)
-        let (_, townToken) = try await f.device("李明", scope: township)
-        let s = SiteID.random(), t = SiteID.random()
+        let ks = SiteKey(), kt = SiteKey()
+        let (_, villageToken) = try await f.device("王芳", scope: village1, key: ks)
+        let (_, townToken) = try await f.device("李明", scope: township, key: kt)
+        let s = ks.site, t = kt.site
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(villageToken), body: pushBody(s, [creation(s, 1)])) { _ in }
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(townToken),
@@ -182,9 +187,10 @@ import Testing
 
     @Test func pullPagesAreBoundedAndResumeAtTheirCursor() async throws {
         let f = try HubFixture()
-        let (_, a) = try await f.device("王芳", scope: village1)
+        let key = SiteKey()
+        let (_, a) = try await f.device("王芳", scope: village1, key: key)
         let (_, b) = try await f.device("李明", scope: village1)
-        let s = SiteID.random()
+        let s = key.site
         let changes = (1...25).map { creation(s, Int64($0)) }
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, changes)) { _ in }
@@ -206,9 +212,10 @@ import Testing
 
     @Test func aSnapshotRebuildsTheScopeInPages() async throws {
         let f = try HubFixture()
-        let (_, a) = try await f.device("王芳", scope: village1)
+        let key = SiteKey()
+        let (_, a) = try await f.device("王芳", scope: village1, key: key)
         let (_, b) = try await f.device("李明", scope: village1)
-        let s = SiteID.random()
+        let s = key.site
         var changes = (1...30).map { creation(s, Int64($0)) }
         // Some records edited again, one deleted: the snapshot carries what holds their current values.
         for (n, c) in changes.prefix(5).enumerated() {
@@ -233,6 +240,7 @@ import Testing
         #expect(pages.count >= 4)
         let dir = TempDir()
         let fresh = try Replica.create(path: dir.file("fresh.sqlite"), siteName: "fresh", author: "x")
+        try trustHub(fresh, f.store)
         for p in pages { _ = try fresh.applySnapshotPage(p) }
         let hub = f.store.replica
         let want = try f.store.sync { _ in try hub.records(.dispute, includeDeleted: true).map { $0.json.compactText } }

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 @_exported import FieldSyncTestSupport
@@ -24,12 +25,31 @@ struct HubFixture: @unchecked Sendable {
 
     var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store)) }
 
-    /// Adds and enrols a device, returning its token.
-    func device(_ name: String, scope: String, site: SiteID = .random()) async throws -> (Device, String) {
+    /// Adds and enrols a device whose site is `key`'s, returning its token.
+    func device(_ name: String, scope: String, key: SiteKey = SiteKey()) async throws -> (Device, String) {
         let d = try await store.addDevice(name: name, scope: scope, codeLifetimeMs: 3_600_000)
-        let resp = try await store.enroll(EnrollRequest(code: d.code, site: site, siteName: name))
+        let resp = try await store.enroll(enrolment(code: d.code, key: key, name: name))
         return (Device(id: resp.device, name: name, scope: scope), resp.token)
     }
+}
+
+/// Makes `replica` take pages from this hub (as enrolment does): it learns the hub's site and key.
+func trustHub(_ replica: Replica, _ store: SQLiteHubStore) throws {
+    try replica.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-test", name: "test", scope: "", token: "fst_test",
+                                                                               hubSite: store.hubSite, hubName: store.hubName, hubKey: store.hubKey.publicKey),
+                       caCert: nil)
+}
+
+/// Binds `key`'s site to `device` at the hub, as a device whose replica took a new site id does.
+func bind(_ store: some HubStore, _ key: SiteKey, to device: Device) async throws {
+    try await store.bindSite(SiteBinding(site: key.site, key: key.publicKey, proof: key.sign(SiteBinding.possessionMessage(device: device.id, site: key.site))),
+                             for: device)
+}
+
+/// An enrolment request for `key`'s site, with its proof of possession.
+func enrolment(code: String, key: SiteKey, name: String) -> EnrollRequest {
+    EnrollRequest(code: code, site: key.site, siteName: name, key: key.publicKey,
+                  proof: key.sign(EnrollRequest.possessionMessage(code: code, site: key.site)))
 }
 
 func body(_ r: TestResponse) -> JSONValue { (try? JSONValue.parse(bytes: Array(r.body.readableBytesView))) ?? .null }

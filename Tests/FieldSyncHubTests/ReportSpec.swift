@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
@@ -154,15 +155,18 @@ struct GeneratedCounty {
             }
         }
         // Two open conflicts in the county (concurrent status edits from two laptops).
-        let s = SiteID.random(), t = SiteID.random()
+        let ks = SiteKey(), kt = SiteKey()
+        let s = ks.site, t = kt.site
         let c1 = creation(s, 1, village: Self.villages[0]), c2 = creation(s, 2, village: Self.villages[4])
         func edit(_ site: SiteID, _ n: Int64, _ base: Change, _ status: String) -> Change {
             Change(id: ChangeID(site: site, counter: n), kind: .dispute, row: base.row, hlc: HybridTimestamp(millis: 1_763_785_000_000 + n, counter: 0),
                    author: "王芳", writes: [FieldWrite(field: "status", value: .text(status), context: VersionVector([(base.id.site, base.id.counter)]))])
         }
         let county = Device(id: d1.id, name: "县", scope: Self.county)
-        _ = try await store.push([c1, c2, edit(s, 3, c1, "已化解"), edit(s, 4, c2, "已化解")].map(ChangeCodec.encode), sites: [:], from: county)
-        _ = try await store.push([edit(t, 1, c1, "已上报"), edit(t, 2, c2, "已上报")].map(ChangeCodec.encode), sites: [:], from: county)
+        try await bind(store, ks, to: county)
+        try await bind(store, kt, to: county)
+        _ = try await store.push([c1, c2, edit(s, 3, c1, "已化解"), edit(s, 4, c2, "已化解")].map(ChangeCodec.encode), sites: [:], vouches: Vouches(), from: county)
+        _ = try await store.push([edit(t, 1, c1, "已上报"), edit(t, 2, c2, "已上报")].map(ChangeCodec.encode), sites: [:], vouches: Vouches(), from: county)
     }
 }
 

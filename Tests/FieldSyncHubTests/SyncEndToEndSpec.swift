@@ -161,8 +161,11 @@ import Testing
         let st = try a.status()["sync"]
         #expect(st?["lastError"]?.stringValue?.contains("out_of_scope") == true)
         #expect(st?["changesWaiting"] == .int(0), "a change refused for good is not offered again")
-        // A wrong token.
-        try DatabaseQueue(path: a.db).write { try $0.execute(sql: "UPDATE fs_sync SET token = 'fst_wrong'") }
+        // A wrong token (it lives in the owner-only secret file beside the replica, not in it).
+        let secret = a.db + ".secret"
+        let text = try String(contentsOfFile: secret, encoding: .utf8)
+        try text.replacingOccurrences(of: #""token":"fst_[0-9a-f]+""#, with: #""token":"fst_wrong""#, options: .regularExpression)
+            .write(toFile: secret, atomically: true, encoding: .utf8)
         let r2 = try a.sync()
         #expect(r2.status == 77 && r2.stderr.contains("bad_token"))
         #expect(try a.status()["sync"]?["lastError"]?.stringValue?.contains("bad_token") == true)

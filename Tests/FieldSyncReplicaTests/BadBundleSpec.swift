@@ -34,6 +34,11 @@ import Testing
 
     func bundle(_ lines: [[UInt8]]) -> [UInt8] { Gzip.compress(Array(lines.joined(separator: [0x0A])) + [0x0A]) }
 
+    /// The index of the first line from `i` on that holds `needle` (a change line, not a manifest).
+    func line(from i: Int, containing needle: String) -> Int {
+        (i..<goodLines.count).first { String(decoding: goodLines[$0], as: UTF8.self).contains(needle) }!
+    }
+
     func replaceLine(_ i: Int, _ transform: (String) -> String) -> [[UInt8]] {
         var l = goodLines
         l[i] = Array(transform(String(decoding: l[i], as: UTF8.self)).utf8)
@@ -107,8 +112,9 @@ import Testing
     @Test func unknownKindsAndFieldsAreRefused() throws {
         try expectRefused(try write("kind.bundle", bundle(replaceLine(3) { $0.replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\"") })),
                           mentioning: ["line 4", "unknown record kind \"meeting\""])
-        try expectRefused(try write("field.bundle", bundle(replaceLine(7) { $0.replacingOccurrences(of: "\"parties\":", with: "\"partys\":") })),
-                          mentioning: ["line 8", "has no field \"partys\""])
+        let n = line(from: 7, containing: "\"parties\":")
+        try expectRefused(try write("field.bundle", bundle(replaceLine(n) { $0.replacingOccurrences(of: "\"parties\":", with: "\"partys\":") })),
+                          mentioning: ["line \(n + 1)", "has no field \"partys\""])
     }
 
     @Test func invalidUTF8IsRefused() throws {
@@ -134,8 +140,10 @@ import Testing
         try expectRefused(try write("text.bundle", Array("这不是交换包\n".utf8)), mentioning: ["not a FieldSync bundle"])
         try expectRefused(try write("empty.bundle", []), mentioning: ["empty"])
         try expectRefused(dir.file("missing.bundle"), mentioning: ["cannot open"])
-        let future = replaceLine(0) { $0.replacingOccurrences(of: "\"version\":1", with: "\"version\":7") }
+        let future = replaceLine(0) { $0.replacingOccurrences(of: "\"version\":2", with: "\"version\":7") }
         try expectRefused(try write("v7.bundle", bundle(future)), mentioning: ["version 7 is not supported"])
+        let old = replaceLine(0) { $0.replacingOccurrences(of: "\"version\":2", with: "\"version\":1") }
+        try expectRefused(try write("v1.bundle", bundle(old)), mentioning: ["version 1 carries no signatures"])
     }
 
     @Test func aBadLineLateInTheBundleLeavesEarlierLinesUnapplied() throws {

@@ -3,7 +3,8 @@
 /// The first line of a bundle: who wrote it, when, and the names of the sites it mentions.
 public struct BundleHeader: Sendable, Equatable {
     public static let format = "fieldsync-bundle"
-    public static let version = 1
+    /// 2: change lines come after signed manifest lines that prove them (changeset.md §5, §7).
+    public static let version = 2
 
     public var schema: Int
     public var site: SiteID
@@ -52,6 +53,9 @@ public enum BundleFormat {
         }
         guard let v = o["version"]?.intValue else { throw InputError("line 1: version", "is missing") }
         guard v == Int64(BundleHeader.version) else {
+            if v == 1 {
+                throw InputError("line 1: version", "bundle format version 1 carries no signatures, so nothing in it can be checked for its origin; export it again with this FieldSync (version \(BundleHeader.version))")
+            }
             throw InputError("line 1: version", "bundle format version \(v) is not supported (this FieldSync reads version \(BundleHeader.version))")
         }
         guard let schema = o["schema"]?.intValue, schema >= 1 else { throw InputError("line 1: schema", "is missing") }
@@ -67,6 +71,9 @@ public enum BundleFormat {
         var sites: [SiteID: String] = [:]
         if let s = o["sites"] {
             guard case .object(let so) = s else { throw InputError("line 1: sites", "expected an object of site id → name") }
+            guard so.count <= PushBody.maxSiteNames else {
+                throw InputError("line 1: sites", "\(so.count) names; a bundle names at most \(PushBody.maxSiteNames) sites")
+            }
             for (k, v) in so {
                 guard let id = SiteID(hex: k), case .string(let name) = v, name.count <= 200 else {
                     throw InputError("line 1: sites", "entry \"\(k.prefix(40))\" is not site id → name")
@@ -77,6 +84,18 @@ public enum BundleFormat {
         let name = o["siteName"]?.stringValue ?? ""
         guard name.count <= 200 else { throw InputError("line 1: siteName", "longer than 200 characters") }
         return BundleHeader(schema: Int(schema), site: site, siteName: name, created: created, sites: sites)
+    }
+
+    /// A manifest line, `{"manifest":{…}}`: it proves the change lines after it, up to the next
+    /// manifest line (changeset.md §5).
+    public static func manifestLine(_ manifest: JSONValue) -> String {
+        JSONValue.object(JSONObject([("manifest", manifest)])).compactText
+    }
+
+    /// The manifest of a manifest line, or nil when the line is not one.
+    public static func manifest(_ json: JSONValue) -> JSONValue? {
+        guard case .object(let o) = json, o.count == 1, let m = o["manifest"] else { return nil }
+        return m
     }
 
     /// The change count of a trailer line, or nil when the line is not a trailer.

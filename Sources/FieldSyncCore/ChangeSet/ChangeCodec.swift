@@ -11,6 +11,12 @@
 public enum ChangeCodec {
     public static let maxAuthorLength = 100
     public static let maxNoteLength = 2000
+    /// Most entries in one `seen` vector (and in each `rowSeen` vector): one per site that ever
+    /// wrote the field, far more than a township's laptops. A vector past it would make every
+    /// later edit of the record carry and compare it, for good (issue 9).
+    public static let maxSeenEntries = 256
+    /// Most change ids in `resolves`.
+    public static let maxResolves = 100
 
     // MARK: Encoding
 
@@ -144,7 +150,7 @@ public enum ChangeCodec {
         }
         let idText = try requiredString(o, "id")
         guard let id = ChangeID(idText) else {
-            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1), got \"\(idText.prefix(60))\"")
+            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1 to \(ChangeID.maxCounter)), got \"\(idText.prefix(60))\"")
         }
         let where_ = "change \(id)"
         do throws(InputError) {
@@ -177,12 +183,14 @@ public enum ChangeCodec {
             }
             var resolves: [ChangeID]?
             if let r = o["resolves"] {
-                guard case .array(let items) = r, !items.isEmpty, items.count <= 100 else {
-                    throw InputError("resolves", "an array of 1…100 change ids")
+                guard case .array(let items) = r, !items.isEmpty, items.count <= maxResolves else {
+                    throw InputError("resolves", "an array of 1…\(maxResolves) change ids")
                 }
                 var ids: [ChangeID] = []
                 for i in items {
-                    guard case .string(let t) = i, let id = ChangeID(t) else { throw InputError("resolves", "each entry is a change id SITE:COUNTER") }
+                    guard case .string(let t) = i, let id = ChangeID(t) else {
+                        throw InputError("resolves", "each entry is a change id SITE:COUNTER (counter 1…\(ChangeID.maxCounter))")
+                    }
                     ids.append(id)
                 }
                 resolves = ids
@@ -254,13 +262,19 @@ public enum ChangeCodec {
     static func decodeVector(_ json: JSONValue?, at: String) throws(InputError) -> VersionVector {
         guard let json else { return VersionVector() }
         guard case .object(let o) = json else { throw InputError(at, "expected an object of site → counter") }
-        var v = VersionVector()
+        guard o.count <= maxSeenEntries else {
+            throw InputError(at, "\(o.count) entries; a vector holds at most \(maxSeenEntries) (one per site that wrote the field)")
+        }
+        var entries: [(SiteID, Int64)] = []
+        entries.reserveCapacity(o.count)
         for (siteText, c) in o {
             guard let site = SiteID(hex: siteText) else { throw InputError(at, "\"\(siteText.prefix(40))\" is not a site id (16 lowercase hex digits)") }
-            guard case .int(let n) = c, n >= 1 else { throw InputError("\(at).\(siteText)", "a counter is an integer ≥ 1") }
-            v.include(ChangeID(site: site, counter: n))
+            guard case .int(let n) = c, n >= 1, n <= ChangeID.maxCounter else {
+                throw InputError("\(at).\(siteText)", "a counter is an integer from 1 to \(ChangeID.maxCounter)")
+            }
+            entries.append((site, n))
         }
-        return v
+        return VersionVector(sorting: entries)
     }
 
     private static func requiredString(_ o: JSONObject, _ key: String) throws(InputError) -> String {

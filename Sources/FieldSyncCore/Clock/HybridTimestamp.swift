@@ -71,7 +71,8 @@ public struct HybridLogicalClock: Sendable {
         if wall > last.millis {
             last = HybridTimestamp(millis: wall, counter: 0)
         } else if last.counter == UInt16.max {
-            last = HybridTimestamp(millis: last.millis + 1, counter: 0)
+            // At the very end of the range the reading stays put rather than leave it.
+            if last.millis < HybridTimestamp.maxMillis { last = HybridTimestamp(millis: last.millis + 1, counter: 0) }
         } else {
             last = HybridTimestamp(millis: last.millis, counter: last.counter + 1)
         }

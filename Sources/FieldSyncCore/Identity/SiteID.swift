@@ -58,6 +58,11 @@ public struct ChangeID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public let site: SiteID
     public let counter: Int64
 
+    /// The largest counter a change may carry: 2^53 − 1, exact in every JSON reader (and far
+    /// beyond any real site: a million edits a day for 24 million years), so that counting on
+    /// from any accepted counter never overflows.
+    public static let maxCounter: Int64 = (1 << 53) - 1
+
     public init(site: SiteID, counter: Int64) {
         self.site = site
         self.counter = counter
@@ -67,7 +72,7 @@ public struct ChangeID: Hashable, Comparable, Sendable, CustomStringConvertible 
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let site = SiteID(hex: String(parts[0])),
             parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }), !parts[1].isEmpty,
-            parts[1].utf8.first != 0x30, let c = Int64(parts[1]), c >= 1
+            parts[1].utf8.first != 0x30, parts[1].utf8.count <= 16, let c = Int64(parts[1]), c >= 1, c <= Self.maxCounter
         else { return nil }
         self.init(site: site, counter: c)
     }

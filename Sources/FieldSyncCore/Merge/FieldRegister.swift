@@ -89,11 +89,22 @@ public struct FieldRegister: Sendable, Equatable {
     }
 
     /// What a new write to this field has seen: every held write and all they had seen.
-    public var context: VersionVector {
+    ///
+    /// At most `limit` sites (``ChangeCodec/maxSeenEntries``, what receivers accept): held
+    /// writes are taken winner first, each with everything it had seen, and one that would
+    /// overflow the limit is left out whole, so the vector stays transitively closed (Protocol
+    /// §3) and merging stays order-free. A write left out stays held beside the new one — a
+    /// conflict shown, never an edit refused everywhere. Only vectors inflated on purpose
+    /// (hundreds of sites on one field) ever reach the limit.
+    public var context: VersionVector { context(limit: ChangeCodec.maxSeenEntries) }
+
+    public func context(limit: Int) -> VersionVector {
         var v = VersionVector()
         for e in entries {
-            v.formUnion(e.context)
-            v.include(e.dot)
+            var next = v
+            next.formUnion(e.context)
+            next.include(e.dot)
+            if next.count <= limit { v = next }
         }
         return v
     }

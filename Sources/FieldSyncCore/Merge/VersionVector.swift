@@ -18,6 +18,12 @@ public struct VersionVector: Hashable, Sendable, Sequence {
         for (s, c) in items { include(ChangeID(site: s, counter: c)) }
     }
 
+    /// A vector from entries with distinct sites, in one sort (decoding: `include` one by one
+    /// would cost a search and an insertion each).
+    public init(sorting items: [(SiteID, Int64)]) {
+        entries = items.sorted { $0.0 < $1.0 }.map { (site: $0.0, counter: $0.1) }
+    }
+
     public var isEmpty: Bool { entries.isEmpty }
     public var count: Int { entries.count }
 

@@ -41,18 +41,38 @@ public struct HubErrorBody: Error, Sendable, Equatable, CustomStringConvertible 
 
 // MARK: - Enrolment
 
+/// `POST /v1/enroll`: a one-time code, the laptop's site, and proof that the laptop holds the
+/// key its site id is derived from (sync.md §1), so nobody can enrol under another's site id.
 public struct EnrollRequest: Sendable, Equatable {
     public var code: String
     public var site: SiteID
     public var siteName: String
+    /// The site's 32-byte Ed25519 public key.
+    public var key: [UInt8]
+    /// The site's signature of ``possessionMessage(code:site:)``.
+    public var proof: [UInt8]
 
-    public init(code: String, site: SiteID, siteName: String) {
+    public init(code: String, site: SiteID, siteName: String, key: [UInt8], proof: [UInt8]) {
         self.code = code
         self.site = site
         self.siteName = siteName
+        self.key = key
+        self.proof = proof
     }
 
-    public var json: JSONValue { ["code": .string(code), "site": .string(site.hex), "siteName": .string(siteName)] }
+    /// What the laptop signs to enrol: `fieldsync-enroll-v1`, LF, the code as the hub compares it
+    /// (upper case, without dashes and spaces), LF, the site id.
+    public static func possessionMessage(code: String, site: SiteID) -> [UInt8] {
+        Array("fieldsync-enroll-v1\n\(normalize(code: code))\n\(site.hex)".utf8)
+    }
+
+    /// Enrolment codes are typed by people: case, dashes and spaces do not matter.
+    public static func normalize(code: String) -> String { code.uppercased().filter { $0 != "-" && $0 != " " } }
+
+    public var json: JSONValue {
+        ["code": .string(code), "site": .string(site.hex), "siteName": .string(siteName),
+         "key": .string(Base64.encode(key)), "proof": .string(Base64.encode(proof))]
+    }
 
     public init(json: JSONValue) throws(InputError) {
         guard case .object(let o) = json else { throw InputError("body", "expected a JSON object") }
@@ -60,7 +80,46 @@ public struct EnrollRequest: Sendable, Equatable {
         guard let s = o["site"]?.stringValue, let site = SiteID(hex: s) else { throw InputError("site", "expected the replica's site id (16 lowercase hex digits)") }
         let name = o["siteName"]?.stringValue ?? ""
         guard name.unicodeScalars.count <= 200 else { throw InputError("siteName", "at most 200 characters") }
-        self.init(code: code, site: site, siteName: name)
+        guard let k = o["key"]?.stringValue, k.utf8.count <= 64, let key = Base64.decode(k), key.count == 32 else {
+            throw InputError("key", "expected the site's Ed25519 public key (32 bytes, base64); this laptop's FieldSync is older than the hub: upgrade it")
+        }
+        guard let p = o["proof"]?.stringValue, p.utf8.count <= 128, let proof = Base64.decode(p), proof.count == 64 else {
+            throw InputError("proof", "expected the site's signature of the enrolment (64 bytes, base64)")
+        }
+        self.init(code: code, site: site, siteName: name, key: key, proof: proof)
+    }
+}
+
+/// `POST /v1/device/sites`: a device names a new site it writes under (its replica took a new
+/// id), with proof that it holds the site's key (sync.md §1).
+public struct SiteBinding: Sendable, Equatable {
+    public var site: SiteID
+    public var key: [UInt8]
+    public var proof: [UInt8]
+
+    public init(site: SiteID, key: [UInt8], proof: [UInt8]) {
+        self.site = site
+        self.key = key
+        self.proof = proof
+    }
+
+    /// `fieldsync-bind-v1`, LF, the device id, LF, the site id.
+    public static func possessionMessage(device: String, site: SiteID) -> [UInt8] {
+        Array("fieldsync-bind-v1\n\(device)\n\(site.hex)".utf8)
+    }
+
+    public var json: JSONValue { ["site": .string(site.hex), "key": .string(Base64.encode(key)), "proof": .string(Base64.encode(proof))] }
+
+    public init(json: JSONValue) throws(InputError) {
+        guard case .object(let o) = json, o.count == 3 else { throw InputError("body", "expected {\"site\": …, \"key\": …, \"proof\": …}") }
+        guard let s = o["site"]?.stringValue, let site = SiteID(hex: s) else { throw InputError("site", "expected a site id (16 lowercase hex digits)") }
+        guard let k = o["key"]?.stringValue, k.utf8.count <= 64, let key = Base64.decode(k), key.count == 32 else {
+            throw InputError("key", "expected the site's Ed25519 public key (32 bytes, base64)")
+        }
+        guard let p = o["proof"]?.stringValue, p.utf8.count <= 128, let proof = Base64.decode(p), proof.count == 64 else {
+            throw InputError("proof", "expected the site's signature (64 bytes, base64)")
+        }
+        self.init(site: site, key: key, proof: proof)
     }
 }
 
@@ -71,26 +130,30 @@ public struct EnrollResponse: Sendable, Equatable {
     public var token: String
     public var hubSite: SiteID
     public var hubName: String
+    /// The hub's Ed25519 public key: it signs every page it serves (changeset.md §7).
+    public var hubKey: [UInt8]
 
-    public init(device: String, name: String, scope: String, token: String, hubSite: SiteID, hubName: String) {
+    public init(device: String, name: String, scope: String, token: String, hubSite: SiteID, hubName: String, hubKey: [UInt8]) {
         self.device = device
         self.name = name
         self.scope = scope
         self.token = token
         self.hubSite = hubSite
         self.hubName = hubName
+        self.hubKey = hubKey
     }
 
     public func json(hubTime: Int64) -> JSONValue {
         ["device": .string(device), "name": .string(name), "scope": .string(scope), "token": .string(token),
-         "hub": ["site": .string(hubSite.hex), "name": .string(hubName)], "hubTime": .int(hubTime)]
+         "hub": ["site": .string(hubSite.hex), "name": .string(hubName), "key": .string(Base64.encode(hubKey))], "hubTime": .int(hubTime)]
     }
 
     public init(json: JSONValue) throws(InputError) {
         guard let d = json["device"]?.stringValue, let n = json["name"]?.stringValue, let s = json["scope"]?.stringValue,
-              let t = json["token"]?.stringValue, let hs = json["hub"]?["site"]?.stringValue, let site = SiteID(hex: hs)
-        else { throw InputError("enrolment response", "missing device, name, scope, token or hub") }
-        self.init(device: d, name: n, scope: s, token: t, hubSite: site, hubName: json["hub"]?["name"]?.stringValue ?? "")
+              let t = json["token"]?.stringValue, let hs = json["hub"]?["site"]?.stringValue, let site = SiteID(hex: hs),
+              let hk = json["hub"]?["key"]?.stringValue, let key = Base64.decode(hk), key.count == 32
+        else { throw InputError("enrolment response", "missing device, name, scope, token or hub (site, key)") }
+        self.init(device: d, name: n, scope: s, token: t, hubSite: site, hubName: json["hub"]?["name"]?.stringValue ?? "", hubKey: key)
     }
 }
 
@@ -160,12 +223,21 @@ public struct PushResponse: Sendable, Equatable {
 
 /// Builds a push body from changes' canonical texts without re-encoding them.
 public enum PushBody {
-    public static func text(site: SiteID, siteName: String, sites: [SiteID: String], changeTexts: [String]) -> String {
+    /// Most entries in a push's `sites` map (and a bundle header's): a hub takes names only for
+    /// the pushing device's own sites, so an honest push names a few.
+    public static let maxSiteNames = 1000
+    /// Most manifests in one push: each proves relayed changes (changeset.md §7).
+    public static let maxManifests = 100
+
+    /// `manifests` are the JSON texts of the manifests proving relayed changes (none when the
+    /// device pushes only its own changes: its token proves their origin).
+    public static func text(site: SiteID, siteName: String, sites: [SiteID: String], changeTexts: [String], manifests: [String] = []) -> String {
         var sitesObj = JSONObject()
         for (id, name) in sites.sorted(by: { $0.key < $1.key }) { sitesObj[id.hex] = .string(name) }
         let head: JSONValue = ["site": .string(site.hex), "siteName": .string(siteName), "sites": .object(sitesObj)]
         var t = head.compactText
         t.removeLast()
+        if !manifests.isEmpty { t += ",\"manifests\":[" + manifests.joined(separator: ",") + "]" }
         return t + ",\"changes\":[" + changeTexts.joined(separator: ",") + "]}"
     }
 }
@@ -183,23 +255,30 @@ public struct ChangePage: Sendable {
     public var next: String?
     public var sites: [SiteID: String]
     public var hubTime: Int64
+    /// The hub's signature of the page's changes, `{"signer","key","sig"}` (changeset.md §7):
+    /// the receiver computes the digests from the changes themselves.
+    public var proof: JSONValue?
 
-    public init(changes: [Change], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64) {
+    public init(changes: [Change], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64, proof: JSONValue? = nil) {
         self.changes = changes
         self.cursor = cursor
         self.more = more
         self.next = next
         self.sites = sites
         self.hubTime = hubTime
+        self.proof = proof
     }
 
     /// The page as the hub writes it, from stored canonical change texts.
-    public static func text(changeTexts: [String], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64) -> String {
+    public static func text(changeTexts: [String], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64,
+                            proof: JSONValue? = nil) -> String {
         var sitesObj = JSONObject()
         for (id, name) in sites.sorted(by: { $0.key < $1.key }) { sitesObj[id.hex] = .string(name) }
-        let tail: JSONValue = ["cursor": .int(cursor), "more": .bool(more), "next": next.map { .string($0) } ?? .null,
-                               "sites": .object(sitesObj), "hubTime": .int(hubTime)]
-        var t = tail.compactText
+        var tail: JSONObject = ["cursor": .int(cursor), "more": .bool(more), "next": next.map { .string($0) } ?? .null,
+                                "sites": .object(sitesObj), "hubTime": .int(hubTime)]
+        if let proof { tail["proof"] = proof }
+        let tailValue = JSONValue.object(tail)
+        var t = tailValue.compactText
         t.removeFirst()
         return "{\"changes\":[" + changeTexts.joined(separator: ",") + "]," + t
     }
@@ -218,6 +297,7 @@ public struct ChangePage: Sendable {
         if case .object(let so)? = json["sites"] {
             for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue { sites[id] = n } }
         }
-        self.init(changes: cs, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0)
+        self.init(changes: cs, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0,
+                  proof: json["proof"])
     }
 }

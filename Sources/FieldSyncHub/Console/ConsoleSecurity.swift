@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -121,7 +122,7 @@ enum ConsoleGuard {
     /// a page this hub served can sign in (an attacker cannot make a victim's browser sign in to
     /// the attacker's account).
     static func loginToken(nonce: String, key: [UInt8]) -> String {
-        Hex.encode(SHA256.hmac(key: key, message: Array("fieldsync-console-login:\(nonce)".utf8)))
+        Hex.encode(SecretHash.hmac(key: key, message: Array("fieldsync-console-login:\(nonce)".utf8)))
     }
 
     /// Refuses a state-changing request another site started: `Sec-Fetch-Site`, then `Origin`,
