@@ -157,7 +157,7 @@ extension SQLiteHubStore {
     /// Creates the file exclusively (never following a link, never replacing another file),
     /// flushed to disk before it is named: written in full or not at all.
     static func write(_ bytes: [UInt8], to path: String, in folder: String, shown: String) throws -> BundleKept {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+        do { try OwnerOnly.makeFolder(folder) } catch {
             throw ReplicaError.storage("cannot create the bundle inbox \(folder): \(error.localizedDescription)")
         }
         if let existing = FileManager.default.contents(atPath: path) {
@@ -167,8 +167,9 @@ extension SQLiteHubStore {
             return BundleKept(path: shown, again: true)
         }
         let partial = path + ".partial-" + Hex.random(bytes: 6)
-        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, OwnerOnly.fileMode)
         guard fd >= 0 else { throw ReplicaError.storage("cannot create \(partial): \(String(cString: strerror(errno)))") }
+        fchmod(fd, OwnerOnly.fileMode)
         defer {
             close(fd)
             unlink(partial)  // once linked, the file lives on under its name

@@ -5,6 +5,7 @@ import FieldSyncTrust
 import Foundation
 import GRDB
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import HTTPTypes
 import Logging
@@ -17,13 +18,20 @@ public struct HubServerConfiguration: Sendable {
     /// PEM certificate chain and private key files: set both to serve HTTPS.
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// Timeouts and the per-address connection cap (docs/security.md).
+    public var limits: ConnectionLimits
 
-    public init(host: String = "127.0.0.1", port: Int = 8780, tlsCertificate: String? = nil, tlsKey: String? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 8780, tlsCertificate: String? = nil, tlsKey: String? = nil,
+                limits: ConnectionLimits = ConnectionLimits()) {
         self.host = host
         self.port = port
         self.tlsCertificate = tlsCertificate
         self.tlsKey = tlsKey
+        self.limits = limits
     }
+
+    /// Serving HTTPS (both files given): cookies are Secure and responses carry HSTS.
+    public var servesTLS: Bool { tlsCertificate != nil && tlsKey != nil }
 }
 
 // MARK: - The HTTP API (Protocol/sync.md, Protocol/openapi.yaml)
@@ -31,12 +39,14 @@ public struct HubServerConfiguration: Sendable {
 public enum HubHTTP {
     static let hubTime = HTTPField.Name(SyncProtocol.hubTimeHeader)!
     static let deviceTime = HTTPField.Name(SyncProtocol.deviceTimeHeader)!
+    static let strictTransportSecurity = HTTPField.Name("Strict-Transport-Security")!
 
     /// The router with every endpoint; tests drive it in process (`app.test(.router)`).
     public static func router(store: any HubStore, logger: Logger = Logger(label: "fieldsync-hub"),
-                              console: ConsoleConfiguration = ConsoleConfiguration()) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: HubMiddleware(logger: logger))
+                              console: ConsoleConfiguration = ConsoleConfiguration()) -> Router<HubRequestContext> {
+        let router = Router(context: HubRequestContext.self)
+        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies))
+        let signIn = SignIn(store: store, pool: PasswordHashingPool(), logger: logger)
 
         router.get("/v1/health") { _, _ in
             json(["status": "ok", "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName),
@@ -173,22 +183,22 @@ public enum HubHTTP {
                          "results": .array(results.map(\.json)), "hubSeq": .int(hubSeq), "hubTime": .int(now())],
                         status: kept.again ? .ok : .created, request: request)
         }
-        addSupervisorRoutes(router, store: store)
+        addSupervisorRoutes(router, store: store, signIn: signIn)
         addReportRoutes(router, store: store)
-        HubConsole.addRoutes(router, store: store, configuration: console, logger: logger)
+        HubConsole.addRoutes(router, store: store, signIn: signIn, configuration: console, logger: logger)
         return router
     }
 
     // MARK: Supervisors and conflicts (Protocol/conflicts.md)
 
-    static func addSupervisorRoutes(_ router: Router<BasicRequestContext>, store: any HubStore) {
-        router.post("/v1/sessions") { request, _ in
+    static func addSupervisorRoutes(_ router: Router<HubRequestContext>, store: any HubStore, signIn: SignIn) {
+        router.post("/v1/sessions") { request, context in
             var request = request
             let body = try await readJSON(&request)
             guard let name = body["name"]?.stringValue, let password = body["password"]?.stringValue else {
                 throw HubFailure(422, "invalid", "sign in with {\"name\": …, \"password\": …}")
             }
-            let s = try await store.login(name: name, password: password)
+            let s = try await signIn(name: name, password: password, address: context.clientAddress)
             return json(["token": .string(s.token), "expires": .string(UTCTime.iso(s.expires)), "csrf": .string(s.csrf),
                          "supervisor": ["name": .string(s.supervisor.name), "scope": .string(s.supervisor.scope)], "hubTime": .int(now())])
         }
@@ -265,7 +275,7 @@ public enum HubHTTP {
 
     /// The conflict named by the path: ROW is a record id or at least 4 of its hex digits (as in
     /// `shortId`), FIELD a field name, `_deleted` or `_record`. Anything else names no conflict.
-    static func conflictID(_ context: BasicRequestContext) throws -> String {
+    static func conflictID(_ context: HubRequestContext) throws -> String {
         guard let row = context.parameters.get("row"), let field = context.parameters.get("field"),
               (4...45).contains(row.utf8.count),
               row.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == UInt8(ascii: "-") }),
@@ -385,18 +395,24 @@ public enum HubHTTP {
     /// Builds the application for `fieldsync-hub serve`.
     public static func application(store: any HubStore, configuration: HubServerConfiguration, logger: Logger,
                                    onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
-        let servesTLS = configuration.tlsCertificate != nil && configuration.tlsKey != nil
-        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: servesTLS))
+        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: configuration.servesTLS))
         let config = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "FieldSync-Hub")
         let port = configuration.port
-        if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
-            let tls = TLSConfiguration.makeServerConfiguration(
+        let limits = configuration.limits
+        let counter = ConnectionCounter(limit: limits.maxConnectionsPerAddress)
+        // Idle, head and body timeouts per request, and the per-address cap per connection.
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestTimeouts(limits: limits, logger: logger)])
+        let tls: TLSConfiguration? = if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
+            TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            return Application(router: r, server: try .tls(.http1(), tlsConfiguration: tls), configuration: config,
-                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+        } else { nil }
+        let server = HTTPServerBuilder { responder in
+            let plain = HTTP1Channel(responder: responder, configuration: http1)
+            if let tls { return GuardedChannel(inner: try TLSChannel(plain, tlsConfiguration: tls), counter: counter, logger: logger) }
+            return GuardedChannel(inner: plain, counter: counter, logger: logger)
         }
-        return Application(router: r, server: .http1(), configuration: config,
+        return Application(router: r, server: server, configuration: config,
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
@@ -531,8 +547,10 @@ public enum HubHTTP {
 /// Stamps every response with the hub's clock, turns every error into a JSON error body with
 /// the right status, and logs each request.
 struct HubMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = HubRequestContext
     let logger: Logger
+    /// Served over HTTPS: every response tells browsers to use only HTTPS here (HSTS).
+    let hsts: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -581,6 +599,7 @@ struct HubMiddleware: RouterMiddleware {
             response = HubHTTP.json(HubErrorBody(code: "internal", message: "the hub failed unexpectedly; this is a bug").json, status: .internalServerError)
         }
         response.headers[HubHTTP.hubTime] = String(HubHTTP.now())
+        if hsts { response.headers[HubHTTP.strictTransportSecurity] = "max-age=31536000" }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         logger.info("\(request.method) \(request.uri.path) → \(response.status.code) \(String(format: "%.1f", ms)) ms")
         return response

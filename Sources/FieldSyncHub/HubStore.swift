@@ -93,8 +93,16 @@ public protocol HubStore: AnyObject, Sendable {
     /// again is harmless (`again`); with other bytes, 409 `name_taken`.
     func keepBundle(named name: String, bytes: [UInt8], from device: Device) async throws -> BundleKept
 
-    // Supervisors: sign-in, and conflicts within their scope.
-    func login(name: String, password: String) async throws -> Session
+    // Supervisors: sign-in (the rules are ``SignIn``'s), and conflicts within their scope.
+    func supervisorAccount(named name: String) async throws -> SupervisorAccount?
+    /// Keeps a new session unless the account changed meanwhile (disabled, or its password hash
+    /// is no longer `passwordHash`): false then. Ends the oldest sessions beyond `maxPerAccount`.
+    func createSession(_ session: Session, passwordHash: String, maxPerAccount: Int) async throws -> Bool
+    func signInRecords(_ subjects: [String]) async throws -> [String: SignInRecord]
+    /// Counts one more failure for each subject, locking those that reach their `lockAt`.
+    func recordSignInFailure(_ subjects: [String], at: Int64, lockAt: [String: Int]) async throws -> [String: SignInRecord]
+    func clearSignInFailures(_ subjects: [String]) async throws
+    func logSecurityEvent(_ e: SecurityEvent) async throws
     func session(token: String) async throws -> Session
     func logout(token: String) async throws
     func conflicts(for s: Supervisor, _ f: ConflictFilter) async throws -> [ConflictInfo]

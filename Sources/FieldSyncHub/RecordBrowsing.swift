@@ -22,18 +22,14 @@ extension SQLiteHubStore {
         return try r.browse(q)
     }
 
-    /// A record and every value its fields ever had, when it lies in the supervisor's scope.
-    /// The scope is judged by the id alone (it starts with the division code), before any lookup,
-    /// so a refusal says nothing about whether such a record exists.
+    /// A record and every value its fields ever had, when it lies in the supervisor's scope. A
+    /// record outside the scope is "not found" in the same words as a missing one.
     public static func recordHistory(_ r: Replica, for s: Supervisor, id: String) throws -> (Record, [HistoryEntry]) {
         guard RecordKind.allCases.contains(where: { RecordID.problem(id, kind: $0) == nil }) else {
             throw HubFailure(404, "not_found", "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
         }
-        guard Replica.inScope(row: id, scope: s.scope) else {
-            throw HubFailure(403, "out_of_scope", "record \(RecordID.short(id)) lies outside \(s.name)'s scope \(s.scope)")
-        }
         // A whole id (checked above) finds that record or none: never another by prefix.
-        do { _ = try r.resolve(id) } catch ReplicaError.notFound { throw HubFailure(404, "not_found", "no record \(id) on this hub") }
+        _ = try r.resolve(id, scope: s.scope)
         return try r.history(id)
     }
 

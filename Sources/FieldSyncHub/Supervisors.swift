@@ -33,20 +33,9 @@ public struct Session: Sendable {
 
 extension SQLiteHubStore {
     /// PBKDF2-HMAC-SHA256 iterations for new passwords (stored per account, so it can grow).
-    public static let passwordIterations = 210_000
+    public static let passwordIterations = PasswordHash.iterations
     /// How long a session lasts.
     public static let sessionLifetimeMs: Int64 = 8 * 3_600_000
-
-    static func createSupervisorTables(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS hub_supervisor(
-              name TEXT PRIMARY KEY NOT NULL, scope TEXT NOT NULL, salt TEXT NOT NULL, iterations INTEGER NOT NULL,
-              password_hash TEXT NOT NULL, created INTEGER NOT NULL, disabled INTEGER, last_login INTEGER) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS hub_session(
-              token_hash TEXT PRIMARY KEY NOT NULL, supervisor TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
-              csrf TEXT NOT NULL) WITHOUT ROWID;
-            """)
-    }
 
     static func hashPassword(_ password: String, salt: String, iterations: Int) -> String {
         PasswordHash.derive(password, salt: salt, iterations: iterations) ?? ""
@@ -99,48 +88,112 @@ extension SQLiteHubStore {
         return Supervisor(name: name, scope: row["scope"])
     }
 
-    public func login(name: String, password: String) async throws -> Session {
-        // Only the account lookup and the session insert run on the store's queue: PBKDF2 takes
-        // a noticeable time (seconds in a debug build) and would hold up every sync meanwhile.
-        struct Account: Sendable { let scope: String, salt: String, iterations: Int, hash: String, disabled: Bool }
-        let account: Account? = try await run { r in
+    public func supervisorAccount(named name: String) async throws -> SupervisorAccount? {
+        try await run { r in
             try r.database.read { db in
                 try Row.fetchOne(db, sql: "SELECT scope, salt, iterations, password_hash, disabled FROM hub_supervisor WHERE name = ?", arguments: [name]).map {
-                    Account(scope: $0["scope"], salt: $0["salt"], iterations: $0["iterations"], hash: $0["password_hash"], disabled: ($0["disabled"] as Int64?) != nil)
+                    SupervisorAccount(name: name, scope: $0["scope"], salt: $0["salt"], iterations: $0["iterations"],
+                                      passwordHash: $0["password_hash"], disabled: ($0["disabled"] as Int64?) != nil)
                 }
             }
         }
-        let verified: Bool = await withCheckedContinuation { cont in
-            DispatchQueue.global().async {
-                guard let account else {
-                    _ = Self.hashPassword(password, salt: "x", iterations: Self.passwordIterations)  // same time as a wrong password
-                    return cont.resume(returning: false)
-                }
-                let hash = Self.hashPassword(password, salt: account.salt, iterations: account.iterations)
-                cont.resume(returning: Hex.equalInConstantTime(hash, account.hash) && !account.disabled)
-            }
-        }
-        guard verified, let account else {
-            try? await Task.sleep(nanoseconds: 300_000_000)  // slows guessing
-            throw HubFailure(401, "bad_credentials", "the name or password is wrong")
-        }
-        let token = "fss_" + Hex.random(bytes: 32)
-        let csrf = Hex.random(bytes: 16)
-        let expires = Self.now() + Self.sessionLifetimeMs
-        let stillActive: Bool = try await run { r in
+    }
+
+    public func createSession(_ session: Session, passwordHash: String, maxPerAccount: Int) async throws -> Bool {
+        try await run { r in
             try r.database.write { db in
-                // The account may have been disabled (or its password changed) while hashing.
+                let name = session.supervisor.name
                 guard try Row.fetchOne(db, sql: "SELECT 1 FROM hub_supervisor WHERE name = ? AND disabled IS NULL AND password_hash = ?",
-                                       arguments: [name, account.hash]) != nil else { return false }
-                try db.execute(sql: "DELETE FROM hub_session WHERE expires < ?", arguments: [Self.now()])
+                                       arguments: [name, passwordHash]) != nil else { return false }
+                let now = Self.now()
+                try db.execute(sql: "DELETE FROM hub_session WHERE expires < ?", arguments: [now])
                 try db.execute(sql: "INSERT INTO hub_session(token_hash, supervisor, created, expires, csrf) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [Self.hash(token), name, Self.now(), expires, csrf])
-                try db.execute(sql: "UPDATE hub_supervisor SET last_login = ? WHERE name = ?", arguments: [Self.now(), name])
+                               arguments: [Self.hash(session.token), name, now, session.expires, session.csrf])
+                // The oldest sessions beyond the bound end.
+                try db.execute(sql: """
+                    DELETE FROM hub_session WHERE supervisor = ? AND token_hash NOT IN
+                      (SELECT token_hash FROM hub_session WHERE supervisor = ? ORDER BY created DESC, token_hash DESC LIMIT ?)
+                    """, arguments: [name, name, maxPerAccount])
+                try db.execute(sql: "UPDATE hub_supervisor SET last_login = ? WHERE name = ?", arguments: [now, name])
                 return true
             }
         }
-        guard stillActive else { throw HubFailure(401, "bad_credentials", "the name or password is wrong") }
-        return Session(token: token, supervisor: Supervisor(name: name, scope: account.scope), expires: expires, csrf: csrf)
+    }
+
+    public func signInRecords(_ subjects: [String]) async throws -> [String: SignInRecord] {
+        try await run { r in try r.database.read { db in try Self.signInRecords(db, subjects) } }
+    }
+
+    static func signInRecords(_ db: Database, _ subjects: [String]) throws -> [String: SignInRecord] {
+        var out: [String: SignInRecord] = [:]
+        for s in subjects {
+            if let row = try Row.fetchOne(db, sql: "SELECT failures, last_failure, locked FROM hub_signin WHERE subject = ?", arguments: [s]) {
+                out[s] = SignInRecord(failures: row["failures"], lastFailure: row["last_failure"], locked: row["locked"])
+            }
+        }
+        return out
+    }
+
+    public func recordSignInFailure(_ subjects: [String], at now: Int64, lockAt: [String: Int]) async throws -> [String: SignInRecord] {
+        try await run { r in
+            try r.database.write { db in
+                // Old counts of addresses that stopped trying are forgotten after a day.
+                try db.execute(sql: "DELETE FROM hub_signin WHERE locked IS NULL AND last_failure < ?", arguments: [now - 86_400_000])
+                for s in subjects {
+                    try db.execute(sql: """
+                        INSERT INTO hub_signin(subject, failures, last_failure) VALUES (?, 1, ?)
+                        ON CONFLICT(subject) DO UPDATE SET failures = failures + 1, last_failure = excluded.last_failure
+                        """, arguments: [s, now])
+                    if let n = lockAt[s] {
+                        try db.execute(sql: "UPDATE hub_signin SET locked = ? WHERE subject = ? AND locked IS NULL AND failures >= ?", arguments: [now, s, n])
+                    }
+                }
+                return try Self.signInRecords(db, subjects)
+            }
+        }
+    }
+
+    public func clearSignInFailures(_ subjects: [String]) async throws {
+        try await run { r in
+            try r.database.write { db in
+                for s in subjects { try db.execute(sql: "DELETE FROM hub_signin WHERE subject = ? AND locked IS NULL", arguments: [s]) }
+            }
+        }
+    }
+
+    public func logSecurityEvent(_ e: SecurityEvent) async throws {
+        try await run { r in
+            try r.database.write { db in try Self.logSecurityEvent(db, e) }
+        }
+    }
+
+    static func logSecurityEvent(_ db: Database, _ e: SecurityEvent) throws {
+        try db.execute(sql: "INSERT INTO hub_security_event(at, kind, subject, address, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [e.at, e.kind, e.subject, e.address, String(e.detail.prefix(1000))])
+        // The log keeps its last 100,000 events.
+        try db.execute(sql: "DELETE FROM hub_security_event WHERE id <= (SELECT max(id) FROM hub_security_event) - 100000")
+    }
+
+    /// Lifts the lock on an account or an address (`fieldsync-hub supervisor unlock`); false when
+    /// it was not locked.
+    public static func unlock(_ r: Replica, subject: String) throws -> Bool {
+        try r.database.write { db in
+            try db.execute(sql: "DELETE FROM hub_signin WHERE subject = ?", arguments: [subject])
+            let changed = db.changesCount > 0
+            if changed {
+                try logSecurityEvent(db, SecurityEvent(at: now(), kind: "signin_unlocked", subject: subject, address: nil, detail: "unlocked by an administrator"))
+            }
+            return changed
+        }
+    }
+
+    /// The newest security events (`fieldsync-hub security-log`).
+    public static func securityEvents(_ r: Replica, limit: Int) throws -> [SecurityEvent] {
+        try r.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT at, kind, subject, address, detail FROM hub_security_event ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+                SecurityEvent(at: $0["at"], kind: $0["kind"], subject: $0["subject"], address: $0["address"], detail: $0["detail"])
+            }
+        }
     }
 
     public func session(token: String) async throws -> Session {
@@ -176,26 +229,21 @@ extension SQLiteHubStore {
         return f
     }
 
-    static func checkScope(_ r: Replica, _ id: String, _ s: Supervisor) throws {
-        let (_, row, _) = try r.findConflict(id)
-        guard Replica.inScope(row: row, scope: s.scope) else {
-            throw HubFailure(403, "out_of_scope", "record \(RecordID.short(row)) lies outside \(s.name)'s scope \(s.scope)")
-        }
-    }
 
     public static func conflicts(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter) throws -> [ConflictInfo] {
         guard let f = scoped(filter, s) else { return [] }
         return try r.conflicts(matching: f)
     }
 
+    /// The conflict is looked for among the supervisor's records only: one outside the scope is
+    /// "not found", word for word as a missing one, and an ambiguous prefix names only records
+    /// inside the scope (docs/security.md).
     public static func conflictDetail(_ r: Replica, for s: Supervisor, _ id: String) throws -> ConflictDetail {
-        try checkScope(r, id, s)
-        return try r.conflictDetail(id)
+        try r.conflictDetail(id, scope: s.scope)
     }
 
     public static func resolve(_ r: Replica, for s: Supervisor, _ id: String, _ how: Resolution, note: String?) throws -> EditResult {
-        try checkScope(r, id, s)
-        return try r.resolveConflict(id, how, author: s.name, note: "在同步中心处理 (at the hub)" + (note.map { "：\($0)" } ?? ""))
+        try r.resolveConflict(id, how, author: s.name, note: "在同步中心处理 (at the hub)" + (note.map { "：\($0)" } ?? ""), scope: s.scope)
     }
 
     public static func resolveAll(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter, _ how: Resolution, note: String?) throws -> [EditResult] {

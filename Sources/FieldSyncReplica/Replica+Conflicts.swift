@@ -98,17 +98,18 @@ extension Replica {
         return try conflicts().filter { filter.matches($0, now: now) }
     }
 
-    /// Finds a conflict by its id `ROW/FIELD`, where ROW may be any form `record get` accepts.
-    public func findConflict(_ text: String) throws -> (RecordKind, String, String) {
+    /// Finds a conflict by its id `ROW/FIELD`, where ROW may be any form `record get` accepts;
+    /// with a `scope`, only among records in it (``resolve(_:includeDeleted:scope:)``).
+    public func findConflict(_ text: String, scope: String = "") throws -> (RecordKind, String, String) {
         guard let slash = text.lastIndex(of: "/") else {
             throw ReplicaError.invalidInput(InputError("conflict", "a conflict id is RECORD/FIELD, e.g. 3f2a9c1b/status (see fieldsync conflicts list), got \"\(text.prefix(60))\""))
         }
-        let (kind, id) = try resolve(String(text[..<slash]))
+        let (kind, id) = try resolve(String(text[..<slash]), scope: scope)
         return (kind, id, String(text[text.index(after: slash)...]))
     }
 
-    public func conflictDetail(_ text: String) throws -> ConflictDetail {
-        let (kind, id, field) = try findConflict(text)
+    public func conflictDetail(_ text: String, scope: String = "") throws -> ConflictDetail {
+        let (kind, id, field) = try findConflict(text, scope: scope)
         return try read { db in
             let names = try siteNames(db)
             guard let info = try conflictInfo(db, kind: kind, id: id, field: field, since: nil, names: names) else {
@@ -171,8 +172,8 @@ extension Replica {
     /// Settles one conflict with an ordinary change that covers every competing write; it syncs
     /// like any edit, and records which writes it settled. Other fields are not touched.
     @discardableResult
-    public func resolveConflict(_ text: String, _ how: Resolution, author: String? = nil, note: String? = nil) throws -> EditResult {
-        let (kind, id, field) = try findConflict(text)
+    public func resolveConflict(_ text: String, _ how: Resolution, author: String? = nil, note: String? = nil, scope: String = "") throws -> EditResult {
+        let (kind, id, field) = try findConflict(text, scope: scope)
         return try write { db in try resolveOne(db, kind: kind, id: id, field: field, how, author: author, note: note) }
     }
 

@@ -175,18 +175,21 @@ extension Replica {
 
     /// Finds the record whose id is `idOrPrefix`, or whose id starts with it, or whose part after
     /// the dash starts or ends with it (tables show the last 8 digits) — at least 4 characters.
-    public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true) throws -> (RecordKind, String) {
+    /// With a `scope`, only records in it are looked at: one outside it is "not found", exactly as
+    /// a missing one, and an ambiguous prefix lists only ids inside it (the hub's supervisors).
+    public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true, scope: String = "") throws -> (RecordKind, String) {
         let p = idOrPrefix.lowercased()
         guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) || $0 == UInt8(ascii: "-") }) else {
             throw ReplicaError.invalidInput(InputError("id", "\"\(idOrPrefix.prefix(40))\" is not a record id or a prefix of at least 4 hex digits"))
         }
-        let live = includeDeleted ? "" : "AND _deleted = 0"
+        let live = (includeDeleted ? "" : "AND _deleted = 0 ") + (scope.isEmpty ? "" : "AND substr(id, 1, \(scope.utf8.count)) = \(SQLLayout.quote(scope))")
+        precondition(scope.utf8.allSatisfy { (0x30...0x39).contains($0) }, "a scope is digits")
         return try read { db in
             var matches: [(RecordKind, String)] = []
             for k in RecordKind.allCases {
                 let t = SQLLayout.table(k)
                 var rows = try String.fetchAll(db, sql: "SELECT id FROM \(t) WHERE id >= ? AND id < ? \(live) LIMIT 3", arguments: [p, p + "~"])
-                if rows.contains(p) { return (k, p) }
+                if rows.contains(p) { return (k, p) }  // (in scope: `live` holds the scope)
                 if rows.isEmpty, !p.contains("-"), k != .region {
                     rows = try String.fetchAll(db, sql: """
                         SELECT id FROM \(t) WHERE (substr(id, instr(id, '-') + 1, ?) = ? OR substr(id, -?) = ?) \(live) LIMIT 3

@@ -49,15 +49,25 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM certificate chain file, to serve HTTPS (with --tls-key).") var tlsCert: String?
     @Option(help: "PEM private key file, to serve HTTPS (with --tls-cert).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(help: "Seconds a client has to send a whole request head (also the idle timeout of a kept-alive connection).")
+    var headTimeout: Int = 10
+    @Option(help: "Seconds a request body may pause before the connection is closed.") var bodyTimeout: Int = 30
+    @Option(help: "Connections one client address may hold at once.") var maxConnectionsPerAddress: Int = 64
 
     func run() async throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard (1...3600).contains(headTimeout), (1...3600).contains(bodyTimeout), (1...100_000).contains(maxConnectionsPerAddress) else {
+            throw ValidationError("--head-timeout and --body-timeout are 1…3600 seconds, --max-connections-per-address 1…100000")
+        }
         let store = try hub.open()
         var logger = Logger(label: "fieldsync-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let scheme = tlsCert == nil ? "http" : "https"
         let app = try HubHTTP.application(
-            store: store, configuration: HubServerConfiguration(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey),
+            store: store,
+            configuration: HubServerConfiguration(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
+                                                  limits: ConnectionLimits(headTimeout: .seconds(Int64(headTimeout)), bodyIdleTimeout: .seconds(Int64(bodyTimeout)),
+                                                                           maxConnectionsPerAddress: maxConnectionsPerAddress)),
             logger: logger
         ) { [host, store] bound in
             // Written straight to the file descriptor: scripts and tests wait for this line.

@@ -10,7 +10,7 @@ import Foundation
 struct SupervisorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "supervisor", abstract: "Supervisor accounts: township and county staff who see and settle conflicts (督导账号).",
-        subcommands: [Add.self, List.self, Disable.self])
+        subcommands: [Add.self, List.self, Disable.self, Unlock.self, SecurityLog.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -56,6 +56,45 @@ struct SupervisorCommand: ParsableCommand {
         func run() throws {
             try hub.open().sync { try SQLiteHubStore.disableSupervisor($0, name: name) }
             print("已停用 disabled \(name)")
+        }
+    }
+
+    struct Unlock: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift the lock that failed sign-ins put on an account or a client address (解锁).",
+            discussion: "Example: fieldsync-hub supervisor unlock 陈主任   or   fieldsync-hub supervisor unlock --address 10.0.0.7")
+        @OptionGroup var hub: HubOptions
+        @Argument(help: "The supervisor's name.") var name: String?
+        @Option(help: "A client address locked after many failed sign-ins.") var address: String?
+
+        func run() throws {
+            guard (name == nil) != (address == nil) else { throw ValidationError("give a supervisor's name or --address, one of the two") }
+            let subject = name.map(SignInPolicy.account) ?? SignInPolicy.address(address!)
+            let lifted = try hub.open().sync { try SQLiteHubStore.unlock($0, subject: subject) }
+            print(lifted ? "已解锁 unlocked \(name ?? address!)：失败次数已清零 (failed sign-ins cleared)"
+                         : "\(name ?? address!) 未被锁定，也没有失败记录 (was not locked and has no failed sign-ins)")
+        }
+    }
+
+    struct SecurityLog: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "security-log", abstract: "Show the newest security events: failed sign-ins, locks, unlocks (安全日志).")
+        @OptionGroup var hub: HubOptions
+        @Option(help: "How many events.") var limit: Int = 50
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let events = try hub.open().sync { try SQLiteHubStore.securityEvents($0, limit: max(1, min(limit, 100_000))) }
+            if json {
+                print(JSONValue.array(events.map { e in
+                    .object(JSONObject([("at", .string(UTCTime.iso(e.at))), ("kind", .string(e.kind)), ("subject", .string(e.subject)),
+                                        ("address", e.address.map { .string($0) } ?? .null), ("detail", .string(e.detail))]))
+                }).prettyText)
+                return
+            }
+            var t = TextTable(["时间 time", "事件 event", "对象 subject", "地址 address", "说明 detail"])
+            for e in events { t.add([Display.time(e.at), e.kind, e.subject, e.address ?? "—", e.detail]) }
+            print(t.render())
         }
     }
 }

@@ -7,6 +7,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 
 /// Hostile requests against the hub (issue 5, item 5): each gets its precise status and error
@@ -208,7 +209,7 @@ extension HubFixture {
     /// Adds a supervisor for village1 and signs in; returns the Authorization header.
     func supervisorSession() async throws -> HTTPFields {
         _ = try store.sync { try SQLiteHubStore.addSupervisor($0, name: "陈主任", scope: village1, password: "correct horse") }
-        let s = try await store.login(name: "陈主任", password: "correct horse")
+        let s = try await SignIn(store: store, pool: PasswordHashingPool(), logger: Logger(label: "test"))(name: "陈主任", password: "correct horse", address: nil)
         return bearer(s.token)
     }
 }

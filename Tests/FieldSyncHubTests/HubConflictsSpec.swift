@@ -61,9 +61,16 @@ import Testing
             try await client.execute(uri: "/v1/conflicts/summary", method: .get, headers: bearer(token)) { r in
                 #expect(body(r)["total"] == .int(1))
             }
-            try await client.execute(uri: "/v1/conflicts/\(outside)/status", method: .get, headers: bearer(token)) { r in
-                #expect(r.status == .forbidden && body(r)["error"]?["code"] == "out_of_scope")
+            // Outside the scope is "not found", in the same words as a record that does not exist.
+            let missing = "520221105201-" + String(repeating: "e", count: 32)
+            var words: [String] = []
+            for id in [outside, missing] {
+                try await client.execute(uri: "/v1/conflicts/\(id)/status", method: .get, headers: bearer(token)) { r in
+                    #expect(r.status == .notFound && body(r)["error"]?["code"] == "not_found")
+                    words.append((body(r)["error"]?["message"]?.stringValue ?? "").replacingOccurrences(of: id, with: "ID"))
+                }
             }
+            #expect(words.count == 2 && words[0] == words[1], "\(words)")
             let detail = try await client.execute(uri: "/v1/conflicts/\(inScope)/status", method: .get, headers: bearer(token)) { r in body(r) }
             let loser = try #require(detail["candidates"]?.arrayValue?.first { $0["wins"] == false })
             let req = JSONValue.object(JSONObject([("take", loser["change"]!), ("note", "电话核实")])).compactText

@@ -16,11 +16,11 @@ import Logging
 /// the session's CSRF secret; every page and action is limited to the supervisor's region scope
 /// by the store, on the server.
 public enum HubConsole {
-    typealias Context = BasicRequestContext
+    typealias Context = HubRequestContext
     typealias Handler = @Sendable (inout Request, Context) async throws -> Response
 
-    static func addRoutes(_ router: Router<BasicRequestContext>, store: any HubStore, configuration c: ConsoleConfiguration, logger: Logger) {
-        let pages = ConsolePages(store: store, configuration: c)
+    static func addRoutes(_ router: Router<HubRequestContext>, store: any HubStore, signIn: SignIn, configuration c: ConsoleConfiguration, logger: Logger) {
+        let pages = ConsolePages(store: store, signIn: signIn, configuration: c)
         func get(_ path: RouterPath, _ h: @escaping @Sendable (Request, Context, Session) async throws -> HTML) {
             router.get(path) { request, context in
                 await respond(request, c, logger, store: store) { request in
@@ -49,7 +49,9 @@ public enum HubConsole {
             return r
         }
         router.get("/console/login") { request, _ in await respond(request, c, logger, store: store) { try await pages.loginForm($0) } }
-        router.post("/console/login") { request, _ in await respond(request, c, logger, store: store) { try await pages.signIn($0) } }
+        router.post("/console/login") { request, context in
+            await respond(request, c, logger, store: store) { try await pages.signIn($0, address: context.clientAddress) }
+        }
         post("/console/logout") { _, _, session, _ in
             try await store.logout(token: session.token)
             var r = redirect("/console/login?reason=ended")

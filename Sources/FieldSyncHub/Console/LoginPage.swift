@@ -9,6 +9,7 @@ import Hummingbird
 /// applies the region scope to everything shown.
 struct ConsolePages: Sendable {
     let store: any HubStore
+    let signIn: SignIn
     let configuration: ConsoleConfiguration
 
     // MARK: Signing in and out
@@ -51,7 +52,7 @@ struct ConsolePages: Sendable {
         return r
     }
 
-    func signIn(_ request: Request) async throws -> Response {
+    func signIn(_ request: Request, address: String?) async throws -> Response {
         try ConsoleGuard.checkOrigin(request, secure: configuration.secureCookies)
         var request = request
         let form = try await ConsoleForm.read(&request)
@@ -66,8 +67,13 @@ struct ConsolePages: Sendable {
             return try await loginForm(request, error: "请输入账号和密码", name: name, status: .unprocessableContent)
         }
         let session: Session
-        do { session = try await store.login(name: name, password: password) } catch let f as HubFailure where f.status == 401 {
+        do { session = try await signIn(name: name, password: password, address: address) } catch let f as HubFailure where f.status == 401 {
             return try await loginForm(request, error: "账号或密码错误", name: name, status: .unauthorized)
+        } catch let f as HubFailure where f.status == 429 || f.code == "locked" {
+            var r = try await loginForm(request, error: String(f.message.prefix { $0 != "(" }).trimmingCharacters(in: .whitespaces), name: name,
+                                        status: .init(code: f.status))
+            if let s = f.retryAfter { r.headers[.retryAfter] = String(s) }
+            return r
         }
         // A session this browser still held ends now: one browser, one session.
         if let old = ConsoleCookie.value(request, ConsoleCookie.session), old.hasPrefix("fss_") { try? await store.logout(token: old) }

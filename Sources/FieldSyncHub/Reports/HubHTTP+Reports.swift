@@ -10,7 +10,7 @@ extension HubHTTP {
 
     /// `GET /v1/reports` (JSON) and `GET /v1/reports/SECTION.csv` (one section as CSV), for a
     /// signed-in supervisor, within their scope.
-    static func addReportRoutes(_ router: Router<BasicRequestContext>, store: any HubStore) {
+    static func addReportRoutes(_ router: Router<HubRequestContext>, store: any HubStore) {
         router.get("/v1/reports") { request, _ in
             let s = try await supervisor(request, store)
             let report = try await store.report(for: s.supervisor, try reportQuery(request))

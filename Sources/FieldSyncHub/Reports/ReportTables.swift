@@ -174,6 +174,11 @@ extension HubReport {
 /// CSV for Excel: UTF-8 with a byte-order mark (so Excel reads Chinese text), CRLF line ends,
 /// fields quoted when they hold a comma, a quote, a line break or edge spaces (quotes doubled),
 /// numbers plain (元 `1234.56`, rates `99.67`) so they read back as numbers. RFC 4180.
+///
+/// Text that a spreadsheet would run as a formula — beginning with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return (a name typed as `=HYPERLINK(…)` on a laptop) — gets a leading `'`, which
+/// Excel and LibreOffice show as text and do not display (OWASP "CSV injection"). Number cells
+/// are written by the hub itself and stay numbers.
 public enum ReportCSV {
     public static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
 
@@ -186,9 +191,15 @@ public enum ReportCSV {
             }
             out += [0x0D, 0x0A]
         }
-        line(t.columns.map(\.label))
-        for r in t.rows { line(r.map(\.plain)) }
+        line(t.columns.map(\.label).map(inert))
+        for r in t.rows { line(r.map { if case .text(let s) = $0 { inert(s) } else { $0.plain } }) }
         return out
+    }
+
+    /// Text a spreadsheet will show, never evaluate.
+    public static func inert(_ s: String) -> String {
+        guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
+        return "'" + s
     }
 
     static func field(_ s: String) -> String {

@@ -47,9 +47,13 @@ struct BundleCommand: ParsableCommand {
             }
             let rep = try r.exportBundle(to: file, filter: filter)
             if json {
-                Display.printJSON(["file": .string(rep.path), "changes": .int(Int64(rep.changes)), "bytes": .int(Int64(rep.bytes)), "lastSeq": .int(rep.lastSeq)])
+                Display.printJSON(["file": .string(rep.path), "changes": .int(Int64(rep.changes)), "bytes": .int(Int64(rep.bytes)), "lastSeq": .int(rep.lastSeq),
+                                   "manifests": .int(Int64(rep.manifests)), "unproven": .int(Int64(rep.unproven))])
             } else {
-                print("已导出 exported \(rep.changes) 条变更 to \(rep.path) (\(rep.bytes) bytes); next time: --since \(rep.lastSeq)")
+                print("已导出 exported \(rep.changes) 条变更 to \(rep.path) (\(rep.bytes) bytes, \(rep.manifests) 个签名清单 signed manifests); next time: --since \(rep.lastSeq)")
+                if rep.unproven > 0 {
+                    print("注意 note: \(rep.unproven) 条来自其他设备的变更没有来源签名，未导出；它们会经同步中心到达其他笔记本 (changes of other sites without a signature of their origin were left out; they reach other laptops through the hub)")
+                }
             }
         }
     }
@@ -108,10 +112,14 @@ struct BundleCommand: ParsableCommand {
                 Display.printJSON(["file": .string(rep.path), "from": .string(rep.header.siteName), "applied": .int(Int64(a.applied)),
                                    "duplicates": .int(Int64(a.duplicates)), "obsolete": .int(Int64(a.obsolete)),
                                    "conflictsOpened": .int(Int64(a.conflictsOpened)), "conflictsClosed": .int(Int64(a.conflictsClosed)),
-                                   "clockAhead": .int(Int64(a.clockAhead.count))])
+                                   "clockAhead": .int(Int64(a.clockAhead.count)), "setAside": .int(Int64(a.setAside))])
                 return
             }
             print("已导入 imported \(rep.path) from \(rep.header.siteName): 新变更 \(a.applied) · 已有 \(a.duplicates) · 已被覆盖 \(a.obsolete) · 新冲突 \(a.conflictsOpened) · 已解决冲突 \(a.conflictsClosed)")
+            if a.setAside > 0 {
+                let first = (try? r.setAsideChanges(limit: 1).first).flatMap { $0 }
+                print("⚠ \(a.setAside) 条变更来源无法证实，已另行保存、未合并 (set aside, not merged: their origin cannot be proved)\(first.map { "：\($0.change): \($0.reason)" } ?? "")")
+            }
             if !a.clockAhead.isEmpty {
                 let worst = a.clockAhead.values.max()! / 86_400_000
                 print("⚠ \(a.clockAhead.count) 条变更的时间超前本机时钟（最多约 \(worst) 天）：发送方设备时钟不准。变更已保留，但不会把本机时钟拨快。")

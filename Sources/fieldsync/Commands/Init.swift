@@ -37,6 +37,7 @@ struct StatusCommand: ParsableCommand {
         let waiting = sync == nil ? nil : try r.pendingPushCount()
         if json {
             var o = s.json.objectValue!
+            o["setAside"] = .int(Int64(try r.setAsideCount()))
             o["sync"] = sync.map { st in
                 func t(_ ms: Int64?) -> JSONValue { ms.map { .string(UTCTime.iso($0)) } ?? .null }
                 return .object(JSONObject([
@@ -78,6 +79,10 @@ struct StatusCommand: ParsableCommand {
             t.add(["同步中心 hub", "未注册 not enrolled (fieldsync enroll --hub URL --code CODE)"])
         }
         if r.clockCorrection != 0 { t.add(["时钟校正 clock correction", "\(r.clockCorrection / 1000) s (按同步中心的时间)"]) }
+        let aside = try r.setAsideCount()
+        if aside > 0 {
+            t.add(["⚠ 另存变更 set aside", "\(aside) 条收到的变更来源无法证实或冒用本机站点，未合并 (fieldsync status --json: setAside)"])
+        }
         if s.capturesRejected > 0 {
             t.add(["⚠ SQL 写入被拒", "\(s.capturesRejected) 条直接 SQL 写入未通过校验 (fieldsync status --json / 表 fs_capture_rejected)"])
         }
