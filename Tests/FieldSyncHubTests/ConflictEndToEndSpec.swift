@@ -17,16 +17,6 @@ import Testing
         }.sorted()
     }
 
-    /// A supervisor's request to the hub's API, over libcurl.
-    func hubAPI(_ hub: HubProcess, _ method: String, _ path: String, token: String? = nil, body: String? = nil) throws -> (Int, JSONValue) {
-        var options = TransportOptions()
-        options.progress = false
-        let reply = try CurlHTTPClient().perform(
-            HTTPExchange(method: method, url: hub.url + path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [], body: body.map { Array($0.utf8) }),
-            options: options)
-        return (reply.status, (try? JSONValue.parse(bytes: reply.body)) ?? .null)
-    }
-
     @Test func everyKindOfConflictIsListedIdenticallyAndSettledEverywhereInOneRound() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))

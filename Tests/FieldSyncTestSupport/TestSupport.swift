@@ -73,12 +73,20 @@ public struct CLIResult {
     }
 }
 
-/// Runs `fieldsync` with arguments, waiting for it to finish.
+/// Runs `fieldsync` with arguments, waiting for it to finish; with `umask`, under that umask
+/// (through `/bin/sh`, so the test process keeps its own).
 @discardableResult
-public func runCLI(_ args: [String], db: String? = nil, env: [String: String] = [:], stdin: String? = nil, binary: String = "fieldsync") throws -> CLIResult {
+public func runCLI(_ args: [String], db: String? = nil, env: [String: String] = [:], stdin: String? = nil, binary: String = "fieldsync",
+                   umask: Int? = nil) throws -> CLIResult {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: fieldsyncBinary(binary))
-    p.arguments = (db.map { ["--db", $0] } ?? []) + args
+    let arguments = (db.map { ["--db", $0] } ?? []) + args
+    if let umask {
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "umask \(String(umask, radix: 8)); exec \"$0\" \"$@\"", fieldsyncBinary(binary)] + arguments
+    } else {
+        p.executableURL = URL(fileURLWithPath: fieldsyncBinary(binary))
+        p.arguments = arguments
+    }
     var e = ProcessInfo.processInfo.environment
     e.removeValue(forKey: "FIELDSYNC_DB")
     for (k, v) in env { e[k] = v }

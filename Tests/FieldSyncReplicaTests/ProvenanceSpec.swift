@@ -1,0 +1,161 @@
+import FieldSyncCore
+import FieldSyncTrust
+@testable import FieldSyncReplica
+import Foundation
+import GRDB
+import Testing
+
+/// What a laptop takes from bundles and pages (Protocol/changeset.md §7): changes proved by
+/// their origin's signature or by its hub's travel any number of hops; anything else is set
+/// aside with its reason, and the rest still arrives.
+@Suite struct ProvenanceSpec {
+    let dir = TempDir("provenance")
+
+    func bundleLines(_ path: String) throws -> [String] {
+        let raw = try Gzip.decompress([UInt8](Data(contentsOf: URL(fileURLWithPath: path))), limit: 1 << 26)
+        return String(decoding: raw, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    func write(_ lines: [String], _ name: String) throws -> String {
+        let p = dir.file(name)
+        try Data(Gzip.compress(Array((lines.joined(separator: "\n") + "\n").utf8))).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    @Test func signedChangesTravelLaptopToLaptopAnyNumberOfHops() throws {
+        let a = try makeReplica(dir, "a"), c = try makeReplica(dir, "c"), d = try makeReplica(dir, "d")
+        for n in 0..<3 { _ = try a.add(.dispute, disputeInput(parties: "甲\(n)")) }
+        _ = try c.add(.dispute, disputeInput(parties: "丙"))
+        try a.exportBundle(to: dir.file("a.bundle"))
+        #expect(try c.importBundle(from: dir.file("a.bundle")).apply.applied == 3)
+        // c relays a's changes with a's manifest, and signs its own.
+        let rep = try c.exportBundle(to: dir.file("c.bundle"))
+        #expect(rep.changes == 4 && rep.manifests == 2 && rep.unproven == 0)
+        let report = try d.importBundle(from: dir.file("c.bundle")).apply
+        #expect(report.applied == 4 && report.setAside == 0)
+        #expect(try snapshot(d) == snapshot(c))
+        #expect(try d.knownSiteNames()[a.site] == "a", "names of sites whose changes proved themselves")
+    }
+
+    @Test func alteredForgedAndUnprovedChangesAreSetAsideAndTheRestApplies() throws {
+        let a = try makeReplica(dir, "a"), b = try makeReplica(dir, "b")
+        for n in 0..<4 { _ = try a.add(.dispute, disputeInput(parties: "当事人\(n)")) }
+        try a.exportBundle(to: dir.file("a.bundle"))
+        var lines = try bundleLines(dir.file("a.bundle"))
+        // One change altered after signing.
+        let i = try #require(lines.firstIndex { $0.contains("当事人2") })
+        lines[i] = lines[i].replacingOccurrences(of: "当事人2", with: "改过")
+        // A change of a's under a manifest someone else signed, claiming to be a.
+        let thief = SiteKey()
+        let forgedChange = try ChangeCodec.decode(JSONValue.parse(lines[i]))
+        let forgedManifest = Manifest.signed(by: thief, as: a.site, digests: [ChangeDigest(canonicalText: lines[i])])
+        let trailer = lines.removeLast()
+        lines += [BundleFormat.manifestLine(forgedManifest.json), ChangeCodec.canonicalText(forgedChange)]
+        lines.append(trailer.replacingOccurrences(of: "\"changes\":4", with: "\"changes\":5"))
+        let report = try b.importBundle(from: try write(lines, "bad.bundle")).apply
+        #expect(report.applied == 3 && report.setAside == 2, "\(report)")
+        let aside = try b.setAsideChanges()
+        #expect(Set(aside.map(\.change)).count == 1, "one change id, once per reason: \(aside.map(\.reason))")
+        #expect(aside.contains { $0.reason.contains("does not list it") } && aside.contains { $0.reason.contains("not derived from the key") })
+        // Importing the same file again sets nothing more aside.
+        #expect(try b.importBundle(from: dir.file("bad.bundle")).apply.applied == 0)
+        #expect(try b.setAsideCount() == 2)
+        #expect(try b.records(.dispute).count == 3)
+        // The genuine bundle later: the change arrives and leaves the set-aside list.
+        #expect(try b.importBundle(from: dir.file("a.bundle")).apply.applied == 1)
+        #expect(try b.setAsideCount() == 0)
+        #expect(try b.records(.dispute).count == 4)
+    }
+
+    @Test func aChangeClaimingThisReplicasOwnSiteIsSetAside() throws {
+        let b = try makeReplica(dir, "b")
+        _ = try b.add(.dispute, disputeInput(parties: "本机的"))
+        // A copy of b (its file and its secret) writes under b's id without b knowing.
+        for suffix in ["", "-wal", ".secret"] where FileManager.default.fileExists(atPath: b.path + suffix) {
+            try FileManager.default.copyItem(atPath: b.path + suffix, toPath: dir.file("copy.sqlite") + suffix)
+        }
+        let copy = try Replica.open(path: dir.file("copy.sqlite"))
+        #expect(copy.site == b.site)
+        _ = try copy.add(.dispute, disputeInput(parties: "副本写的"))
+        try copy.exportBundle(to: dir.file("copy.bundle"))
+        let before = try snapshot(b)
+        let report = try b.importBundle(from: dir.file("copy.bundle")).apply
+        #expect(report.duplicates == 1 && report.setAside == 1 && report.applied == 0)
+        #expect(try b.setAsideChanges().first?.reason.contains("own site id") == true)
+        #expect(try snapshot(b) == before)
+    }
+
+    @Test func aPageWhoseProofDoesNotHoldIsRefusedWhole() throws {
+        let hubKey = SiteKey()
+        let hubSite = SiteID.random()
+        let r = try makeReplica(dir, "r")
+        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-1", name: "r", scope: "", token: "fst_x",
+                                                                            hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let other = try makeReplica(dir, "o")
+        _ = try other.add(.dispute, disputeInput())
+        let changes = try allChanges(other)
+        let texts = changes.map(ChangeCodec.canonicalText)
+        func page(_ m: Manifest?) -> ChangePage {
+            ChangePage(changes: changes, cursor: 1, more: false, next: nil, sites: [:], hubTime: 0, proof: m?.proofJSON)
+        }
+        let good = Manifest.signed(by: hubKey, as: hubSite, digests: texts.map { ChangeDigest(canonicalText: $0) })
+        let wrongKey = Manifest.signed(by: SiteKey(), as: hubSite, digests: texts.map { ChangeDigest(canonicalText: $0) })
+        let wrongDigests = Manifest.signed(by: hubKey, as: hubSite, digests: [ChangeDigest(canonicalText: "other")])
+        for (m, why) in [(nil, "no signature"), (wrongKey, "not the hub's"), (wrongDigests, "does not hold")] as [(Manifest?, String)] {
+            #expect(throws: ReplicaError.self, "\(why)") { try r.applyPulled(page(m)) }
+        }
+        #expect(try r.records(.dispute).isEmpty && r.syncState()?.pullCursor == 0)
+        #expect(try r.applyPulled(page(good)).applied == 1)
+        // Kept with the changes: r can relay them to a laptop that trusts the same hub.
+        try r.exportBundle(to: dir.file("r.bundle"))
+        let peer = try makeReplica(dir, "peer")
+        #expect(try peer.importBundle(from: dir.file("r.bundle")).apply.setAside == 1, "a laptop of no hub cannot check the hub's signature")
+        try peer.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-2", name: "p", scope: "", token: "fst_y",
+                                                                               hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        #expect(try peer.importBundle(from: dir.file("r.bundle")).apply.applied == 1)
+        #expect(try peer.setAsideCount() == 0)
+    }
+
+    // MARK: Secrets and files
+
+    @Test func theDeviceTokenAndKeyLiveOutsideTheReplicaInAnOwnerOnlyFile() throws {
+        let r = try makeReplica(dir, "t")
+        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-1", name: "t", scope: "", token: "fst_secret_token_value",
+                                                                            hubSite: SiteID.random(), hubName: "中心", hubKey: SiteKey().publicKey), caCert: nil)
+        #expect(try r.syncState()?.token == "fst_secret_token_value")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: r.path))
+        #expect(bytes.range(of: Data("fst_secret_token_value".utf8)) == nil, "the replica file holds no token")
+        let secret = try String(contentsOfFile: ReplicaSecrets.path(for: r.path), encoding: .utf8)
+        #expect(secret.contains("fst_secret_token_value"))
+        for p in [r.path, ReplicaSecrets.path(for: r.path), r.path + "-wal", r.path + "-shm"] where FileManager.default.fileExists(atPath: p) {
+            let mode = (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? NSNumber)?.uint16Value ?? 0
+            #expect(mode & 0o077 == 0, "\(p) is \(String(mode, radix: 8))")
+        }
+        // A copy of the replica alone: it cannot speak as this laptop or its device.
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: r.path + suffix) {
+            try FileManager.default.copyItem(atPath: r.path + suffix, toPath: dir.file("given.sqlite") + suffix)
+        }
+        let given = try Replica.open(path: dir.file("given.sqlite"))
+        #expect(given.site != r.site, "a copy without the secret file takes a new site id")
+        #expect(try given.syncState()?.token == "", "and has no token")
+    }
+
+    @Test func filesAreOwnerOnlyWhateverTheUmask() throws {
+        let folder = dir.file("new/sub")
+        let r = try runCLI(["init", "--site", "umask"], env: ["FIELDSYNC_DB": folder + "/r.sqlite"], binary: "fieldsync", umask: 0)
+        #expect(r.status == 0, "\(r.stderr)")
+        func mode(_ p: String) throws -> UInt16 { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? NSNumber)?.uint16Value ?? 0o777 }
+        #expect(try mode(folder + "/r.sqlite") == 0o600)
+        #expect(try mode(folder + "/r.sqlite.secret") == 0o600)
+        #expect(try mode(folder) == 0o700)
+        #expect(try mode(dir.file("new")) == 0o700)
+        // SQLite gives the WAL and SHM the database file's mode.
+        let q = try DatabaseQueue(path: folder + "/r.sqlite")
+        try q.write { try $0.execute(sql: "UPDATE fs_meta SET value = value WHERE key = 'site'") }
+        #expect(try mode(folder + "/r.sqlite-wal") == 0o600)
+        #expect(try mode(folder + "/r.sqlite-shm") == 0o600)
+        let e = try runCLI(["bundle", "export", dir.file("umask.bundle")], env: ["FIELDSYNC_DB": folder + "/r.sqlite"], umask: 0)
+        let bundleMode = try mode(dir.file("umask.bundle"))
+        #expect(e.status == 0 && bundleMode == 0o600, "\(e.stderr)")
+    }
+}
