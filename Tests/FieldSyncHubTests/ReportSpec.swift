@@ -307,6 +307,37 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
         #expect(report.cadreList.contains { $0.name == "欧阳,\"小\"芳" } && report.devices.contains { $0.lastError?.contains("\n") == true })
     }
 
+    /// Names typed on a laptop as formulas (`=HYPERLINK(…)`, `+1`, `-2+3`, `@SUM(…)`, a tab or a
+    /// carriage return first) reach a report as text a spreadsheet shows and never runs, while
+    /// numbers stay numbers: read back as Excel reads a cell (a leading `=`, `+`, `-` or `@` in a
+    /// cell that is not a number makes it a formula).
+    @Test func csvCellsThatASpreadsheetWouldRunAreNeutralised() throws {
+        let hostile = ["=HYPERLINK(\"http://x\",\"点我\")", "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1", "=cmd|' /C calc'!A0", "王芳", "'已引用", "a=b"]
+        let table = ReportTable(section: "cadre_list", title: "干部", columns: [ReportColumn(key: "name", label: "姓名"), ReportColumn(key: "n", label: "次数"),
+                                                                               ReportColumn(key: "fen", label: "金额(元)")],
+                                rows: hostile.enumerated().map { i, name in [.text(name), .int(Int64(-i)), .yuan(Int64(-i * 150))] })
+        let reader = """
+            import csv, io, json, re, sys
+            raw = sys.stdin.buffer.read()[3:].decode("utf-8")
+            rows = list(csv.reader(io.StringIO(raw, newline="")))
+            number = re.compile(r"^-?[0-9]+(\\.[0-9]+)?$")
+            bad = [c for r in rows[1:] for c in r if c[:1] in ("=", "+", "-", "@", "\\t", "\\r") and not number.match(c)]
+            print(json.dumps({"rows": rows, "formulas": bad}, ensure_ascii=False))
+            """
+        let r = try runPython(["-c", reader], stdin: ReportCSV.bytes(table))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONValue.parse(r.stdout)
+        #expect(out["formulas"]?.arrayValue?.isEmpty == true, "cells a spreadsheet would run: \(out["formulas"]?.compactText ?? "")")
+        let rows = out["rows"]?.arrayValue?.dropFirst().map { $0.arrayValue?.compactMap(\.stringValue) ?? [] } ?? []
+        #expect(rows.count == hostile.count)
+        for (row, name) in zip(rows, hostile) {
+            let shown = "=+-@\t\r".contains(name.first!) ? "'" + name : name
+            #expect(row.first == shown, "\(name) → \(row.first ?? "nil")")
+        }
+        #expect(rows.map { $0[1] } == (0..<hostile.count).map { "\(-$0)" }, "numbers stay numbers, negative ones too")
+        #expect(rows[1][2] == "-1.50")
+    }
+
     /// Over HTTP: JSON and CSV for a supervisor's scope; a township supervisor asking for the
     /// county is refused 403; bad parameters get a precise 400, an unknown section 404.
     @Test func supervisorsGetReportsForTheirScopeOnly() async throws {
