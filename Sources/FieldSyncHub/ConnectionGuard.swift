@@ -113,6 +113,9 @@ final class RequestTimeouts: ChannelDuplexHandler, RemovableChannelHandler {
     let limits: ConnectionLimits
     let logger: Logger
     var phase: Phase = .awaitingHead(since: .now())
+    /// The hub answered before the request's body had all arrived (a refusal): when the body
+    /// ends, the connection waits for its next request head, not for an answer.
+    var answeredEarly = false
     var timer: RepeatedTask?
 
     init(limits: ConnectionLimits, logger: Logger) {
@@ -146,13 +149,21 @@ final class RequestTimeouts: ChannelDuplexHandler, RemovableChannelHandler {
         case .head: phase = .readingBody(since: now, last: now, bytes: 0)
         case .body(let b):
             if case .readingBody(let since, _, let bytes) = phase { phase = .readingBody(since: since, last: now, bytes: bytes + b.readableBytes) }
-        case .end: phase = .handling
+        case .end:
+            phase = answeredEarly ? .awaitingHead(since: now) : .handling
+            answeredEarly = false
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), case .handling = phase { phase = .awaitingHead(since: .now()) }
+        if case .end = unwrapOutboundIn(data) {
+            switch phase {
+            case .handling: phase = .awaitingHead(since: .now())
+            case .readingBody: answeredEarly = true
+            case .awaitingHead: break
+            }
+        }
         context.write(data, promise: promise)
     }
 

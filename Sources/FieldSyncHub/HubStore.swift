@@ -99,7 +99,15 @@ public protocol HubStore: AnyObject, Sendable {
     /// is no longer `passwordHash`): false then. Ends the oldest sessions beyond `maxPerAccount`.
     func createSession(_ session: Session, passwordHash: String, maxPerAccount: Int) async throws -> Bool
     func signInRecords(_ subjects: [String]) async throws -> [String: SignInRecord]
-    /// Counts one more failure for each subject, locking those that reach their `lockAt`.
+    /// In one step: when `refuses` refuses none of the subjects' records (as they stand at
+    /// `at`), counts one more attempt for each (failures + 1, last failure `at`) and returns nil;
+    /// otherwise changes nothing and returns the records. Attempts running at once so see each
+    /// other: one wait lets one attempt through, not as many as arrive together.
+    func reserveSignIn(_ subjects: [String], at: Int64, refuses: @escaping @Sendable (SignInRecord, Int64) -> Bool) async throws -> [String: SignInRecord]?
+    /// Gives back a reserved attempt that was never judged (the hashing pool was full).
+    func releaseSignIn(_ subjects: [String]) async throws
+    /// A reserved attempt failed at `at`: the wait runs from then; subjects whose failures reach
+    /// their `lockAt` are locked. Returns the records.
     func recordSignInFailure(_ subjects: [String], at: Int64, lockAt: [String: Int]) async throws -> [String: SignInRecord]
     func clearSignInFailures(_ subjects: [String]) async throws
     func logSecurityEvent(_ e: SecurityEvent) async throws

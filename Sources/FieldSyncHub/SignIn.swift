@@ -32,7 +32,8 @@ public struct SignInRecord: Sendable, Equatable {
 /// A security event, kept in the hub's store and written to the log (docs/security.md).
 public struct SecurityEvent: Sendable {
     public var at: Int64
-    /// `signin_failed`, `signin_locked`, `signin_throttled`, `signin_unlocked`, `signin_busy`.
+    /// `signin_failed`, `signin_locked`, `signin_unlocked` (throttled, busy and locked-out
+    /// attempts go to the log only: storing each would let a flood grow the hub's file).
     public var kind: String
     /// The account (or address) it concerns.
     public var subject: String
@@ -128,26 +129,17 @@ public struct SignIn: Sendable {
     /// A session for `name`, or a ``HubFailure``: 401 `bad_credentials`, 429 `too_many_attempts`
     /// (with the seconds to wait), 429 `busy` (the hashing pool is full), 403 `locked`.
     public func callAsFunction(name: String, password: String, address: String?) async throws -> Session {
-        let now = store.now()
-        let account = SignInPolicy.account(name)
-        let subjects = [account] + (address.map { [SignInPolicy.address($0)] } ?? [])
-        let records = try await store.signInRecords(subjects)
-        for s in subjects {
-            guard let r = records[s] else { continue }
-            if r.locked != nil {
-                // Logged, not stored: hammering a locked account must not grow the hub's file.
-                logger.warning("security: sign-in to locked \(s)", metadata: ["address": "\(address ?? "-")"])
-                throw HubFailure(403, "locked", s.hasPrefix("account:")
-                    ? "账号因多次密码错误已锁定，请联系同步中心管理员解锁 (account locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock \(name))"
-                    : "此地址因多次登录失败已被锁定，请联系同步中心管理员 (this address is locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock --address \(address ?? ""))")
-            }
-            let wait = r.lastFailure + SignInPolicy.delay(failures: r.failures) - now
-            if wait > 0 {
-                let seconds = Int((wait + 999) / 1000)
-                throw HubFailure(429, "too_many_attempts", "登录失败次数过多，请 \(seconds) 秒后再试 (too many failed sign-ins: wait \(seconds) s)", retryAfter: seconds)
-            }
-        }
         let stored = try await store.supervisorAccount(named: name)
+        let account = SignInPolicy.account(name)
+        // Failures count against the account only when it exists: invented names must not fill the table.
+        let subjects = (stored != nil ? [account] : []) + (address.map { [SignInPolicy.address($0)] } ?? [])
+        // The attempt is counted before its password is hashed, atomically with the check, so
+        // attempts arriving together cannot all pass one wait.
+        if let records = try await store.reserveSignIn(subjects, at: store.now(), refuses: { r, now in
+            r.locked != nil || r.lastFailure + SignInPolicy.delay(failures: r.failures) > now
+        }) {
+            try refuse(records, name: name, address: address)
+        }
         let verified: Bool? = await pool.run {
             guard let stored else {
                 // The same work as a wrong password, so timing does not tell which names exist.
@@ -158,15 +150,16 @@ public struct SignIn: Sendable {
             return Hex.equalInConstantTime(h, stored.passwordHash) && !stored.disabled
         }
         guard let verified else {
+            try await store.releaseSignIn(subjects)
             logger.warning("security: sign-in refused, the password pool is full (\(pool.capacity) hashes at once)", metadata: ["account": "\(name)"])
             throw HubFailure(429, "busy", "同步中心正忙，请稍后再试 (too many sign-ins at once; try again in a few seconds)", retryAfter: 2)
         }
         guard verified, let stored else {
-            // Count against the account only when it exists: invented names must not fill the table.
-            let counted = subjects.filter { $0 != account || stored != nil }
-            let after = try await store.recordSignInFailure(counted, at: now, lockAt: Dictionary(uniqueKeysWithValues: counted.map { ($0, SignInPolicy.lockAt($0)) }))
+            // The wait runs from when the attempt failed, not from when it began (it may have queued).
+            let failedAt = store.now()
+            let after = try await store.recordSignInFailure(subjects, at: failedAt, lockAt: Dictionary(uniqueKeysWithValues: subjects.map { ($0, SignInPolicy.lockAt($0)) }))
             try await note("signin_failed", account, address, "wrong name or password (\(after[account]?.failures ?? 0) in a row for the account)")
-            for (s, r) in after where r.locked == now {
+            for (s, r) in after where r.locked == failedAt {
                 try await note("signin_locked", s, address, "locked after \(r.failures) failed sign-ins")
             }
             throw HubFailure(401, "bad_credentials", "the name or password is wrong")
@@ -174,12 +167,27 @@ public struct SignIn: Sendable {
         try await store.clearSignInFailures(subjects)
         let token = "fss_" + Hex.random(bytes: 32)
         let session = Session(token: token, supervisor: Supervisor(name: name, scope: stored.scope),
-                              expires: now + SQLiteHubStore.sessionLifetimeMs, csrf: Hex.random(bytes: 16))
+                              expires: store.now() + SQLiteHubStore.sessionLifetimeMs, csrf: Hex.random(bytes: 16))
         // The account may have been disabled, or its password changed, while hashing.
         guard try await store.createSession(session, passwordHash: stored.passwordHash, maxPerAccount: SignInPolicy.maxSessionsPerAccount) else {
             throw HubFailure(401, "bad_credentials", "the name or password is wrong")
         }
         return session
+    }
+
+    /// The refusal of an attempt a subject's record holds back: a lock, or a wait not over.
+    func refuse(_ records: [String: SignInRecord], name: String, address: String?) throws -> Never {
+        let now = store.now()
+        if let (s, r) = records.first(where: { $0.value.locked != nil }) {
+            // Logged, not stored: hammering a locked account must not grow the hub's file.
+            logger.warning("security: sign-in to locked \(s)", metadata: ["address": "\(address ?? "-")"])
+            throw HubFailure(403, "locked", s.hasPrefix("account:")
+                ? "账号因多次密码错误已锁定，请联系同步中心管理员解锁 (account locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock \(name))"
+                : "此地址因多次登录失败已被锁定，请联系同步中心管理员 (this address is locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock --address \(address ?? ""))")
+        }
+        let wait = records.values.map { $0.lastFailure + SignInPolicy.delay(failures: $0.failures) - now }.max() ?? 1000
+        let seconds = Int((max(wait, 1) + 999) / 1000)
+        throw HubFailure(429, "too_many_attempts", "登录失败次数过多，请 \(seconds) 秒后再试 (too many failed sign-ins: wait \(seconds) s)", retryAfter: seconds)
     }
 
     func note(_ kind: String, _ subject: String, _ address: String?, _ detail: String) async throws {

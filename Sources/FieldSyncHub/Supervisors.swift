@@ -134,15 +134,44 @@ extension SQLiteHubStore {
         return out
     }
 
-    public func recordSignInFailure(_ subjects: [String], at now: Int64, lockAt: [String: Int]) async throws -> [String: SignInRecord] {
+    public func reserveSignIn(_ subjects: [String], at now: Int64, refuses: @escaping @Sendable (SignInRecord, Int64) -> Bool) async throws -> [String: SignInRecord]? {
         try await run { r in
             try r.database.write { db in
+                let records = try Self.signInRecords(db, subjects)
+                if records.values.contains(where: { refuses($0, now) }) { return records }
                 // Old counts of addresses that stopped trying are forgotten after a day.
                 try db.execute(sql: "DELETE FROM hub_signin WHERE locked IS NULL AND last_failure < ?", arguments: [now - 86_400_000])
                 for s in subjects {
                     try db.execute(sql: """
                         INSERT INTO hub_signin(subject, failures, last_failure) VALUES (?, 1, ?)
-                        ON CONFLICT(subject) DO UPDATE SET failures = failures + 1, last_failure = excluded.last_failure
+                        ON CONFLICT(subject) DO UPDATE SET failures = failures + 1, last_failure = max(last_failure, excluded.last_failure)
+                        """, arguments: [s, now])
+                }
+                return nil
+            }
+        }
+    }
+
+    public func releaseSignIn(_ subjects: [String]) async throws {
+        try await run { r in
+            try r.database.write { db in
+                for s in subjects {
+                    try db.execute(sql: "UPDATE hub_signin SET failures = max(0, failures - 1) WHERE subject = ? AND locked IS NULL", arguments: [s])
+                    try db.execute(sql: "DELETE FROM hub_signin WHERE subject = ? AND failures = 0 AND locked IS NULL", arguments: [s])
+                }
+            }
+        }
+    }
+
+    public func recordSignInFailure(_ subjects: [String], at now: Int64, lockAt: [String: Int]) async throws -> [String: SignInRecord] {
+        try await run { r in
+            try r.database.write { db in
+                for s in subjects {
+                    // Counted when the attempt began (reserveSignIn); a row may be missing if an
+                    // administrator unlocked meanwhile: then this failure is the first.
+                    try db.execute(sql: """
+                        INSERT INTO hub_signin(subject, failures, last_failure) VALUES (?, 1, ?)
+                        ON CONFLICT(subject) DO UPDATE SET last_failure = max(last_failure, excluded.last_failure)
                         """, arguments: [s, now])
                     if let n = lockAt[s] {
                         try db.execute(sql: "UPDATE hub_signin SET locked = ? WHERE subject = ? AND locked IS NULL AND failures >= ?", arguments: [now, s, n])
