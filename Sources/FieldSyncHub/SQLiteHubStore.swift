@@ -27,13 +27,16 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
 
     /// The hub's signing key: it signs every page it serves (changeset.md §7).
     public let hubKey: SiteKey
+    /// The wall clock in Unix ms, as `now()` gives it; tests set their own (no edited SQL, no waiting).
+    public let clock: @Sendable () -> Int64
     /// Every site the hub has heard of (`fs_site`), kept in memory: a pushed change's `seen`
     /// vectors may name only these (PushAdmission). Used on the store's queue only.
     private var knownSites: Set<UInt64> = []
 
     /// Opens the hub file at `path`, creating it (named `name`) if it does not exist. The file and
     /// its WAL are the owner's only (0600); it is brought up to date with its migrations.
-    public init(path: String, name: String = "hub") throws {
+    public init(path: String, name: String = "hub", clock: @escaping @Sendable () -> Int64 = SQLiteHubStore.now) throws {
+        self.clock = clock
         let r: Replica
         if FileManager.default.fileExists(atPath: path) {
             r = try Replica.open(path: path, custody: .database, migrations: HubMigrations.register)
@@ -73,7 +76,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         try queue.sync { try body(replica) }
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Devices
 

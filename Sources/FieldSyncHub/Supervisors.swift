@@ -105,7 +105,7 @@ extension SQLiteHubStore {
                 let name = session.supervisor.name
                 guard try Row.fetchOne(db, sql: "SELECT 1 FROM hub_supervisor WHERE name = ? AND disabled IS NULL AND password_hash = ?",
                                        arguments: [name, passwordHash]) != nil else { return false }
-                let now = Self.now()
+                let now = self.now()
                 try db.execute(sql: "DELETE FROM hub_session WHERE expires < ?", arguments: [now])
                 try db.execute(sql: "INSERT INTO hub_session(token_hash, supervisor, created, expires, csrf) VALUES (?, ?, ?, ?, ?)",
                                arguments: [Self.hash(session.token), name, now, session.expires, session.csrf])
@@ -234,7 +234,7 @@ extension SQLiteHubStore {
                     """, arguments: [Self.hash(token)])
             }
             guard let row else { throw HubFailure(401, "bad_session", "not signed in (or the session ended): sign in again") }
-            guard (row["expires"] as Int64) > Self.now() else { throw HubFailure(401, "session_expired", "the session has expired: sign in again") }
+            guard (row["expires"] as Int64) > self.now() else { throw HubFailure(401, "session_expired", "the session has expired: sign in again") }
             guard (row["disabled"] as Int64?) == nil else { throw HubFailure(403, "disabled", "this supervisor account is disabled") }
             return Session(token: token, supervisor: Supervisor(name: row["supervisor"], scope: row["scope"]), expires: row["expires"], csrf: row["csrf"])
         }
@@ -302,5 +302,6 @@ extension SQLiteHubStore {
         try await run { try Self.resolveAll($0, for: s, f, how, note: note) }
     }
     public func conflictSummary(for s: Supervisor, _ f: ConflictFilter) async throws -> ConflictSummary { try await run { try Self.summary($0, for: s, f) } }
-    public func now() -> Int64 { Self.now() }
+    /// The hub's clock (``clock``): sign-in waits and session expiry are judged by it.
+    public func now() -> Int64 { clock() }
 }

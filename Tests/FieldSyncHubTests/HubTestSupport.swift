@@ -18,9 +18,11 @@ struct HubFixture: @unchecked Sendable {
     let dir: TempDir
     let store: SQLiteHubStore
 
-    init(_ name: String = #function) throws {
+    init(_ name: String = #function, clock: ManualClock? = nil) throws {
         dir = TempDir(name)
-        store = try SQLiteHubStore(path: dir.file("hub.sqlite"), name: "测试中心")
+        let time: @Sendable () -> Int64
+        if let clock { time = { clock.ms } } else { time = SQLiteHubStore.now }
+        store = try SQLiteHubStore(path: dir.file("hub.sqlite"), name: "测试中心", clock: time)
     }
 
     var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store)) }

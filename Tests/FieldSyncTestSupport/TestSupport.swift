@@ -25,11 +25,16 @@ public final class TempDir: @unchecked Sendable {
     }
 }
 
-/// A wall clock that tests move by hand.
+/// A wall clock that tests move by hand (safe to read from any thread).
 public final class ManualClock: @unchecked Sendable {
-    public var ms: Int64
-    public init(_ ms: Int64 = 1_763_784_000_000) { self.ms = ms }
-    public func advance(_ d: Int64 = 1000) { ms += d }
+    private let lock = NSLock()
+    private var value: Int64
+    public var ms: Int64 {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+    public init(_ ms: Int64 = 1_763_784_000_000) { value = ms }
+    public func advance(_ d: Int64 = 1000) { lock.withLock { value += d } }
 }
 
 // MARK: - SplitMix64
