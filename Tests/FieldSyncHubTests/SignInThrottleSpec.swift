@@ -161,7 +161,7 @@ import Testing
         // A third wrong password waits 1.5 s (of the hub's clock) in the pool's queue behind another hash.
         let started = Flag(), gate = DispatchSemaphore(value: 0)
         let blocker = Task { await pool.run { started.set(); gate.wait(); return true } }
-        #expect(await started.wait(seconds: 5), "the blocking hash never started")
+        #expect(await started.wait(seconds: 60), "the blocking hash never started")
         let queued = Task { try await w.attempt(Self.wrong, from: nil) }
         try await Task.sleep(for: .milliseconds(200))
         w.clock.advance(1500)
@@ -314,7 +314,7 @@ import Testing
         // Occupy the pool's one place with a hash that waits for the test.
         let started = Flag(), gate = DispatchSemaphore(value: 0)
         let blocker = Task { await pool.run { started.set(); gate.wait(); return true } }
-        #expect(await started.wait(seconds: 5), "the blocking hash never started")
+        #expect(await started.wait(seconds: 60), "the blocking hash never started")
         let busy = try await w.attempt(Self.password, from: "10.0.7.1")
         #expect(busy.failure?.status == 429 && busy.failure?.code == "busy", "\(String(describing: busy.failure))")
         #expect(busy.failure?.retryAfter == 2)
@@ -434,8 +434,11 @@ import Testing
         for from in [nil, "127.0.0.2"] as [String?] {
             let r = try rawHTTP(port, "POST", "/v1/sessions", body: Array(signInJSON(Self.name, Self.password).utf8), from: from)
             let code = r.json["error"]?["code"]?.stringValue
-            #expect((r.status == 429 && code == "too_many_attempts" && r.headers["retry-after"] != nil) || (r.status == 403 && code == "locked"),
-                    "right password from \(from ?? "127.0.0.1") after the flood: \(r.status) \(code ?? "-")")
+            // On a loaded machine the flood may outlast its last wait: then the right password is
+            // rightly taken (the stored count says so).
+            #expect((r.status == 429 && code == "too_many_attempts" && r.headers["retry-after"] != nil) || (r.status == 403 && code == "locked")
+                    || (r.status == 200 && waitLeft <= 200),
+                    "right password from \(from ?? "127.0.0.1") after the flood: \(r.status) \(code ?? "-") (wait left \(waitLeft) ms)")
             if r.status == 200 { signedInEarly = true; break }  // signed in: the counts are cleared
             print("SignInThrottleSpec: right password from \(from ?? "127.0.0.1") after the flood: \(r.status) \(code ?? "-"), Retry-After \(r.headers["retry-after"] ?? "-") (\(oneDecimal(r.ms)) ms)")
         }
