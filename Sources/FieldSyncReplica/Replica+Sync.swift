@@ -298,7 +298,10 @@ extension Replica {
     /// Returns true when the clock was set back.
     @discardableResult
     public func adjustClock(hubOffset: Int64) throws -> Bool {
-        let target = abs(hubOffset) > 60_000 ? hubOffset : 0
+        // Offsets beyond the range of clock readings are no correction at all (and abs of
+        // Int64.min would trap).
+        let bounded = max(-HybridTimestamp.maxMillis, min(HybridTimestamp.maxMillis, hubOffset))
+        let target = abs(bounded) > 60_000 ? bounded : 0
         return try write { db in
             var setBack = false
             if target != clockOffset {

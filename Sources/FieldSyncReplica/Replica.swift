@@ -42,7 +42,8 @@ public final class Replica {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) + Replica.processClockSkew
     }
 
-    static let processClockSkew: Int64 = ProcessInfo.processInfo.environment["FIELDSYNC_CLOCK_SKEW_MS"].flatMap(Int64.init) ?? 0
+    static let processClockSkew: Int64 = ProcessInfo.processInfo.environment["FIELDSYNC_CLOCK_SKEW_MS"].flatMap(Int64.init)
+        .map { max(-HybridTimestamp.maxMillis, min(HybridTimestamp.maxMillis, $0)) } ?? 0
     public let maxDrift: Int64
 
     let db: DatabaseQueue

@@ -333,8 +333,11 @@ public final class SyncClient {
             }
             report.bytesSent += reply.bytesSent
             report.bytesReceived += reply.bytesReceived
-            if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init) {
-                offsets.append(t - (sentAt + replica.wallClock()) / 2)
+            // The hub's clock, when it is a plausible one (a reading in 1…2^47−1 ms, as every clock
+            // here): a header at Int64's ends must not overflow the arithmetic below.
+            if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init), t > 0, t <= HybridTimestamp.maxMillis {
+                let mine = sentAt / 2 + replica.wallClock() / 2
+                offsets.append(t - mine)
             }
             if reply.status == 200 || accept.contains(reply.status) { return reply }
             let body = (try? JSONValue.parse(bytes: reply.body)).flatMap(HubErrorBody.init(json:))

@@ -52,12 +52,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a client has to send a whole request head (also the idle timeout of a kept-alive connection).")
     var headTimeout: Int = 10
     @Option(help: "Seconds a request body may pause before the connection is closed.") var bodyTimeout: Int = 30
+    @Option(help: "Seconds after which a request body must average at least --min-body-rate bytes a second.") var bodyGrace: Int = 30
+    @Option(help: "Bytes a second a request body must average after --body-grace (a 64 kbit/s link sends 8000).") var minBodyRate: Int = 512
     @Option(help: "Connections one client address may hold at once.") var maxConnectionsPerAddress: Int = 64
 
     func run() async throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        guard (1...3600).contains(headTimeout), (1...3600).contains(bodyTimeout), (1...100_000).contains(maxConnectionsPerAddress) else {
-            throw ValidationError("--head-timeout and --body-timeout are 1…3600 seconds, --max-connections-per-address 1…100000")
+        guard (1...3600).contains(headTimeout), (1...3600).contains(bodyTimeout), (1...3600).contains(bodyGrace),
+              (0...1_000_000).contains(minBodyRate), (1...100_000).contains(maxConnectionsPerAddress) else {
+            throw ValidationError("--head-timeout, --body-timeout and --body-grace are 1…3600 seconds, --min-body-rate 0…1000000, --max-connections-per-address 1…100000")
         }
         let store = try hub.open()
         var logger = Logger(label: "fieldsync-hub")
@@ -67,6 +70,7 @@ struct Serve: AsyncParsableCommand {
             store: store,
             configuration: HubServerConfiguration(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
                                                   limits: ConnectionLimits(headTimeout: .seconds(Int64(headTimeout)), bodyIdleTimeout: .seconds(Int64(bodyTimeout)),
+                                                                           minBodyBytesPerSecond: minBodyRate, bodyGrace: .seconds(Int64(bodyGrace)),
                                                                            maxConnectionsPerAddress: maxConnectionsPerAddress)),
             logger: logger
         ) { [host, store] bound in

@@ -139,30 +139,24 @@ import Testing
         #expect(r?.json["pullCursor"]?.intValue == 0)
     }
 
-    @Test func aTricklingBodyIsClosedAfterTheGracePeriod() async throws {
-        // The minimum body rate and its grace period have no command-line options: this test runs
-        // the same application in process, listening on loopback, with a 1 s grace.
-        let f = try HubFixture()
-        let limits = ConnectionLimits(headTimeout: .seconds(1), bodyIdleTimeout: .seconds(2), minBodyBytesPerSecond: 512, bodyGrace: .seconds(1),
-                                      maxConnectionsPerAddress: 8)
-        try await withInProcessHub(f.store, limits) { port in
-            let (_, token) = try await f.device("诚实的笔记本", scope: village1)
-            var honest = HonestClient(port: port, token: token)
-            let s = try RawSocket(port: port)
-            #expect(s.send("POST /v1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 1000\r\n\r\n{"))
-            var bytes = 1
-            // A byte every 200 ms: never idle for the 2 s body timeout, but 5 bytes/s, far below 512.
-            let closedAfter = try s.secondsUntilClosed(limit: 20, every: 0.2) {
-                if s.send(" ") { bytes += 1 }
-                try honest.probe()
-            }
-            let seconds = try #require(closedAfter, "a body trickling at 5 bytes/s held its connection 20 s (grace 1 s, minimum 512 bytes/s)")
-            print("ConnectionLimitSpec: trickling body closed after \(oneDecimal(seconds)) s and \(bytes) bytes")
-            // A liveness bound: 1–2 s unloaded; the whole test suite running beside it slows the probes.
-            #expect(seconds >= 0.9 && seconds < 15, "closed after \(seconds) s")
-            #expect(bytes >= 4, "the trickle must have kept going while open")
-            honest.check("during a trickling body")
+    @Test func aTricklingBodyIsClosedAfterTheGracePeriod() throws {
+        let h = try LiveHub(extra: ["--head-timeout", "1", "--body-timeout", "2", "--body-grace", "1", "--min-body-rate", "512",
+                                    "--max-connections-per-address", "8"])
+        var honest = HonestClient(port: h.port, token: h.token)
+        let s = try RawSocket(port: h.port)
+        #expect(s.send("POST /v1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(h.token)\r\nContent-Length: 1000\r\n\r\n{"))
+        var bytes = 1
+        // A byte every 200 ms: never idle for the 2 s body timeout, but 5 bytes/s, far below 512.
+        let closedAfter = try s.secondsUntilClosed(limit: 20, every: 0.2) {
+            if s.send(" ") { bytes += 1 }
+            try honest.probe()
         }
+        let seconds = try #require(closedAfter, "a body trickling at 5 bytes/s held its connection 20 s (grace 1 s, minimum 512 bytes/s)")
+        print("ConnectionLimitSpec: trickling body closed after \(oneDecimal(seconds)) s and \(bytes) bytes")
+        // A liveness bound: 1–2 s unloaded; the whole test suite running beside it slows the probes.
+        #expect(seconds >= 0.9 && seconds < 15, "closed after \(seconds) s")
+        #expect(bytes >= 2, "the trickle must have kept going while open")
+        honest.check("during a trickling body")
     }
 
     // MARK: Connections per address
@@ -270,33 +264,6 @@ func enrolledDeviceToken(_ hub: HubProcess, name: String = "诚实的笔记本",
     return token
 }
 
-/// Runs the hub's application (HubHTTP.application, as `serve` does) in process on a free
-/// loopback port with `limits`, for limits the command line does not expose.
-private func withInProcessHub(_ store: SQLiteHubStore, _ limits: ConnectionLimits, _ body: (Int) async throws -> Void) async throws {
-    var logger = Logger(label: "fieldsync-hub-test")
-    // Quiet: cancelling the server at the end logs a CancellationError.
-    logger.logLevel = .critical
-    let port = PortBox()
-    let app = try HubHTTP.application(store: store, configuration: HubServerConfiguration(host: "127.0.0.1", port: 0, limits: limits), logger: logger) { port.set($0) }
-    let server = Task { try await app.runService(gracefulShutdownSignals: []) }
-    defer { server.cancel() }
-    let deadline = Date().addingTimeInterval(10)
-    while port.value == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-    guard let p = port.value else { throw RawSocket.Failure(description: "the in-process hub did not start") }
-    try await body(p)
-}
-
-private final class PortBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var port: Int?
-    func set(_ p: Int) { lock.withLock { port = p } }
-    var value: Int? { lock.withLock { port } }
-}
-
-// MARK: - Raw sockets
-
-/// One TCP connection to the hub over POSIX sockets, so a test can misbehave byte by byte as a
-/// hostile client would: send nothing, send a head a byte at a time, stall a body.
 final class RawSocket: @unchecked Sendable {
     let fd: Int32
     private var open = true

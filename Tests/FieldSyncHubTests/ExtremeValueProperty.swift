@@ -26,6 +26,8 @@ import Testing
         var what: String
         /// Its `seen` names sites nobody enrolled (a hub refuses those: `unknown_site`).
         var namesUnknownSites = false
+        /// Stamped beyond the hub's drift bound (a hub refuses those: `clock_ahead`; laptops keep them).
+        var ahead = false
     }
 
     static let counters: [(String, Bool)] = [("9007199254740991", true), ("9007199254740992", false), ("9223372036854775807", false),
@@ -35,7 +37,7 @@ import Testing
 
     static func make(site: SiteID, n: Int, row: String, _ rng: inout SplitMix64) -> Case {
         var counter = "\(n)", hlc = "1763784000000-\(n % 65536)", author = "王芳", note: String?
-        var seen = "", valid = true, what = "plain", unknown = false
+        var seen = "", valid = true, what = "plain", unknown = false, ahead = false
         var resolves: String?
         switch Int.random(in: 0..<9, using: &rng) {
         case 0:
@@ -45,6 +47,7 @@ import Testing
             let m = millis.randomElement(using: &rng)!
             let k = [("0", true), ("65535", true), ("65536", false)].randomElement(using: &rng)!
             hlc = "\(m.0)-\(k.0)"; valid = m.1 && k.1; what = "hlc \(hlc)"
+            ahead = (Int64(m.0) ?? 0) > 1_800_000_000_000
         case 2:
             // Vectors of every size; the sites are all the change's own earlier writes or the
             // hub's, so only the size decides.
@@ -79,7 +82,7 @@ import Testing
             + #""status":{"value":"调解中"\#(seen)}}"#
         if let note { text += #","note":"\#(note)""# }
         if let resolves { text += #","resolves":\#(resolves)"# }
-        return Case(text: text + "}", valid: valid, what: what, namesUnknownSites: unknown)
+        return Case(text: text + "}", valid: valid, what: what, namesUnknownSites: unknown, ahead: ahead)
     }
 
     @Test func extremeValuesNeverTrapTheHubAndOnlyValidOwnChangesLand() async throws {
@@ -102,7 +105,7 @@ import Testing
             let names = "{" + (0..<mapSize).map { _ in "\"\(SiteID.random().hex)\":\"某站点\"" }.joined(separator: ",") + "}"
             let text = #"{"site":"\#(key.site.hex)","sites":\#(names),"changes":[\#(c.text)]}"#
             pushes.append(Push(text: text, ctx: "seed \(Self.seed) run \(run): \(c.what), site \(site == key.site ? "own" : site.hex), map \(mapSize)",
-                               expectTaken: c.valid && !c.namesUnknownSites && site == key.site && mapSize <= PushBody.maxSiteNames,
+                               expectTaken: c.valid && !c.namesUnknownSites && !c.ahead && site == key.site && mapSize <= PushBody.maxSiteNames,
                                tooBig: mapSize > PushBody.maxSiteNames || text.utf8.count > SyncProtocol.maxRequestBytes,
                                // A counter like 01 or 2^64 as a JSON number makes the body not JSON at all.
                                notJSON: (try? JSONValue.parse(text)) == nil))

@@ -322,6 +322,74 @@ import Testing
         let r = try await w.f.store.push([ChangeCodec.encode(creation(thief.site, 1))], sites: [:], vouches: Vouches(), from: w.a)
         #expect(r.results[0].status == .accepted)
     }
+
+    // MARK: Supervisors and transport
+
+    /// Two villages in two townships with records whose ids share their first hex digits after
+    /// the dash; a supervisor of one township looks them up by that prefix.
+    @Test func aPrefixLookupStaysInTheSupervisorsScopeAndOutsideReadsAsMissing() async throws {
+        let f = try HubFixture()
+        let key = SiteKey()
+        let (county, _) = try await f.device("县里", scope: "520221", key: key)
+        let here = "520221105201-abcd" + String(repeating: "1", count: 28), there = "520221106301-abcd" + String(repeating: "2", count: 28)
+        let onlyThere = "520221106301-beef" + String(repeating: "3", count: 28)
+        var changes: [Change] = []
+        var n: Int64 = 0
+        for row in [here, there, onlyThere] {
+            let village = String(row.prefix(12))
+            n += 1
+            let base = creation(key.site, n, village: village, row: row)
+            changes.append(base)
+            for v in ["已化解", "已上报"] {
+                n += 1
+                // Two writes that each saw only the creation: a conflict on status.
+                changes.append(Change(id: ChangeID(site: key.site, counter: n), kind: .dispute, row: row, hlc: HybridTimestamp(millis: 1_763_785_000_000 + n, counter: 0),
+                                      author: "王芳", writes: [FieldWrite(field: "status", value: .text(v), context: VersionVector([(key.site, base.id.counter)]))]))
+            }
+        }
+        _ = try await f.store.push(changes.map(ChangeCodec.encode), sites: [:], vouches: Vouches(), from: county)
+        _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: "镇干部", scope: "520221105", password: "correct horse") }
+        let token = try await SignIn(store: f.store, pool: PasswordHashingPool(), logger: Logger(label: "t"))(name: "镇干部", password: "correct horse", address: nil).token
+        try await f.app.test(.router) { client in
+            // "abcd" matches a record in each township: for this supervisor, only the one inside.
+            try await client.execute(uri: "/v1/conflicts/abcd/status", method: .get, headers: bearer(token)) { r in
+                #expect(r.status == .ok && body(r)["row"]?.stringValue == here, "\(body(r))")
+                #expect(!"\(body(r))".contains(there))
+            }
+            // A prefix found only outside the scope reads exactly as one found nowhere.
+            var messages: [String] = []
+            for prefix in ["beef", "cafe"] {
+                try await client.execute(uri: "/v1/conflicts/\(prefix)/status", method: .get, headers: bearer(token)) { r in
+                    #expect(r.status == .notFound && body(r)["error"]?["code"] == "not_found")
+                    messages.append((body(r)["error"]?["message"]?.stringValue ?? "").replacingOccurrences(of: prefix, with: "P"))
+                    #expect(!"\(body(r))".contains(onlyThere))
+                }
+            }
+            #expect(messages[0] == messages[1], "\(messages)")
+            // Settling by prefix is the same look-up.
+            try await client.execute(uri: "/v1/conflicts/beef/status/resolve", method: .post, headers: bearer(token),
+                                     body: ByteBuffer(string: #"{"method":"newest"}"#)) { r in
+                #expect(r.status == .notFound)
+            }
+        }
+        let everyone = Supervisor(name: "县", scope: "520221")
+        #expect(try await f.store.conflicts(for: everyone, ConflictFilter()).count == 3, "nothing was settled")
+    }
+
+    @Test func overHTTPSEveryResponseCarriesHSTSAndOverPlainHTTPNone() async throws {
+        let f = try HubFixture()
+        for secure in [true, false] {
+            let app = Application(router: HubHTTP.router(store: f.store, console: ConsoleConfiguration(secureCookies: secure)))
+            try await app.test(.router) { client in
+                for uri in ["/v1/health", "/v1/changes", "/console/login", "/nowhere"] {
+                    try await client.execute(uri: uri, method: .get) { r in
+                        let hsts = r.headers[HTTPField.Name("Strict-Transport-Security")!]
+                        #expect(secure ? hsts == "max-age=31536000" : hsts == nil, "\(uri) over \(secure ? "HTTPS" : "HTTP"): \(hsts ?? "none")")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A dispute's fields for `Replica.add`.
