@@ -35,6 +35,16 @@ import Testing
     static let millis: [(String, Bool)] = [("1", true), ("140737488355327", true), ("140737488355328", false), ("9223372036854775807", false),
                                            ("0", false), ("1763784000000", true)]
 
+    /// A case whose id was not generated before: the extreme counters repeat, and an id used
+    /// again for other content is a clone (refused), which is not what these cases test.
+    static func fresh(site: SiteID, n: Int, row: String, used: inout Set<String>, _ rng: inout SplitMix64) -> Case {
+        while true {
+            let c = make(site: site, n: n, row: row, &rng)
+            let id = c.text.dropFirst(7).prefix { $0 != "\"" }
+            if used.insert(String(id)).inserted { return c }
+        }
+    }
+
     static func make(site: SiteID, n: Int, row: String, _ rng: inout SplitMix64) -> Case {
         var counter = "\(n)", hlc = "1763784000000-\(n % 65536)", author = "王芳", note: String?
         var seen = "", valid = true, what = "plain", unknown = false, ahead = false
@@ -94,12 +104,13 @@ import Testing
         // Every push decided beforehand (the test client runs its closure concurrently).
         struct Push: Sendable { let text: String; let ctx: String; let expectTaken: Bool; let tooBig: Bool; let notJSON: Bool }
         var pushes: [Push] = []
+        var used: Set<String> = []
         var counter: Int64 = 1
         for run in 0..<Self.runs {
             counter += 1
             let sites: [SiteID] = [key.site, key.site, f.store.hubSite, SiteID.random(), SiteID(raw: 0)]
             let site = sites.randomElement(using: &rng)!
-            let c = Self.make(site: site, n: Int(counter), row: base.row, &rng)
+            let c = Self.fresh(site: site, n: Int(counter), row: base.row, used: &used, &rng)
             // Now and then a huge site-name map beside it.
             let mapSize = [0, 0, 0, 1000, 1001, 100_000].randomElement(using: &rng)!
             let names = "{" + (0..<mapSize).map { _ in "\"\(SiteID.random().hex)\":\"某站点\"" }.joined(separator: ",") + "}"
@@ -155,12 +166,13 @@ import Testing
         let row = try origin.add(.dispute, JSONObject([("village", .string(village1)), ("category", "邻里纠纷"), ("parties", "张三与李四"),
                                                        ("summary", "宅基地"), ("reported_on", "2026-11-20"), ("status", "受理")]))
         var counter: Int64 = 100
+        var used: Set<String> = []
         var takenFromBundles = 0, takenFromPages = 0
         for run in 0..<Self.runs / 2 {
             counter += 1
             let sites = [origin.site, origin.site, r.site, hubSite, SiteID.random()]
             let site = sites.randomElement(using: &rng)!
-            let c = Self.make(site: site, n: Int(counter), row: row, &rng)
+            let c = Self.fresh(site: site, n: Int(counter), row: row, used: &used, &rng)
             let ctx = "seed \(Self.seed &+ 1) run \(run): \(c.what), site \(site == origin.site ? "origin" : site == r.site ? "own" : site.hex)"
             // As a bundle the origin signed (when the change decodes at all).
             let decoded = try? ChangeCodec.decode(JSONValue.parse(c.text))
@@ -178,7 +190,7 @@ import Testing
             if bundleTakes { takenFromBundles += 1 } else { #expect(try fingerprint(r.path) == before, "\(ctx): the replica changed") }
             // As a page from the hub (the hub signs whatever it serves).
             counter += 1
-            let c2 = Self.make(site: site, n: Int(counter), row: row, &rng)
+            let c2 = Self.fresh(site: site, n: Int(counter), row: row, used: &used, &rng)
             let before2 = try fingerprint(r.path)
             var applied = false
             if let json = try? JSONValue.parse(#"{"changes":[\#(c2.text)],"cursor":\#(counter),"more":false,"next":null,"sites":{},"hubTime":0}"#),

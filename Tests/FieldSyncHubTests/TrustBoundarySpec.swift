@@ -390,6 +390,26 @@ import Testing
             }
         }
     }
+
+    @Test func hubFilesAndInboxesAreOwnerOnlyWhateverTheUmask() async throws {
+        let dir = TempDir(#function)
+        let db = dir.file("new/hub.sqlite")
+        let r = try runCLI(["device", "add", "--db", db, "--name", "王芳", "--scope", village1, "--json"], binary: "fieldsync-hub", umask: 0)
+        #expect(r.status == 0, "\(r.stderr)")
+        func mode(_ p: String) throws -> UInt16 { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? NSNumber)?.uint16Value ?? 0o777 }
+        #expect(try mode(db) == 0o600)
+        #expect(try mode(dir.file("new")) == 0o700)
+        // The inbox a bundle upload creates.
+        let store = try SQLiteHubStore(path: db)
+        let key = SiteKey()
+        let code = try JSONValue.parse(r.stdout)["code"]!.stringValue!
+        let e = try await store.enroll(enrolment(code: code, key: key, name: "王芳"))
+        let device = Device(id: e.device, name: "王芳", scope: village1)
+        _ = try await store.keepBundle(named: "a.bundle", bytes: Array("x".utf8), from: device)
+        #expect(try mode(store.bundleFolder) == 0o700)
+        #expect(try mode(store.bundleFolder + "/\(device.id)") == 0o700)
+        #expect(try mode(store.bundleFolder + "/\(device.id)/a.bundle") == 0o600)
+    }
 }
 
 /// A dispute's fields for `Replica.add`.
