@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // Pure merge rules, schema, change-set codec. No I/O.
@@ -59,6 +60,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]),
+        // The hub's PostgreSQL store (docs/deploy.md): the same rules as the SQLite store, for a
+        // county or a province with several hub processes on one database.
+        .target(
+            name: "FieldSyncPostgres",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Chinese tables and views shared by the two CLIs.
         .target(
             name: "FieldSyncPresentation",
@@ -72,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "fieldsync-hub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPresentation",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncPresentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [
-                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncTransport", "FieldSyncTestSupport",
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncTransport", "FieldSyncTestSupport",
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

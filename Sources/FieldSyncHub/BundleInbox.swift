@@ -204,4 +204,9 @@ public struct BundleKept: Sendable {
     public var path: String
     /// True when the same file had been uploaded under this name before.
     public var again: Bool
+
+    public init(path: String, again: Bool) {
+        self.path = path
+        self.again = again
+    }
 }

@@ -10,6 +10,12 @@ public struct Device: Sendable, Equatable {
     public let name: String
     /// The division-code prefix of the records it may read and write.
     public let scope: String
+
+    public init(id: String, name: String, scope: String) {
+        self.id = id
+        self.name = name
+        self.scope = scope
+    }
 }
 
 /// A device as `fieldsync-hub device list` shows it.
@@ -36,6 +42,14 @@ public struct DeviceInfo: Sendable {
     /// Its clock minus the hub's at its last request (ms).
     public var clockSkew: Int64?
 
+    public init(id: String, name: String, scope: String, site: String?, siteName: String?, created: Int64, enrolled: Int64?, revoked: Int64?,
+                codeExpires: Int64?, lastSeen: Int64?, lastSync: Int64?, lastError: String?, lastErrorAt: Int64?, pullCursor: Int64,
+                pending: Int, pushed: Int, clockSkew: Int64?) {
+        (self.id, self.name, self.scope, self.site, self.siteName, self.created) = (id, name, scope, site, siteName, created)
+        (self.enrolled, self.revoked, self.codeExpires, self.lastSeen, self.lastSync) = (enrolled, revoked, codeExpires, lastSeen, lastSync)
+        (self.lastError, self.lastErrorAt, self.pullCursor, self.pending, self.pushed, self.clockSkew) = (lastError, lastErrorAt, pullCursor, pending, pushed, clockSkew)
+    }
+
     public var status: String {
         if revoked != nil { return "revoked" }
         if enrolled == nil { return "awaiting enrolment" }
@@ -50,6 +64,10 @@ public struct NewDevice: Sendable {
     public var scope: String
     public var code: String
     public var expires: Int64
+
+    public init(id: String, name: String, scope: String, code: String, expires: Int64) {
+        (self.id, self.name, self.scope, self.code, self.expires) = (id, name, scope, code, expires)
+    }
 }
 
 // MARK: - HubStore

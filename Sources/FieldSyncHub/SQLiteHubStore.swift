@@ -80,35 +80,19 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
 
     // MARK: Devices
 
-    static let codeAlphabet = Array("23456789ABCDEFGHJKLMNPQRSTUVWXYZ")
-
-    /// Enrolment codes are typed by people: 12 characters without 0/O or 1/I, in groups of four.
-    static func makeCode() -> String {
-        var g = SystemRandomNumberGenerator()
-        let chars = (0..<12).map { _ in codeAlphabet[Int.random(in: 0..<codeAlphabet.count, using: &g)] }
-        return String(chars[0..<4]) + "-" + String(chars[4..<8]) + "-" + String(chars[8..<12])
-    }
-
+    static func makeCode() -> String { Enrolment.makeCode() }
     static func normalizeCode(_ code: String) -> String { EnrollRequest.normalize(code: code) }
-
-    static func hash(_ secret: String) -> String { SecretHash.hex(secret) }
-
-    public static func scopeProblem(_ scope: String) -> String? {
-        guard scope.utf8.allSatisfy({ (0x30...0x39).contains($0) }), [2, 4, 6, 9, 12].contains(scope.utf8.count) else {
-            return "a scope is a division-code prefix: 2 (province), 4 (city), 6 (county), 9 (township) or 12 (village) digits, got \"\(scope.prefix(40))\""
-        }
-        return nil
-    }
+    static func hash(_ secret: String) -> String { Enrolment.hash(secret) }
+    public static func scopeProblem(_ scope: String) -> String? { Enrolment.scopeProblem(scope) }
 
     public func addDevice(name: String, scope: String, codeLifetimeMs: Int64) async throws -> NewDevice {
         try await run { r in try Self.addDevice(r, name: name, scope: scope, codeLifetimeMs: codeLifetimeMs) }
     }
 
     static func addDevice(_ r: Replica, name: String, scope: String, codeLifetimeMs: Int64) throws -> NewDevice {
-        guard !name.isEmpty, name.unicodeScalars.count <= 100 else { throw HubFailure(422, "invalid", "a device name is 1–100 characters") }
-        if let p = scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
+        try Enrolment.checkNewDevice(name: name, scope: scope)
         let code = makeCode()
-        let id = "dev-" + Hex.random(bytes: 4)
+        let id = Enrolment.newDeviceID()
         let expires = now() + codeLifetimeMs
         try r.database.write { db in
             try db.execute(sql: "INSERT INTO hub_device(id, name, scope, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?, ?)",
@@ -155,7 +139,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                                  message: EnrollRequest.possessionMessage(code: request.code, site: request.site))
         return try await run { r in
             let h = Self.hash(Self.normalizeCode(request.code))
-            let token = "fst_" + Hex.random(bytes: 32)
+            let token = Enrolment.newToken()
             let response = try r.database.write { db -> EnrollResponse in
                 let row: Row
                 if let fresh = try Row.fetchOne(db, sql: "SELECT id, name, scope, code_expires, revoked FROM hub_device WHERE code_hash = ?", arguments: [h]) {
@@ -169,13 +153,11 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                     // the lost one stops working. Once the token has been used, the code is spent.
                     row = retry
                 } else {
-                    throw HubFailure(403, "bad_code", "this enrolment code is not valid on this hub (mistyped, already used, or revoked)")
+                    throw Enrolment.badCode
                 }
                 let id: String = row["id"]
                 if (row["revoked"] as Int64?) != nil { throw HubFailure.revoked(id) }
-                if let exp: Int64 = row["code_expires"], exp < Self.now() {
-                    throw HubFailure(403, "code_expired", "this enrolment code expired on \(UTCTime.human(exp)); ask for a new one")
-                }
+                if let exp: Int64 = row["code_expires"], exp < Self.now() { throw Enrolment.expired(exp) }
                 try Self.bind(db, site: request.site, key: request.key, to: id)
                 try db.execute(sql: """
                     UPDATE hub_device SET token_hash = ?, code_hash = NULL, used_code_hash = ?, token_used = NULL, site = ?, site_name = ?,
@@ -195,17 +177,11 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     static func bind(_ db: Database, site: SiteID, key: [UInt8], to id: String) throws {
         if let row = try Row.fetchOne(db, sql: "SELECT device FROM hub_site WHERE site = ?", arguments: [Int64(bitPattern: site.raw)]) {
             let owner: String? = row["device"]
-            guard owner == id else {
-                throw HubFailure(409, "site_taken", owner == nil
-                    ? "site \(site) is the hub's own: a device cannot take it"
-                    : "site \(site) belongs to another device on this hub: a device cannot take another's site id")
-            }
+            guard owner == id else { throw Enrolment.siteTaken(site, byHub: owner == nil) }
             return
         }
         let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM hub_site WHERE device = ?", arguments: [id]) ?? 0
-        guard held < SitePossession.maxSitesPerDevice else {
-            throw HubFailure(422, "too_many_sites", "device \(id) writes under \(held) site ids already, the most one device may (\(SitePossession.maxSitesPerDevice)); an administrator enrols it again")
-        }
+        guard held < SitePossession.maxSitesPerDevice else { throw Enrolment.tooManySites(id, held) }
         try db.execute(sql: "INSERT INTO hub_site(site, hex, device, key, bound) VALUES (?, ?, ?, ?, ?)",
                        arguments: [Int64(bitPattern: site.raw), site.hex, id, Data(key), now()])
     }

@@ -3,9 +3,14 @@ import FieldSyncCore
 // MARK: - RowLogEntry
 
 /// One change this replica logged for a record: its id and its place in `fs_change`.
-struct RowLogEntry: Equatable {
-    var id: ChangeID
-    var seq: Int64
+package struct RowLogEntry: Equatable, Sendable {
+    package var id: ChangeID
+    package var seq: Int64
+
+    package init(id: ChangeID, seq: Int64) {
+        self.id = id
+        self.seq = seq
+    }
 }
 
 // MARK: - ClockBlob
@@ -26,10 +31,10 @@ struct RowLogEntry: Equatable {
 ///     flags   = 1: a value follows (registers holding several entries), 2: a row context follows
 ///     value   = 0 null | 1 zigzag integer | 2 length + UTF-8
 ///     row ctx = n, n × (field slot u8, vector)
-enum ClockBlob {
+package enum ClockBlob {
     static let deletedSlot: UInt8 = 255
 
-    static func encode(_ state: RowState, log: [RowLogEntry]) -> [UInt8] {
+    package static func encode(_ state: RowState, log: [RowLogEntry]) -> [UInt8] {
         var sites: [SiteID] = []
         var siteIndex: [UInt64: Int] = [:]
         func site(_ s: SiteID) -> Int {
@@ -101,7 +106,7 @@ enum ClockBlob {
 
     /// Rebuilds the state and change list. `columns` are the stored winning values by field
     /// position and `deleted` the `_deleted` column: they give single-entry registers their value.
-    static func decode(_ bytes: UnsafeRawBufferPointer, kind: RecordKind, columns: [FieldValue], deleted: Bool) throws -> (RowState, [RowLogEntry]) {
+    package static func decode(_ bytes: UnsafeRawBufferPointer, kind: RecordKind, columns: [FieldValue], deleted: Bool) throws -> (RowState, [RowLogEntry]) {
         guard !bytes.isEmpty else { return (RowState(kind: kind), []) }
         var r = Reader(b: bytes)
         guard try r.u8() == 2 else { throw ReplicaError.storage("unknown _clock format in a \(kind.rawValue) row") }

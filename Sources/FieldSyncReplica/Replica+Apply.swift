@@ -114,15 +114,16 @@ extension Replica {
                   preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
         let body = given ?? ChangeCodec.canonicalText(c)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
-        // The record's change list, not its registers, says whether the id was seen: a change
-        // reusing an id with other fields holds nothing the first one wrote (found by fuzzing).
-        if !local, let seen = row.log.first(where: { $0.id == c.id }) {
-            // Logged here already: a duplicate, or the same id with other content (a cloned replica).
-            guard try changeBody(db, seq: seen.seq).utf8.elementsEqual(body.utf8) else {
+        if !local {
+            let held = try row.log.first(where: { $0.id == c.id }).map { try changeBody(db, seq: $0.seq) }
+            switch RecordMerge.classify(c, text: body, held: held) {
+            case .duplicate:
+                report.duplicates += 1
+                return
+            case .clone:
                 throw ApplyRefusal(code: .clone, error: InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
+            case .new: break
             }
-            report.duplicates += 1
-            return
         }
         if !local {
             if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(c.id)", reason)) }
@@ -149,17 +150,15 @@ extension Replica {
         if !knownSites.contains(c.id.site.raw) { try noteSite(db, c.id.site, name: nil) }
         if !local, let ahead = clock.observe(c.hlc, wall: now) { report.clockAhead[c.id] = ahead }
 
-        let before = row.state.hasMultipleEntries ? row.state.conflicts : []
-        let outcome = row.state.apply(c)
+        let merged = RecordMerge.merge(&row.state, c)
         // Stored even when nothing changed: the record's change list grew.
         try storeRow(db, &row)
-        if outcome.changedNothing {
+        if merged.changedNothing {
             report.obsolete += 1
             return
         }
-        let after = row.state.hasMultipleEntries ? row.state.conflicts : []
-        if !before.isEmpty || !after.isEmpty {
-            try syncConflicts(db, kind: c.kind, row: c.row, before: before, after: after, report: &report)
+        if !merged.conflicts.isEmpty || !merged.closed.isEmpty {
+            try syncConflicts(db, kind: c.kind, row: c.row, merged, report: &report)
         }
         report.applied += 1
     }
@@ -173,20 +172,19 @@ extension Replica {
         return st.text(0)
     }
 
-    func syncConflicts(_ db: Database, kind: RecordKind, row: String, before: [RowConflict], after: [RowConflict], report: inout ApplyReport) throws {
-        let was = Set(before.map(\.field))
-        let now = Set(after.map(\.field))
-        for f in was.subtracting(now) {
+    /// Keeps `fs_conflict` in step with what a merge did (``RecordMerge/Result``).
+    func syncConflicts(_ db: Database, kind: RecordKind, row: String, _ merged: RecordMerge.Result, report: inout ApplyReport) throws {
+        for f in merged.closed {
             try db.execute(sql: "DELETE FROM fs_conflict WHERE kind = ? AND row = ? AND field = ?", arguments: [kind.rawValue, row, f])
-            report.conflictsClosed += 1
         }
-        for c in after {
+        for c in merged.conflicts {
             try db.execute(sql: """
                 INSERT INTO fs_conflict(kind, row, field, since) VALUES (?, ?, ?, ?)
                 ON CONFLICT(kind, row, field) DO UPDATE SET since = excluded.since
                 """, arguments: [kind.rawValue, row, c.field, c.openedAt.millis])
-            if !was.contains(c.field) { report.conflictsOpened += 1 }
         }
+        report.conflictsClosed += merged.closed.count
+        report.conflictsOpened += merged.opened.count
     }
 
     /// Learns the human names of sites (from a bundle header or a push).
@@ -283,7 +281,4 @@ struct RowSQL {
     }
 }
 
-extension RowState {
-    /// True when some register holds more than one write, the only way to have a conflict.
-    var hasMultipleEntries: Bool { registers.contains { $0.entries.count > 1 } || isDeleted }
-}
+

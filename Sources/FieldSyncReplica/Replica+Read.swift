@@ -94,11 +94,7 @@ public struct ConflictInfo: Sendable {
 extension Replica {
     public func record(_ idOrPrefix: String) throws -> Record {
         let (kind, id) = try resolve(idOrPrefix)
-        return try read { db in
-            let row = try loadRow(db, kind, id)
-            return Record(kind: kind, id: id, values: row.state.registers.dropLast().map(\.value),
-                          deleted: row.state.isDeleted, conflicts: row.state.conflicts.map(\.field))
-        }
+        return try read { db in RecordViews.record(kind, id, try loadRow(db, kind, id).state) }
     }
 
     /// The merge state of a record (nil if this replica has never heard of it).
@@ -148,39 +144,19 @@ extension Replica {
         let rec = try record(idOrPrefix)
         let entries: [HistoryEntry] = try read { db in
             let row = try loadRow(db, rec.kind, rec.id)
-            let state = row.state
-            let names = try siteNames(db)
-            var changes: [(Change, Int64)] = []
-            for l in row.log {
-                guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ?", arguments: [l.seq]) else { continue }
-                changes.append((try ChangeCodec.decode(JSONValue.parse(r["body"] as String)), r["received"]))
-            }
-            changes.sort { ($0.0.hlc, $0.0.id) < ($1.0.hlc, $1.0.id) }
-            var out: [HistoryEntry] = []
-            for (c, received) in changes {
-                for w in c.writes {
-                    let reg = state[w.field]
-                    let status: HistoryEntry.Status
-                    if reg?.winner?.dot == c.id {
-                        status = .current
-                    } else if reg?.entries.contains(where: { $0.dot == c.id }) == true {
-                        status = .competing
-                    } else {
-                        status = .superseded
-                    }
-                    out.append(HistoryEntry(change: c.id, hlc: c.hlc, author: c.author, site: names[c.id.site] ?? c.id.site.hex,
-                                            field: w.field, value: jsonValue(rec.kind, w), status: status, note: c.note,
-                                            received: received))
-                }
-            }
-            return out
+            return RecordViews.history(rec.kind, row.state, try logged(db, row.log), names: try siteNames(db))
         }
         return (rec, entries)
     }
 
-    func jsonValue(_ kind: RecordKind, _ w: FieldWrite) -> JSONValue {
-        if w.field == RowState.deletedField { return .bool(w.value == .integer(1)) }
-        return kind.spec.field(w.field)?.encode(w.value) ?? .null
+    /// The changes a record logged, decoded, with when they arrived.
+    func logged(_ db: Database, _ log: [RowLogEntry]) throws -> [RecordViews.Logged] {
+        var out: [RecordViews.Logged] = []
+        for l in log {
+            guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ?", arguments: [l.seq]) else { continue }
+            out.append(.init(change: try ChangeCodec.decode(JSONValue.parse(r["body"] as String)), received: r["received"]))
+        }
+        return out
     }
 
     func siteNames(_ db: Database) throws -> [SiteID: String] {
@@ -229,32 +205,11 @@ extension Replica {
     /// One open conflict with its candidates, or nil when the record has no such conflict now.
     func conflictInfo(_ db: Database, kind: RecordKind, id: String, field: String, since: Int64?, names: [SiteID: String]) throws -> ConflictInfo? {
         let loaded = try loadRow(db, kind, id)
-        let state = loaded.state
-        guard let c = state.conflicts.first(where: { $0.field == field }) else { return nil }
-        func candidate(_ f: String, _ e: RegisterEntry, wins: Bool) throws -> ConflictInfo.Candidate {
-            let seq = loaded.log.first { $0.id == e.dot }?.seq ?? -1
-            var author = "?", note: String?, resolves = false, received: Int64 = 0
-            if let r = try Row.fetchOne(db, sql: "SELECT author, body, received FROM fs_change WHERE seq = ?", arguments: [seq]) {
-                author = r["author"]
-                received = r["received"]
-                if let ch = try? ChangeCodec.decode(JSONValue.parse(r["body"] as String)) {
-                    note = ch.note
-                    resolves = ch.resolves != nil
-                }
-            }
-            return .init(change: e.dot, hlc: e.hlc, author: author, site: names[e.dot.site] ?? e.dot.site.hex, field: f,
-                         value: jsonValue(kind, FieldWrite(field: f, value: e.value)), wins: wins, note: note, isResolution: resolves,
-                         received: received)
-        }
-        var cands: [ConflictInfo.Candidate] = []
-        let deletedWins = state.isDeleted
-        for (i, e) in c.entries.enumerated() {
-            cands.append(try candidate(c.kind == .deleteVersusEdit ? RowState.deletedField : c.field, e,
-                                       wins: c.kind == .deleteVersusEdit ? deletedWins && i == 0 : i == 0))
-        }
-        for (f, e) in c.edits { cands.append(try candidate(f, e, wins: !deletedWins)) }
-        let village = kind.spec.regionField.flatMap { state[$0]?.value.text } ?? (kind == .region ? id : RecordID.region(of: id))
-        return ConflictInfo(kind: kind, row: id, field: field, type: c.kind, since: since ?? c.openedAt.millis, village: village, candidates: cands)
+        guard let c = loaded.state.conflicts.first(where: { $0.field == field }) else { return nil }
+        let dots = Set(c.entries.map(\.dot) + c.edits.map(\.entry.dot))
+        let competing = try logged(db, loaded.log.filter { dots.contains($0.id) })
+        return RecordViews.conflictInfo(kind, id, field: field, loaded.state, since: since,
+                                        logged: Dictionary(competing.map { ($0.change.id, $0) }, uniquingKeysWith: { a, _ in a }), names: names)
     }
 
     // MARK: Knowledge

@@ -12,6 +12,10 @@ public struct ScopedPage: Sendable {
     /// Snapshot: where to continue (`kind:id`), nil at the end.
     public var next: String?
     public var bytes: Int
+
+    public init(texts: [String], cursor: Int64, more: Bool, next: String?, bytes: Int) {
+        (self.texts, self.cursor, self.more, self.next, self.bytes) = (texts, cursor, more, next, bytes)
+    }
 }
 
 extension Replica {

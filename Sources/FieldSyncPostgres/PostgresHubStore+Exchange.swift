@@ -1,0 +1,293 @@
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncReplica
+import FieldSyncTrust
+import Foundation
+import PostgresNIO
+
+// MARK: - Applying changes
+
+extension PostgresHubStore {
+    /// One change to apply in a batch: what ``PushAdmission`` admitted, or a change the hub made.
+    struct Incoming {
+        let change: Change
+        let text: String
+        let onlyIfHeld: (ApplyRefusal.Code, String)?
+        /// Made by the hub itself (a supervisor's settlement): its own site id is expected.
+        let local: Bool
+    }
+
+    enum Outcome {
+        case applied, obsolete, duplicate
+        case refused(ApplyRefusal.Code, InputError)
+    }
+
+    /// Applies a batch in the caller's transaction: the records it touches are locked in one
+    /// order, each change is judged by ``RecordMerge`` against its record and the change log,
+    /// and positions in the change log are taken last (the head row), so they follow commit order.
+    static func apply(_ pg: PG, _ batch: [Incoming], peer: String?, hubSite: SiteID, now: Int64) async throws -> [Outcome] {
+        guard !batch.isEmpty else { return [] }
+        // What the change log holds already under these ids (duplicates, clones across records).
+        var held: [ChangeID: String] = [:]
+        let ids = batch.map(\.change.id)
+        for r in try await pg.rows("""
+            SELECT c.site, c.counter, c.body FROM hub_change c
+            JOIN unnest($1::bigint[], $2::bigint[]) AS x(site, counter) ON c.site = x.site AND c.counter = x.counter
+            """, [.ints(ids.map { Int64(bitPattern: $0.site.raw) }), .ints(ids.map(\.counter))]) {
+            held[ChangeID(site: SiteID(raw: UInt64(bitPattern: try r.int(0))), counter: try r.int(1))] = try r.text(2)
+        }
+        // Lock the records, kind by kind, each in id order.
+        var records: [String: PGRecord] = [:]
+        for kind in RecordKind.allCases {
+            let rows = Set(batch.filter { $0.change.kind == kind }.map(\.change.row))
+            for (id, rec) in try await PostgresRecords.load(pg, kind, Array(rows), lock: true) { records["\(kind.rawValue)/\(id)"] = rec }
+        }
+        struct NewRow { let c: Change; let text: String; let key: String }
+        var newRows: [NewRow] = []
+        var touched = Set<String>()
+        var conflictWork: [(RecordKind, String, RecordMerge.Result)] = []
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(batch.count)
+        for i in batch {
+            let c = i.change
+            let key = "\(c.kind.rawValue)/\(c.row)"
+            var rec = records[key] ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
+            if !i.local {
+                switch RecordMerge.classify(c, text: i.text, held: held[c.id]) {
+                case .duplicate: outcomes.append(.duplicate); continue
+                case .clone:
+                    outcomes.append(.refused(.clone, InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
+                    continue
+                case .new: break
+                }
+                if let (code, reason) = i.onlyIfHeld { outcomes.append(.refused(code, InputError("change \(c.id)", reason))); continue }
+                if c.id.site == hubSite {
+                    outcomes.append(.refused(.ownSite, InputError("change \(c.id)", "claims this hub's own site id \(hubSite), but this hub does not hold it")))
+                    continue
+                }
+            }
+            held[c.id] = i.text
+            rec.log.append(RowLogEntry(id: c.id, seq: 0))  // its position is set below
+            let merged = RecordMerge.merge(&rec.state, c)
+            records[key] = rec
+            touched.insert(key)
+            newRows.append(NewRow(c: c, text: i.text, key: key))
+            if merged.changedNothing { outcomes.append(.obsolete); continue }
+            if !merged.conflicts.isEmpty || !merged.closed.isEmpty { conflictWork.append((c.kind, c.row, merged)) }
+            outcomes.append(.applied)
+        }
+        guard !newRows.isEmpty else { return outcomes }
+        // The head last: positions in commit order (docs/architecture.md).
+        let end = try await pg.one("UPDATE hub_log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq", [.int(Int64(newRows.count))])!.int(0)
+        let first = end - Int64(newRows.count) + 1
+        var seqOf: [ChangeID: Int64] = [:]
+        for (n, r) in newRows.enumerated() { seqOf[r.c.id] = first + Int64(n) }
+        try await pg.exec("""
+            INSERT INTO hub_change(seq, site, counter, kind, row, hlc, author, received, peer, body)
+            SELECT s, si, co, k, r, h, a, $7, $8, b FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
+                   $9::text[], $10::text[]) AS x(s, si, co, k, r, h, a, b)
+            """, [.ints(newRows.map { seqOf[$0.c.id]! }), .ints(newRows.map { Int64(bitPattern: $0.c.id.site.raw) }), .ints(newRows.map(\.c.id.counter)),
+                  .texts(newRows.map(\.c.kind.rawValue)), .texts(newRows.map(\.c.row)), .ints(newRows.map(\.c.hlc.packed)), .int(now), .opt(peer),
+                  .texts(newRows.map(\.c.author)), .texts(newRows.map(\.text))])
+        var changed: [PGRecord] = []
+        for key in touched {
+            var rec = records[key]!
+            rec.log = rec.log.map { $0.seq == 0 ? RowLogEntry(id: $0.id, seq: seqOf[$0.id] ?? 0) : $0 }
+            changed.append(rec)
+        }
+        try await PostgresRecords.store(pg, changed)
+        for (kind, row, merged) in conflictWork { try await PostgresRecords.syncConflicts(pg, kind: kind, row: row, merged) }
+        for site in Set(newRows.map(\.c.id.site)) {
+            try await pg.exec("INSERT INTO fs_site(id, hex) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", [.int(Int64(bitPattern: site.raw)), .text(site.hex)])
+        }
+        return outcomes
+    }
+}
+
+// MARK: - Push, pull, snapshot, acknowledgement
+
+extension PostgresHubStore {
+    public func push(_ raw: [JSONValue], sites: [SiteID: String], vouches: Vouches, from device: Device) async throws -> PushResponse {
+        let decoded = PushAdmission.decode(raw)
+        let mentioned = PushAdmission.sites(decoded)
+        let now = self.now()
+        let hubSite = self.hubSite
+        return try await transaction { pg in
+            let own = Set(try await pg.rows("SELECT site FROM hub_site WHERE device = $1", [.text(device.id)]).map { SiteID(raw: UInt64(bitPattern: try $0.int(0))) })
+            var owners: [SiteID: SiteOwner] = [:]
+            for r in try await pg.rows("""
+                SELECT s.site, s.device, d.scope, d.revoked FROM hub_site s LEFT JOIN hub_device d ON d.id = s.device WHERE s.site = ANY($1::bigint[])
+                """, [.ints(mentioned.origins.map { Int64(bitPattern: $0.raw) })]) {
+                let site = SiteID(raw: UInt64(bitPattern: try r.int(0)))
+                if let dev = try r.optText(1) { owners[site] = .device(id: dev, scope: try r.optText(2) ?? "", revoked: try r.optInt(3) != nil) } else { owners[site] = .hub }
+            }
+            let known = Set(try await pg.rows("SELECT id FROM fs_site WHERE id = ANY($1::bigint[])", [.ints(mentioned.inVectors.map { Int64(bitPattern: $0.raw) })])
+                .map { SiteID(raw: UInt64(bitPattern: try $0.int(0))) })
+            let ctx = PushAdmission.Context(device: device, ownSites: own, owners: owners, knownSites: known, vouches: vouches, now: now)
+            var results = [PushResult?](repeating: nil, count: raw.count)
+            var slots: [Int] = []
+            var incoming: [Incoming] = []
+            for d in decoded {
+                switch PushAdmission.judge(d, ctx) {
+                case .refuse(let r): results[d.index] = r
+                case .admit(let c, let text, let onlyIfHeld):
+                    slots.append(d.index)
+                    incoming.append(Incoming(change: c, text: text, onlyIfHeld: onlyIfHeld, local: false))
+                }
+            }
+            // Names only for the device's own sites: a push cannot rename the hub or another laptop.
+            for (id, name) in sites where own.contains(id) { try await Self.noteSite(pg, id, name: name) }
+            let outcomes = try await Self.apply(pg, incoming, peer: device.id, hubSite: hubSite, now: now)
+            var accepted = 0
+            for ((slot, i), o) in zip(zip(slots, incoming), outcomes) {
+                let id = i.change.id.description
+                switch o {
+                case .applied, .obsolete:
+                    results[slot] = PushResult(id: id, status: .accepted)
+                    accepted += 1
+                case .duplicate: results[slot] = PushResult(id: id, status: .duplicate)
+                case .refused(let code, let e): results[slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
+                }
+            }
+            let final = results.map { $0! }
+            let refused = final.filter { $0.status == .refused }
+            try await pg.exec("UPDATE hub_device SET pushed = pushed + $1, last_seen = $2 WHERE id = $3", [.int(Int64(accepted)), .int(now), .text(device.id)])
+            if let first = refused.first {
+                try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3",
+                                  [.text("refused \(refused.count) change(s): \(first.code ?? ""): \(first.reason ?? "")"), .int(now), .text(device.id)])
+            }
+            let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
+            return PushResponse(results: final, hubSeq: head)
+        }
+    }
+
+    public func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage {
+        let page = try await transaction { pg -> ScopedPage in
+            // One snapshot for the rows and the head: every row at or below the head it sees is
+            // committed and visible (positions are taken last, in commit order).
+            try await pg.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let horizon = Int64(try await pg.one("SELECT value FROM hub_meta WHERE key = 'horizon'")?.text(0) ?? "0") ?? 0
+            if after > 0 && after < horizon {
+                throw HubFailure(410, "behind_horizon", "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
+            }
+            let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
+            let (cond, binds) = ScopeSQL.condition(device.scope, column: "row", firstBind: 4)
+            let rows = try await pg.rows("""
+                SELECT seq, body FROM hub_change WHERE seq > $1 AND (peer IS NULL OR peer <> $2) AND \(cond) ORDER BY seq LIMIT $3
+                """, [.int(after), .text(device.id), .int(Int64(limit) + 1)] + binds)
+            var page = ScopedPage(texts: [], cursor: after, more: false, next: nil, bytes: 0)
+            for r in rows {
+                let body = try r.text(1)
+                if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
+                    page.more = true
+                    return page
+                }
+                page.texts.append(body)
+                page.bytes += body.utf8.count
+                page.cursor = try r.int(0)
+            }
+            // Everything up to the head was looked at: the cursor may pass it all.
+            page.cursor = max(after, head)
+            return page
+        }
+        let now = self.now()
+        try await transaction { pg in
+            try await pg.exec("UPDATE hub_device SET pull_cursor = GREATEST(pull_cursor, $1), last_seen = $2 WHERE id = $3", [.int(after), .int(now), .text(device.id)])
+            if !page.more {
+                try await pg.exec("""
+                    UPDATE hub_device SET last_sync = $1, last_error = NULL, last_error_at = NULL WHERE id = $2 AND (last_error_at IS NULL OR last_error_at < $3)
+                    """, [.int(now), .text(device.id), .int(now - 1000)])
+            }
+        }
+        return page
+    }
+
+    public func acknowledge(device: Device, cursor: Int64) async throws {
+        let now = self.now()
+        try await transaction { pg in
+            let end = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
+            guard cursor <= end else {
+                throw HubFailure(422, "invalid", "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
+            }
+            try await pg.exec("UPDATE hub_device SET pull_cursor = GREATEST(pull_cursor, $1), last_seen = $2, last_sync = $2 WHERE id = $3",
+                              [.int(cursor), .int(now), .text(device.id)])
+        }
+    }
+
+    /// A page of the current state of the scope: per record, in kind then id order, the changes
+    /// that still hold one of its values (Protocol/sync.md §5), leaving out the device's own.
+    public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
+        let scope = device.scope
+        var startKind = 0, startID = scope, exclusive = false
+        if let after {
+            let parts = after.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let k = RecordKind(rawValue: parts[0]) else {
+                throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(after.prefix(60))\""))
+            }
+            guard Replica.inScope(row: parts[1], scope: scope) else {
+                throw HubFailure(422, "invalid", "snapshot position \(after.prefix(60)) is outside this device's scope")
+            }
+            (startKind, startID, exclusive) = (k.ordinal, parts[1], true)
+        }
+        let (firstKind, firstID, skipFirst) = (startKind, startID, exclusive)
+        return try await transaction { pg in
+            try await pg.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
+            var page = ScopedPage(texts: [], cursor: head, more: false, next: nil, bytes: 0)
+            for kind in RecordKind.allCases where kind.ordinal >= firstKind {
+                let from = kind.ordinal == firstKind ? max(firstID, scope) : scope
+                let op = skipFirst && kind.ordinal == firstKind ? ">" : ">="
+                let ids = try await pg.rows("""
+                    SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(op) $1 AND id < $2 ORDER BY id LIMIT $3
+                    """, [.text(from), .text(scope + "~"), .int(Int64(limit) + 1)]).map { try $0.text(0) }
+                let recs = try await PostgresRecords.load(pg, kind, ids, lock: false)
+                for id in ids {
+                    guard let rec = recs[id] else { continue }
+                    var seqs = Set<Int64>()
+                    for reg in rec.state.registers {
+                        for e in reg.entries { if let l = rec.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) } }
+                    }
+                    var texts: [String] = [], size = 0
+                    for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) AND (peer IS NULL OR peer <> $2) ORDER BY seq",
+                                               [.ints(Array(seqs)), .text(device.id)]) {
+                        let t = try r.text(0)
+                        texts.append(t)
+                        size += t.utf8.count
+                    }
+                    if !page.texts.isEmpty && (page.texts.count + texts.count > limit || page.bytes + size > maxBytes) {
+                        page.more = true
+                        return page
+                    }
+                    page.texts += texts
+                    page.bytes += size
+                    page.next = "\(kind.rawValue):\(id)"
+                }
+                if ids.count > limit {
+                    page.more = true
+                    return page
+                }
+            }
+            page.next = nil
+            return page
+        }
+    }
+
+    // MARK: Bundles
+
+    /// Keeps an uploaded bundle in the database, so that any hub process can serve it.
+    public func keepBundle(named name: String, bytes: [UInt8], from device: Device) async throws -> BundleKept {
+        let now = self.now()
+        return try await transaction { pg in
+            let inserted = try await pg.rows("""
+                INSERT INTO hub_bundle(device, name, bytes, stored) VALUES ($1, $2, $3, $4) ON CONFLICT (device, name) DO NOTHING RETURNING name
+                """, [.text(device.id), .text(name), .bytes(bytes), .int(now)])
+            let shown = "\(device.id)/\(name)"
+            if !inserted.isEmpty { return BundleKept(path: shown, again: false) }
+            let existing = try await pg.one("SELECT bytes FROM hub_bundle WHERE device = $1 AND name = $2", [.text(device.id), .text(name)])?.bytes(0) ?? []
+            guard existing == bytes else {
+                throw HubFailure(409, "name_taken", "this device already uploaded another bundle named \(name); choose another name")
+            }
+            return BundleKept(path: shown, again: true)
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncReplica
+import FieldSyncTrust
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+// MARK: - PostgresHubStore
+
+/// The hub's store in PostgreSQL, for a county or a province: several `fieldsync-hub serve`
+/// processes share one database (docs/deploy.md). The rules are the hub's own (``PushAdmission``,
+/// ``SignIn``, ``RecordMerge``); this type keeps what they decide.
+///
+/// Correct under concurrency (docs/architecture.md): a push locks the records it touches in id
+/// order (`FOR UPDATE`), merges them, and takes the change log's head row last, so positions are
+/// handed out in commit order and a pull never skips a change that commits later with a smaller
+/// position; a transaction that meets a deadlock or a serialization failure is run again.
+public final class PostgresHubStore: @unchecked Sendable {
+    public let url: PostgresURL
+    public let hubSite: SiteID
+    public let hubName: String
+    public let hubKey: SiteKey
+    public let clock: @Sendable () -> Int64
+    let client: PostgresClient
+    let runner: Task<Void, Never>
+    let logger: Logger
+    /// Counters of transactions run again after a deadlock or serialization failure (metrics).
+    let retries = ManagedCounter()
+
+    /// Connects, brings the schema up to date, and reads (or, on an empty database, makes) the
+    /// hub's identity.
+    public init(url: PostgresURL, name: String = "hub", clock: @escaping @Sendable () -> Int64 = PostgresHubStore.wallClock,
+                logger: Logger = Logger(label: "fieldsync-hub.postgres")) async throws {
+        self.url = url
+        self.clock = clock
+        self.logger = logger
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+        self.client = client
+        runner = Task { await client.run() }
+        do {
+            try await Self.migrate(client, logger: logger)
+            let identity = try await Self.identity(client, name: name, now: clock(), logger: logger)
+            hubSite = identity.site
+            hubName = identity.name
+            hubKey = identity.key
+        } catch {
+            runner.cancel()
+            throw Self.storeError(error, url: url)
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Stops the connection pool.
+    public func shutdown() { runner.cancel() }
+
+    public static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public func now() -> Int64 { clock() }
+
+    // MARK: Migrations and identity
+
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withTransaction(logger: logger) { c in
+            // One process migrates at a time; the others wait here, then find nothing to do.
+            try await c.query("SELECT pg_advisory_xact_lock(2026120101)", logger: logger)
+            try await c.query("CREATE TABLE IF NOT EXISTS hub_migration(name text PRIMARY KEY, applied bigint NOT NULL)", logger: logger)
+            var applied = Set<String>()
+            for try await n in try await c.query("SELECT name FROM hub_migration", logger: logger).decode(String.self) { applied.insert(n) }
+            for m in PostgresSchema.migrations where !applied.contains(m.name) {
+                for s in m.statements { try await c.query(PostgresQuery(unsafeSQL: s), logger: logger) }
+                try await c.query("INSERT INTO hub_migration(name, applied) VALUES (\(m.name), \(wallClock()))", logger: logger)
+            }
+        }
+    }
+
+    static func identity(_ client: PostgresClient, name: String, now: Int64, logger: Logger) async throws -> (site: SiteID, name: String, key: SiteKey) {
+        try await client.withTransaction(logger: logger) { c in
+            try await c.query("SELECT pg_advisory_xact_lock(2026120102)", logger: logger)
+            var meta: [String: String] = [:]
+            for try await (k, v) in try await c.query("SELECT key, value FROM hub_meta", logger: logger).decode((String, String).self) { meta[k] = v }
+            if let hex = meta["site"], let site = SiteID(hex: hex), let seed = meta["site_key"].flatMap(Base64.decode), let key = SiteKey(seed: seed) {
+                return (site, meta["site_name"] ?? name, key)
+            }
+            let key = SiteKey()
+            for (k, v) in [("site", key.site.hex), ("site_name", name), ("site_key", Base64.encode(key.seed)),
+                           ("public_key", Base64.encode(key.publicKey)), ("created", String(now)), ("horizon", "0")] {
+                try await c.query("INSERT INTO hub_meta(key, value) VALUES (\(k), \(v))", logger: logger)
+            }
+            try await c.query("INSERT INTO hub_clock(id, hlc, counter) VALUES (1, 0, 0)", logger: logger)
+            try await c.query("INSERT INTO fs_site(id, hex, name) VALUES (\(Int64(bitPattern: key.site.raw)), \(key.site.hex), \(name))", logger: logger)
+            try await c.query("""
+                INSERT INTO hub_site(site, hex, device, key, bound) VALUES (\(Int64(bitPattern: key.site.raw)), \(key.site.hex), NULL,
+                  \(ByteBuffer(bytes: key.publicKey)), \(now))
+                """, logger: logger)
+            return (key.site, name, key)
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Runs `body` in one transaction, again (up to five times) when PostgreSQL reports a
+    /// deadlock (40P01) or a serialization failure (40001): the locks are taken in a consistent
+    /// order, so those are rare, and running again is the remedy the documentation gives.
+    func transaction<T: Sendable>(_ body: @Sendable (PG) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await client.withTransaction(logger: logger) { c in try await body(PG(connection: c, logger: logger)) }
+            } catch {
+                let state = Self.sqlState(error)
+                if (state == "40P01" || state == "40001"), attempt < 4 {
+                    attempt += 1
+                    retries.add()
+                    try await Task.sleep(nanoseconds: UInt64.random(in: 1_000_000...20_000_000) << attempt)
+                    continue
+                }
+                throw Self.storeError(error, url: url)
+            }
+        }
+    }
+
+    /// Runs one statement outside a transaction.
+    func read<T: Sendable>(_ body: @Sendable (PG) async throws -> T) async throws -> T {
+        do { return try await client.withConnection { c in try await body(PG(connection: c, logger: logger)) } } catch {
+            throw Self.storeError(error, url: url)
+        }
+    }
+
+    static func sqlState(_ error: any Error) -> String? {
+        if let e = error as? PSQLError { return e.serverInfo?[.sqlState] }
+        if let t = error as? PostgresTransactionError {
+            for inner in [t.closureError, t.commitError, t.beginError] { if let s = inner.flatMap(sqlState) { return s } }
+        }
+        return nil
+    }
+
+    /// A refusal (``HubFailure``, an input error) goes through as it is; a failure of the
+    /// database becomes a storage error (503 to clients, who try again).
+    static func storeError(_ error: any Error, url: PostgresURL) -> any Error {
+        if error is HubFailure || error is ReplicaError || error is ApplyRefusal || error is CancellationError { return error }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
+            if inner is HubFailure || inner is ReplicaError || inner is ApplyRefusal { return inner }
+            return storeError(inner, url: url)
+        }
+        if let e = error as? PSQLError {
+            let state = e.serverInfo?[.sqlState] ?? "-"
+            let message = e.serverInfo?[.message] ?? "\(e.code)"
+            return ReplicaError.storage("PostgreSQL \(url): \(message) (SQLSTATE \(state))")
+        }
+        return ReplicaError.storage("PostgreSQL \(url): \(error)")
+    }
+}
+
+// MARK: - PG
+
+/// One connection (or transaction) and the statements the store runs on it, with binds built
+/// from ``PGValue``s.
+struct PG: @unchecked Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    @discardableResult
+    func rows(_ sql: String, _ binds: [PGValue] = []) async throws -> [PostgresRandomAccessRow] {
+        var b = PostgresBindings(capacity: binds.count)
+        for v in binds { v.bind(into: &b) }
+        var out: [PostgresRandomAccessRow] = []
+        for try await r in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: b), logger: logger) { out.append(r.makeRandomAccess()) }
+        return out
+    }
+
+    func exec(_ sql: String, _ binds: [PGValue] = []) async throws {
+        try await rows(sql, binds)
+    }
+
+    func one(_ sql: String, _ binds: [PGValue] = []) async throws -> PostgresRandomAccessRow? { try await rows(sql, binds).first }
+}
+
+/// A value to bind: the few types the hub's tables hold.
+enum PGValue: Sendable {
+    case int(Int64)
+    case text(String)
+    case bytes([UInt8])
+    case null
+    /// `$n::bigint[]` and `$n::text[]` for `unnest` and `= ANY`.
+    case ints([Int64])
+    case texts([String])
+
+    static func opt(_ v: Int64?) -> PGValue { v.map { .int($0) } ?? .null }
+    static func opt(_ v: String?) -> PGValue { v.map { .text($0) } ?? .null }
+
+    func bind(into b: inout PostgresBindings) {
+        switch self {
+        case .int(let i): b.append(i)
+        case .text(let s): b.append(s)
+        case .bytes(let x): b.append(ByteBuffer(bytes: x))
+        case .null: b.appendNull()
+        case .ints(let a): b.append(a)
+        case .texts(let a): b.append(a)
+        }
+    }
+
+    /// A field value as its column holds it.
+    init(_ v: FieldValue) {
+        switch v {
+        case .null: self = .null
+        case .integer(let i): self = .int(i)
+        case .text(let s): self = .text(s)
+        }
+    }
+}
+
+extension PostgresRandomAccessRow {
+    func int(_ i: Int) throws -> Int64 { try self[i].decode(Int64.self) }
+    func optInt(_ i: Int) throws -> Int64? { try self[i].decode(Int64?.self) }
+    func text(_ i: Int) throws -> String { try self[i].decode(String.self) }
+    func optText(_ i: Int) throws -> String? { try self[i].decode(String?.self) }
+    func bytes(_ i: Int) throws -> [UInt8] {
+        guard var b = try self[i].decode(ByteBuffer?.self) else { return [] }
+        return b.readBytes(length: b.readableBytes) ?? []
+    }
+    /// A record column by the field's type.
+    func field(_ i: Int, _ t: FieldType) throws -> FieldValue {
+        if t.sqlType == "INTEGER" { return try optInt(i).map { .integer($0) } ?? .null }
+        return try optText(i).map { .text($0) } ?? .null
+    }
+}
+
+/// A count several tasks add to.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
+}
