@@ -13,6 +13,10 @@ public struct SupervisorAccount: Sendable {
     public var iterations: Int
     public var passwordHash: String
     public var disabled: Bool
+
+    public init(name: String, scope: String, salt: String, iterations: Int, passwordHash: String, disabled: Bool) {
+        (self.name, self.scope, self.salt, self.iterations, self.passwordHash, self.disabled) = (name, scope, salt, iterations, passwordHash, disabled)
+    }
 }
 
 /// Failed sign-ins of one subject: an account (`account:NAME`) or a client address (`address:IP`).

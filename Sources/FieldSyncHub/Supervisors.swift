@@ -10,6 +10,11 @@ import GRDB
 public struct Supervisor: Sendable, Equatable {
     public let name: String
     public let scope: String
+
+    public init(name: String, scope: String) {
+        self.name = name
+        self.scope = scope
+    }
 }
 
 public struct SupervisorInfo: Sendable {
@@ -18,6 +23,10 @@ public struct SupervisorInfo: Sendable {
     public var created: Int64
     public var disabled: Int64?
     public var lastLogin: Int64?
+
+    public init(name: String, scope: String, created: Int64, disabled: Int64?, lastLogin: Int64?) {
+        (self.name, self.scope, self.created, self.disabled, self.lastLogin) = (name, scope, created, disabled, lastLogin)
+    }
 }
 
 /// A signed-in supervisor's session.
@@ -27,6 +36,23 @@ public struct Session: Sendable {
     public let expires: Int64
     /// A per-session secret the web console puts in its forms (CSRF protection).
     public let csrf: String
+
+    public init(token: String, supervisor: Supervisor, expires: Int64, csrf: String) {
+        (self.token, self.supervisor, self.expires, self.csrf) = (token, supervisor, expires, csrf)
+    }
+}
+
+// MARK: - SupervisorRules
+
+/// What a supervisor account must be, for every store.
+public enum SupervisorRules {
+    public static func checkNew(name: String, scope: String, password: String) throws {
+        guard !name.isEmpty, name.unicodeScalars.count <= 100, !name.contains("/") else {
+            throw HubFailure(422, "invalid", "a supervisor's name is 1–100 characters without /")
+        }
+        if let p = Enrolment.scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
+        guard password.unicodeScalars.count >= 8 else { throw HubFailure(422, "invalid", "a password has at least 8 characters") }
+    }
 }
 
 // MARK: - Accounts and sessions
@@ -42,11 +68,7 @@ extension SQLiteHubStore {
     }
 
     public static func addSupervisor(_ r: Replica, name: String, scope: String, password: String) throws -> SupervisorInfo {
-        guard !name.isEmpty, name.unicodeScalars.count <= 100, !name.contains("/") else {
-            throw HubFailure(422, "invalid", "a supervisor's name is 1–100 characters without /")
-        }
-        if let p = scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
-        guard password.unicodeScalars.count >= 8 else { throw HubFailure(422, "invalid", "a password has at least 8 characters") }
+        try SupervisorRules.checkNew(name: name, scope: scope, password: password)
         let salt = Hex.random(bytes: 16)
         let hash = hashPassword(password, salt: salt, iterations: passwordIterations)
         let now = Self.now()
