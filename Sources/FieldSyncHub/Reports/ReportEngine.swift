@@ -1,19 +1,86 @@
 import FieldSyncCore
-import GRDB
+
+// MARK: - ReportSQL
+
+/// The few places where the hub's two stores speak different SQL. Everything else in a report
+/// is one text for both: the same ranges, groupings and sums, so the figures cannot drift apart.
+public struct ReportSQL: Sendable {
+    /// The change log (`fs_change` in SQLite, `hub_change` in PostgreSQL).
+    public let changeTable: String
+    /// SQLite is told which covering index to use; PostgreSQL's planner chooses.
+    public let indexHints: Bool
+    /// Whole days from one `YYYY-MM-DD` column to another.
+    public let dayDifference: @Sendable (_ later: String, _ earlier: String) -> String
+
+    public init(changeTable: String, indexHints: Bool, dayDifference: @escaping @Sendable (String, String) -> String) {
+        (self.changeTable, self.indexHints, self.dayDifference) = (changeTable, indexHints, dayDifference)
+    }
+
+    public static let sqlite = ReportSQL(changeTable: "fs_change", indexHints: true) { "CAST(julianday(\($0)) - julianday(\($1)) AS INTEGER)" }
+    public static let postgres = ReportSQL(changeTable: "hub_change", indexHints: false) { "CAST((\($0))::date - (\($1))::date AS BIGINT)" }
+
+    func table(_ t: String, index: String, as alias: String? = nil) -> String {
+        let named = alias.map { "\(t) AS \($0)" } ?? t
+        return indexHints ? "\(named) INDEXED BY \(index)" : named
+    }
+}
+
+/// One statement of a report: SQL with `?` placeholders, and its text arguments.
+public struct ReportStatement: Sendable {
+    public let key: String
+    public let sql: String
+    public let args: [String]
+
+    /// The SQL with `$1`, `$2`, … instead of `?` (PostgreSQL). The report's SQL holds no `?`
+    /// inside a literal.
+    public var numberedSQL: String {
+        var out = "", n = 0
+        for ch in sql {
+            if ch == "?" { n += 1; out += "$\(n)" } else { out.append(ch) }
+        }
+        return out
+    }
+}
+
+/// A value a report statement returns: every column is cast to an integer or text.
+public enum ReportValue: Sendable, Equatable {
+    case int(Int64)
+    case text(String)
+    case null
+}
+
+/// A row of a report query's result.
+public struct ReportRow: Sendable {
+    public let cells: [ReportValue]
+    public init(_ cells: [ReportValue]) { self.cells = cells }
+
+    subscript(i: Int) -> ReportValue { i < cells.count ? cells[i] : .null }
+    func text(_ i: Int) -> String { if case .text(let s) = self[i] { return s }; if case .int(let n) = self[i] { return String(n) }; return "" }
+    func optText(_ i: Int) -> String? { if case .null = self[i] { return nil }; return text(i) }
+    func int(_ i: Int) -> Int64 { if case .int(let n) = self[i] { return n }; if case .text(let s) = self[i] { return Int64(s) ?? 0 }; return 0 }
+    func optInt(_ i: Int) -> Int64? { if case .null = self[i] { return nil }; return int(i) }
+    func count(_ i: Int) -> Int { Int(clamping: int(i)) }
+}
 
 // MARK: - ReportEngine
 
 /// Computes a ``HubReport`` with SQL aggregates over the hub's tables (`fs_visit`, `fs_dispute`,
-/// `fs_project`, `fs_cadre`, `fs_region`, `fs_conflict`, `hub_device`); Swift only adds up the
-/// small grouped results into totals, per-region and per-month figures.
+/// `fs_project`, `fs_cadre`, `fs_region`, `fs_conflict`, `hub_device`, the change log); Swift only
+/// adds up the small grouped results into totals, per-region and per-month figures.
+///
+/// A report is planned first — ``statements``, none depending on another's result — then the
+/// store runs them all in one consistent read (a SQLite read transaction, a PostgreSQL
+/// repeatable-read transaction) and ``assemble(_:)`` makes the report. Both stores thus run one
+/// text of the rules.
 ///
 /// Every query selects the region by a range on the division code (`code >= R AND code < R||':'`,
-/// ':' sorting right after '9'), which the report indexes answer, and reads live records only
-/// (`_deleted = 0`). Protocol/reports.md defines each figure; this file is its implementation.
-struct ReportEngine {
-    let db: Database
+/// ':' sorting right after '9'; PostgreSQL columns use the "C" collation so that it does), which
+/// the report indexes answer, and reads live records only (`_deleted = 0`). Sums are cast to
+/// 64-bit integers. Protocol/reports.md defines each figure; this file is its implementation.
+public struct ReportEngine: Sendable {
     let query: ReportQuery
     let now: Int64
+    let sql: ReportSQL
 
     let region: String
     /// The code length of the breakdown units, or nil for a village (no breakdown).
@@ -28,13 +95,13 @@ struct ReportEngine {
         let last: String  // last day within the period
     }
 
-    init(db: Database, query: ReportQuery, now: Int64) throws {
+    public init(query: ReportQuery, now: Int64, sql: ReportSQL) throws {
         guard let region = query.region else {
             throw HubFailure(400, "bad_parameter", "region: a report needs a division-code prefix (6 digits for a county, 9 for a township, 12 for a village)")
         }
-        self.db = db
         self.query = query
         self.now = now
+        self.sql = sql
         self.region = region
         unitLength = [2: 4, 4: 6, 6: 9, 9: 12][region.utf8.count]
         lo = region
@@ -68,19 +135,126 @@ struct ReportEngine {
 
     func monthOf(_ column: String) -> String { "substr(\(column), 1, 7)" }
 
+    /// `sum(expr)`, 0 when there are no rows, as a 64-bit integer in both stores.
+    static func total(_ expr: String) -> String { "CAST(COALESCE(sum(\(expr)), 0) AS BIGINT)" }
+    /// How many rows satisfy `cond`.
+    static func countIf(_ cond: String) -> String { total("CASE WHEN \(cond) THEN 1 ELSE 0 END") }
+
     static let meetingKinds = ["院坝会", "群众会"]
 
-    // MARK: Run
+    var visits: String { sql.table("fs_visit", index: "hub_report_visit") }
+    var disputes: String { sql.table("fs_dispute", index: "hub_report_dispute") }
+    var projects: String { sql.table("fs_project", index: "hub_report_project", as: "p") }
 
-    func run() throws -> HubReport {
+    // MARK: Plan
+
+    /// The report's statements, to run in one consistent read.
+    public var statements: [ReportStatement] {
+        var out: [ReportStatement] = []
+        func add(_ key: String, _ sql: String, _ args: [String]) { out.append(ReportStatement(key: key, sql: sql, args: args)) }
+        add("regions", "SELECT id, name FROM fs_region WHERE _deleted = 0 AND id >= ? AND id < ?", [lo, hi])
+        add("region", "SELECT name FROM fs_region WHERE _deleted = 0 AND id = ?", [region])
+
+        // Visits.
+        let meetings = Self.meetingKinds.map { "'\($0)'" }.joined(separator: ", ")
+        let range = "_deleted = 0 AND village >= ? AND village < ? AND visit_date >= ? AND visit_date <= ?"
+        let rangeArgs = [lo, hi, from, to]
+        add("visits", """
+            SELECT \(unit("village")) AS u, \(monthOf("visit_date")) AS m, visit_kind, count(*),
+                   \(Self.total("CASE WHEN visit_kind IN (\(meetings)) THEN attendees END"))
+            FROM \(visits) WHERE \(range) GROUP BY u, m, visit_kind
+            """, rangeArgs)
+        // A household: its record id, else village and 户主; a visit naming neither counts none.
+        let household = "COALESCE(household_id, CASE WHEN household_head <> '' THEN village || '/' || household_head END)"
+        add("households", "SELECT count(DISTINCT \(household)) FROM \(visits) WHERE \(range)", rangeArgs)
+        if unitLength != nil {
+            add("householdsByUnit", "SELECT \(unit("village")) AS g, count(DISTINCT \(household)) FROM \(visits) WHERE \(range) GROUP BY g", rangeArgs)
+        }
+        add("householdsByMonth", "SELECT \(monthOf("visit_date")) AS g, count(DISTINCT \(household)) FROM \(visits) WHERE \(range) GROUP BY g", rangeArgs)
+
+        // Disputes.
+        let inRegion = "_deleted = 0 AND village >= ? AND village < ?"
+        add("disputesReceived", """
+            SELECT \(unit("village")) AS u, \(monthOf("reported_on")) AS m, category, status, count(*)
+            FROM \(disputes) WHERE \(inRegion) AND reported_on >= ? AND reported_on <= ?
+            GROUP BY u, m, category, status
+            """, [lo, hi, from, to])
+        // Resolved in the period, with the days each took (for the medians), counted per distinct value.
+        add("disputesResolved", """
+            SELECT u, m, category, d, count(*) FROM (
+              SELECT \(unit("village")) AS u, \(monthOf("resolved_on")) AS m, category, \(sql.dayDifference("resolved_on", "reported_on")) AS d
+              FROM \(disputes) WHERE \(inRegion) AND status = '已化解' AND resolved_on >= ? AND resolved_on <= ?
+            ) AS x GROUP BY u, m, category, d
+            """, [lo, hi, from, to])
+        // Still open (by today's status) among those received up to the period's last day, or
+        // per month up to the month's last day; '' gathers those received before the period.
+        add("disputesOpen", """
+            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, category, count(*)
+            FROM \(disputes) WHERE \(inRegion) AND status IN ('受理', '调解中') AND reported_on <= ?
+            GROUP BY u, m, category
+            """, [from, lo, hi, to])
+
+        // Projects. Active in [s, e]: started on or before e, not completed before s. Money is
+        // summed as millions of 分 and the rest apart: a sum of amounts up to 10^18 分 each
+        // (FieldType.money) cannot overflow in SQL, and Swift adds the two with saturation.
+        let sums = """
+            count(*), \(Self.total("budget_fen / 1000000")), \(Self.total("budget_fen % 1000000")),
+            \(Self.total("spent_fen / 1000000")), \(Self.total("spent_fen % 1000000")), \(Self.total("households_benefiting")),
+            \(Self.countIf("started_on >= s")), \(Self.countIf("completed_on >= s AND completed_on <= e"))
+            """
+        let active = "p._deleted = 0 AND p.village >= ? AND p.village < ? AND p.started_on IS NOT NULL AND p.started_on <= e AND (p.completed_on IS NULL OR p.completed_on >= s)"
+        add("projects", """
+            SELECT \(unit("village")) AS u, project_kind, status, \(sums)
+            FROM (SELECT ? AS s, ? AS e) AS period CROSS JOIN \(projects) WHERE \(active)
+            GROUP BY u, project_kind, status
+            """, [from, to, lo, hi])
+        if !months.isEmpty {
+            let values = months.map { _ in "(?, ?, ?)" }.joined(separator: ", ")
+            add("projectsByMonth", """
+                WITH months(m, s, e) AS (VALUES \(values))
+                SELECT m, project_kind, status, \(sums)
+                FROM months CROSS JOIN \(projects) WHERE \(active)
+                GROUP BY m, project_kind, status
+                """, months.flatMap { [$0.key, $0.first, $0.last] } + [lo, hi])
+        }
+
+        // Cadres and who visited.
+        add("cadres", "SELECT id, name, village, started_on, ended_on FROM fs_cadre WHERE _deleted = 0 AND village >= ? AND village < ? ORDER BY id", [lo, hi])
+        add("visitors", """
+            SELECT cadre_id, cadre_name, \(unit("village")) AS u, CASE WHEN visit_date < ? THEN '' ELSE \(monthOf("visit_date")) END AS m,
+                   count(*), max(visit_date), max(village)
+            FROM \(visits) WHERE _deleted = 0 AND village >= ? AND village < ? AND visit_date <= ?
+            GROUP BY cadre_id, cadre_name, u, m
+            """, [from, lo, hi, to])
+
+        // Sync health: devices (with the changes waiting for each live one) and open conflicts.
+        add("devices", """
+            SELECT id, name, scope, enrolled, revoked, last_sync, last_seen, last_error, last_error_at,
+              CASE WHEN enrolled IS NOT NULL AND revoked IS NULL THEN
+                (SELECT count(*) FROM \(sql.changeTable) c WHERE c.seq > d.pull_cursor AND c.row >= d.scope AND c.row < d.scope || ':'
+                   AND (c.peer IS NULL OR c.peer <> d.id))
+              ELSE 0 END
+            FROM hub_device d WHERE scope >= ? AND scope < ? ORDER BY scope, created, id
+            """, [lo, hi])
+        add("conflicts", "SELECT \(unit("row")) AS u, count(*) FROM fs_conflict WHERE row >= ? AND row < ? GROUP BY u", [lo, hi])
+        return out
+    }
+
+    // MARK: Assemble
+
+    /// The report from the statements' results (by key).
+    public func assemble(_ results: [String: [ReportRow]]) -> HubReport {
+        let rows = { (key: String) in results[key] ?? [] }
         var unitCodes = Set<String>()
-        let visitParts = try visitAggregates(&unitCodes)
-        let disputeParts = try disputeAggregates(&unitCodes)
-        let projectParts = try projectAggregates(&unitCodes)
-        let cadreParts = try cadreAggregates(&unitCodes)
-        let syncParts = try syncAggregates(&unitCodes)
+        let visitParts = visitAggregates(rows, &unitCodes)
+        let disputeParts = disputeAggregates(rows, &unitCodes)
+        let projectParts = projectAggregates(rows, &unitCodes)
+        let cadreParts = cadreAggregates(rows, &unitCodes)
+        let syncParts = syncAggregates(rows, &unitCodes)
 
-        let names = try regionNames()
+        var names: [String: String] = [:]
+        for r in rows("regions") { names[r.text(0)] = r.text(1) }
+        if let n = rows("region").first { names[region] = n.text(0) }
         if let l = unitLength {
             for code in names.keys where code.utf8.count == l && code.hasPrefix(region) { unitCodes.insert(code) }
         }
@@ -105,114 +279,74 @@ struct ReportEngine {
             devices: syncParts.devices)
     }
 
-    func regionNames() throws -> [String: String] {
-        var out: [String: String] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, name FROM fs_region WHERE _deleted = 0 AND id >= ? AND id < ?", arguments: [lo, hi])
-        while let r = try rows.next() { out[r[0]] = r[1] }
-        if let n = try String.fetchOne(db, sql: "SELECT name FROM fs_region WHERE _deleted = 0 AND id = ?", arguments: [region]) { out[region] = n }
-        return out
-    }
+    typealias Rows = (String) -> [ReportRow]
 
     // MARK: Visits
 
-    func visitAggregates(_ units: inout Set<String>) throws -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
+    func visitAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
         var total = VisitFigures(), byUnit: [String: VisitFigures] = [:], byMonth: [String: VisitFigures] = [:]
         let kinds = Enumerations.visitKinds
-        let meetings = Self.meetingKinds.map { "'\($0)'" }.joined(separator: ", ")
-        let range = "_deleted = 0 AND village >= ? AND village < ? AND visit_date >= ? AND visit_date <= ?"
-        let args: StatementArguments = [lo, hi, from, to]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, \(monthOf("visit_date")) AS m, visit_kind, count(*),
-                   COALESCE(sum(CASE WHEN visit_kind IN (\(meetings)) THEN attendees END), 0)
-            FROM fs_visit INDEXED BY hub_report_visit WHERE \(range) GROUP BY u, m, visit_kind
-            """, arguments: args)
         func add(_ f: inout VisitFigures, _ kind: String, _ n: Int, _ attendees: Int64) {
             f.visits += n
             if let i = kinds.firstIndex(of: kind) { f.byKind[i].count += n }
             if Self.meetingKinds.contains(kind) { f.meetings += n; f.meetingAttendees += attendees }
         }
-        while let r = try rows.next() {
-            let u: String = r[0], m: String = r[1], kind: String = r[2], n: Int = r[3], att: Int64 = r[4]
+        for r in rows("visits") {
+            let u = r.text(0), m = r.text(1), kind = r.text(2), n = r.count(3), att = r.int(4)
             units.insert(u)
             add(&total, kind, n, att)
             add(&byUnit[u, default: VisitFigures()], kind, n, att)
             add(&byMonth[m, default: VisitFigures()], kind, n, att)
         }
-        // A household: its record id, else village and 户主; a visit naming neither counts none.
-        let household = "COALESCE(household_id, CASE WHEN household_head != '' THEN village || '/' || household_head END)"
-        total.households = try Int.fetchOne(db, sql: "SELECT count(DISTINCT \(household)) FROM fs_visit INDEXED BY hub_report_visit WHERE \(range)", arguments: args) ?? 0
-        for (group, isUnit) in [(unit("village"), true), (monthOf("visit_date"), false)] where isUnit ? unitLength != nil : true {
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(group) AS g, count(DISTINCT \(household)) FROM fs_visit INDEXED BY hub_report_visit WHERE \(range) GROUP BY g", arguments: args)
-            while let r = try rows.next() {
-                let g: String = r[0], n: Int = r[1]
-                if isUnit { byUnit[g, default: VisitFigures()].households = n } else { byMonth[g, default: VisitFigures()].households = n }
-            }
-        }
+        total.households = rows("households").first?.count(0) ?? 0
+        for r in rows("householdsByUnit") { byUnit[r.text(0), default: VisitFigures()].households = r.count(1) }
+        for r in rows("householdsByMonth") { byMonth[r.text(0), default: VisitFigures()].households = r.count(1) }
         return (total, byUnit, byMonth)
     }
 
     // MARK: Disputes
 
-    func disputeAggregates(_ units: inout Set<String>) throws
+    func disputeAggregates(_ rows: Rows, _ units: inout Set<String>)
         -> (total: DisputeFigures, unit: [String: DisputeFigures], month: [String: DisputeFigures], categories: [(category: String, figures: DisputeFigures)])
     {
         var total = DisputeFigures(), byUnit: [String: DisputeFigures] = [:], byMonth: [String: DisputeFigures] = [:]
         var byCategory: [String: DisputeFigures] = [:]
         let statuses = Enumerations.disputeStatuses
-        let inRegion = "_deleted = 0 AND village >= ? AND village < ?"
-        // Received in the period, by status.
-        let received = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, \(monthOf("reported_on")) AS m, category, status, count(*)
-            FROM fs_dispute INDEXED BY hub_report_dispute WHERE \(inRegion) AND reported_on >= ? AND reported_on <= ?
-            GROUP BY u, m, category, status
-            """, arguments: [lo, hi, from, to])
         func addReceived(_ f: inout DisputeFigures, _ status: String, _ n: Int) {
             f.received += n
             if status == "已化解" { f.receivedResolved += n }
             if let i = statuses.firstIndex(of: status) { f.byStatus[i].count += n }
         }
-        while let r = try received.next() {
-            let u: String = r[0], m: String = r[1], c: String = r[2], s: String = r[3], n: Int = r[4]
+        for r in rows("disputesReceived") {
+            let u = r.text(0), m = r.text(1), c = r.text(2), s = r.text(3), n = r.count(4)
             units.insert(u)
             addReceived(&total, s, n)
             addReceived(&byUnit[u, default: DisputeFigures()], s, n)
             addReceived(&byMonth[m, default: DisputeFigures()], s, n)
             addReceived(&byCategory[c, default: DisputeFigures()], s, n)
         }
-        // Resolved in the period, with the days each took (for the medians).
-        var days: (total: [Int64], unit: [String: [Int64]], month: [String: [Int64]], category: [String: [Int64]]) = ([], [:], [:], [:])
-        let resolved = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, \(monthOf("resolved_on")) AS m, category,
-                   CAST(julianday(resolved_on) - julianday(reported_on) AS INTEGER)
-            FROM fs_dispute INDEXED BY hub_report_dispute WHERE \(inRegion) AND status = '已化解' AND resolved_on >= ? AND resolved_on <= ?
-            """, arguments: [lo, hi, from, to])
-        while let r = try resolved.next() {
-            let u: String = r[0], m: String = r[1], c: String = r[2], d: Int64 = r[3]
+        // Days to resolve, as (days, how many) per group, for the medians.
+        var days: (total: [(Int64, Int)], unit: [String: [(Int64, Int)]], month: [String: [(Int64, Int)]], category: [String: [(Int64, Int)]]) = ([], [:], [:], [:])
+        for r in rows("disputesResolved") {
+            let u = r.text(0), m = r.text(1), c = r.text(2), d = r.int(3), n = r.count(4)
             units.insert(u)
-            days.total.append(d)
-            days.unit[u, default: []].append(d)
-            days.month[m, default: []].append(d)
-            days.category[c, default: []].append(d)
+            days.total.append((d, n))
+            days.unit[u, default: []].append((d, n))
+            days.month[m, default: []].append((d, n))
+            days.category[c, default: []].append((d, n))
         }
-        func settle(_ f: inout DisputeFigures, _ d: [Int64]?) {
+        func settle(_ f: inout DisputeFigures, _ d: [(Int64, Int)]?) {
             guard let d, !d.isEmpty else { return }
-            f.resolved = d.count
-            f.medianDaysToResolveTimesTwo = Self.twiceMedian(d)
+            f.resolved = d.reduce(0) { $0 + $1.1 }
+            f.medianDaysToResolveTimesTwo = Self.twiceMedian(counted: d)
         }
         settle(&total, days.total)
         for (u, d) in days.unit { settle(&byUnit[u, default: DisputeFigures()], d) }
         for (m, d) in days.month { settle(&byMonth[m, default: DisputeFigures()], d) }
         for (c, d) in days.category { settle(&byCategory[c, default: DisputeFigures()], d) }
-        // Still open (by today's status) among those received up to the period's last day, or
-        // per month up to the month's last day; '' gathers those received before the period.
-        let open = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, category, count(*)
-            FROM fs_dispute INDEXED BY hub_report_dispute WHERE \(inRegion) AND status IN ('受理', '调解中') AND reported_on <= ?
-            GROUP BY u, m, category
-            """, arguments: [from, lo, hi, to])
         var openByMonth: [String: Int] = [:]
-        while let r = try open.next() {
-            let u: String = r[0], m: String = r[1], c: String = r[2], n: Int = r[3]
+        for r in rows("disputesOpen") {
+            let u = r.text(0), m = r.text(1), c = r.text(2), n = r.count(3)
             units.insert(u)
             total.stillOpen += n
             byUnit[u, default: DisputeFigures()].stillOpen += n
@@ -230,61 +364,49 @@ struct ReportEngine {
 
     /// Twice the median (so that a median halfway between two whole days stays whole).
     static func twiceMedian(_ values: [Int64]) -> Int64? {
-        guard !values.isEmpty else { return nil }
-        let s = values.sorted()
-        let n = s.count
-        return n % 2 == 1 ? 2 * s[n / 2] : s[n / 2 - 1] + s[n / 2]
+        twiceMedian(counted: values.map { ($0, 1) })
+    }
+
+    /// Twice the median of values given with how many times each occurs.
+    static func twiceMedian(counted: [(Int64, Int)]) -> Int64? {
+        let s = counted.filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
+        let n = s.reduce(0) { $0 + $1.1 }
+        guard n > 0 else { return nil }
+        /// The k-th smallest value (0-based).
+        func nth(_ k: Int) -> Int64 {
+            var seen = 0
+            for (v, c) in s {
+                seen += c
+                if k < seen { return v }
+            }
+            return s.last!.0
+        }
+        return n % 2 == 1 ? 2 * nth(n / 2) : nth(n / 2 - 1) + nth(n / 2)
     }
 
     // MARK: Projects
 
-    func projectAggregates(_ units: inout Set<String>) throws -> (total: ProjectFigures, unit: [String: ProjectFigures], month: [String: ProjectFigures]) {
+    func projectAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: ProjectFigures, unit: [String: ProjectFigures], month: [String: ProjectFigures]) {
         var total = ProjectFigures(), byUnit: [String: ProjectFigures] = [:], byMonth: [String: ProjectFigures] = [:]
         let kinds = Enumerations.projectKinds, statuses = Enumerations.projectStatuses
-        func add(_ f: inout ProjectFigures, _ r: Row) {
-            let kind: String = r[2], status: String = r[3], n: Int = r[4]
+        func add(_ f: inout ProjectFigures, _ r: ReportRow) {
+            let kind = r.text(1), status = r.text(2), n = r.count(3)
             f.projects += n
             if let i = kinds.firstIndex(of: kind) { f.byKind[i].count += n }
             if let i = statuses.firstIndex(of: status) { f.byStatus[i].count += n }
-            f.budgetFen += r[5]
-            f.spentFen += r[6]
-            f.householdsBenefiting += r[7]
-            f.started += r[8]
-            f.completed += r[9]
+            f.budgetFen = ReportNumbers.adding(f.budgetFen, ReportNumbers.millions(r.int(4), plus: r.int(5)))
+            f.spentFen = ReportNumbers.adding(f.spentFen, ReportNumbers.millions(r.int(6), plus: r.int(7)))
+            f.householdsBenefiting = ReportNumbers.adding(f.householdsBenefiting, r.int(8))
+            f.started += r.count(9)
+            f.completed += r.count(10)
         }
-        let sums = """
-            count(*), COALESCE(sum(budget_fen), 0), COALESCE(sum(spent_fen), 0), COALESCE(sum(households_benefiting), 0),
-            COALESCE(sum(started_on >= s), 0), COALESCE(sum(completed_on >= s AND completed_on <= e), 0)
-            """
-        // Active in [s, e]: started on or before e, not completed before s.
-        let active = "p._deleted = 0 AND p.village >= ? AND p.village < ? AND p.started_on IS NOT NULL AND p.started_on <= e AND (p.completed_on IS NULL OR p.completed_on >= s)"
-        let whole = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("village")) AS u, '' AS m, project_kind, status, \(sums)
-            FROM (SELECT ? AS s, ? AS e) JOIN fs_project p INDEXED BY hub_report_project WHERE \(active)
-            GROUP BY u, project_kind, status
-            """, arguments: [from, to, lo, hi])
-        while let r = try whole.next() {
-            let u: String = r[0]
+        for r in rows("projects") {
+            let u = r.text(0)
             units.insert(u)
             add(&total, r)
             add(&byUnit[u, default: ProjectFigures()], r)
         }
-        if !months.isEmpty {
-            let values = months.map { _ in "(?, ?, ?)" }.joined(separator: ", ")
-            var args: [DatabaseValueConvertible] = []
-            for m in months { args += [m.key, m.first, m.last] }
-            args += [lo, hi]
-            let perMonth = try Row.fetchCursor(db, sql: """
-                WITH months(m, s, e) AS (VALUES \(values))
-                SELECT '' AS u, m, project_kind, status, \(sums)
-                FROM months JOIN fs_project p INDEXED BY hub_report_project WHERE \(active)
-                GROUP BY m, project_kind, status
-                """, arguments: StatementArguments(args))
-            while let r = try perMonth.next() {
-                let m: String = r[1]
-                add(&byMonth[m, default: ProjectFigures()], r)
-            }
-        }
+        for r in rows("projectsByMonth") { add(&byMonth[r.text(0), default: ProjectFigures()], r) }
         return (total, byUnit, byMonth)
     }
 
@@ -308,14 +430,10 @@ struct ReportEngine {
         var inPeriod: Int { perMonth.filter { !$0.key.isEmpty }.reduce(0) { $0 + $1.value.count } }
     }
 
-    func cadreAggregates(_ units: inout Set<String>) throws
+    func cadreAggregates(_ rows: Rows, _ units: inout Set<String>)
         -> (total: CadreFigures, unit: [String: CadreFigures], month: [String: CadreFigures], list: [CadreActivity])
     {
-        var records: [CadreRecord] = []
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT id, name, village, started_on, ended_on FROM fs_cadre WHERE _deleted = 0 AND village >= ? AND village < ? ORDER BY id
-            """, arguments: [lo, hi])
-        while let r = try rows.next() { records.append(CadreRecord(id: r[0], name: r[1], place: r[2], started: r[3], ended: r[4])) }
+        let records = rows("cadres").map { CadreRecord(id: $0.text(0), name: $0.text(1), place: $0.text(2), started: $0.optText(3), ended: $0.optText(4)) }
         // A visit without cadre_id is credited to the region's one cadre record of that name;
         // when none or several have it, to the name alone.
         var byName: [String: [Int]] = [:]
@@ -324,14 +442,8 @@ struct ReportEngine {
 
         var visitors: [String: Visitor] = [:]  // "id:<record id>" or "name:<name>"
         var nameOf: [String: String] = [:]      // a cadre id → the (largest) name its visits give
-        let visits = try Row.fetchCursor(db, sql: """
-            SELECT cadre_id, cadre_name, \(unit("village")) AS u, CASE WHEN visit_date < ? THEN '' ELSE \(monthOf("visit_date")) END AS m,
-                   count(*), max(visit_date), max(village)
-            FROM fs_visit INDEXED BY hub_report_visit WHERE _deleted = 0 AND village >= ? AND village < ? AND visit_date <= ?
-            GROUP BY cadre_id, cadre_name, u, m
-            """, arguments: [from, lo, hi, to])
-        while let r = try visits.next() {
-            let cid: String? = r[0], name: String = r[1], u: String = r[2], m: String = r[3], n: Int = r[4], last: String = r[5], village: String = r[6]
+        for r in rows("visitors") {
+            let cid = r.optText(0), name = r.text(1), u = r.text(2), m = r.text(3), n = r.count(4), last = r.text(5), village = r.text(6)
             let key: String
             if let cid {
                 key = "id:" + cid
@@ -406,24 +518,17 @@ struct ReportEngine {
 
     // MARK: Sync health
 
-    func syncAggregates(_ units: inout Set<String>) throws -> (total: SyncFigures, unit: [String: SyncFigures], devices: [DeviceHealth]) {
+    func syncAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: SyncFigures, unit: [String: SyncFigures], devices: [DeviceHealth]) {
         var total = SyncFigures(), byUnit: [String: SyncFigures] = [:]
         var devices: [DeviceHealth] = []
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT id, name, scope, enrolled, revoked, last_sync, last_seen, last_error, last_error_at, pull_cursor
-            FROM hub_device WHERE scope >= ? AND scope < ? ORDER BY scope, created, id
-            """, arguments: [lo, hi])
-        for r in rows {
-            let id: String = r[0], scope: String = r[2], enrolled: Int64? = r[3], revoked: Int64? = r[4]
-            let lastSync: Int64? = r[5], lastError: String? = r[7], cursor: Int64 = r[9]
+        for r in rows("devices") {
+            let id = r.text(0), scope = r.text(2), enrolled = r.optInt(3), revoked = r.optInt(4)
+            let lastSync = r.optInt(5), lastError = r.optText(7), pending = r.int(9)
             let status = revoked != nil ? "revoked" : enrolled == nil ? "awaiting enrolment" : "enrolled"
             let live = status == "enrolled"
-            let pending: Int64 = live ? try Int64.fetchOne(db, sql: """
-                SELECT count(*) FROM fs_change WHERE seq > ? AND row >= ? AND row < ? AND (peer IS NULL OR peer != ?)
-                """, arguments: [cursor, scope, scope + ":", id]) ?? 0 : 0
             let lag = live ? lastSync.map { max(0, now - $0) } : nil
-            devices.append(DeviceHealth(id: id, name: r[1], scope: scope, status: status, lastSync: lastSync, lastSeen: r[6],
-                                        lagMs: lag, pending: pending, lastError: live ? lastError : nil, lastErrorAt: live ? r[8] : nil))
+            devices.append(DeviceHealth(id: id, name: r.text(1), scope: scope, status: status, lastSync: lastSync, lastSeen: r.optInt(6),
+                                        lagMs: lag, pending: live ? pending : 0, lastError: live ? lastError : nil, lastErrorAt: live ? r.optInt(8) : nil))
             func add(_ f: inout SyncFigures) {
                 switch status {
                 case "revoked": f.revoked += 1
@@ -448,11 +553,8 @@ struct ReportEngine {
                 add(&byUnit[u, default: SyncFigures()])
             }
         }
-        let conflicts = try Row.fetchCursor(db, sql: """
-            SELECT \(unit("row")) AS u, count(*) FROM fs_conflict WHERE row >= ? AND row < ? GROUP BY u
-            """, arguments: [lo, hi])
-        while let r = try conflicts.next() {
-            let u: String = r[0], n: Int = r[1]
+        for r in rows("conflicts") {
+            let u = r.text(0), n = r.count(1)
             total.conflictsOpen += n
             // A conflict on the region record itself (a township's own record) has no unit.
             if unitLength != nil, u.utf8.count == unitLength, u.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {

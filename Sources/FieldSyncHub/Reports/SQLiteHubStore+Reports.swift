@@ -46,7 +46,7 @@ extension SQLiteHubStore {
         return try await withCheckedThrowingContinuation { cont in
             readers.queue.async {
                 cont.resume(with: Result {
-                    try readers.reader().read { db in try ReportEngine(db: db, query: scoped, now: now).run() }
+                    try readers.reader().read { db in try Self.runReport(db, ReportEngine(query: scoped, now: now, sql: .sqlite)) }
                 })
             }
         }
@@ -56,8 +56,29 @@ extension SQLiteHubStore {
     public func report(_ q: ReportQuery) throws -> HubReport {
         let now = Self.now()
         return try reportReaders.queue.sync {
-            try reportReaders.reader().read { db in try ReportEngine(db: db, query: q, now: now).run() }
+            try reportReaders.reader().read { db in try Self.runReport(db, ReportEngine(query: q, now: now, sql: .sqlite)) }
         }
+    }
+
+    /// Runs a report's statements in the caller's read transaction (one snapshot) and assembles it.
+    static func runReport(_ db: Database, _ engine: ReportEngine) throws -> HubReport {
+        var results: [String: [ReportRow]] = [:]
+        for s in engine.statements {
+            var rows: [ReportRow] = []
+            let cursor = try Row.fetchCursor(db, sql: s.sql, arguments: StatementArguments(s.args))
+            while let r = try cursor.next() {
+                rows.append(ReportRow((0..<r.count).map { i in
+                    switch (r[i] as DatabaseValue).storage {
+                    case .int64(let n): return .int(n)
+                    case .string(let t): return .text(t)
+                    case .double(let d): return .int(Int64(exactly: d.rounded()) ?? 0)
+                    case .null, .blob: return .null
+                    }
+                }))
+            }
+            results[s.key] = rows
+        }
+        return engine.assemble(results)
     }
 }
 
