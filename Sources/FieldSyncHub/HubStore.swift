@@ -146,4 +146,19 @@ public protocol HubStore: AnyObject, Sendable {
     /// scope; a region outside it is 403 `out_of_scope`, no region means the whole scope.
     func report(for s: Supervisor, _ q: ReportQuery) async throws -> HubReport
     func now() -> Int64
+
+    // Administration (`fieldsync-hub supervisor …`, `security-log`, `report`): local commands,
+    // not reachable over HTTP.
+    func addSupervisor(name: String, scope: String, password: String) async throws -> SupervisorInfo
+    func supervisors() async throws -> [SupervisorInfo]
+    /// Disables an account and ends its sessions; 404 when there is no active one by that name.
+    func disableSupervisor(name: String) async throws
+    /// The account a local admin command acts as (404 missing, 403 disabled).
+    func supervisor(named name: String) async throws -> Supervisor
+    /// Lifts the sign-in lock on an account or an address; false when it was not locked.
+    func unlock(subject: String) async throws -> Bool
+    /// The newest security events, newest first.
+    func securityEvents(limit: Int) async throws -> [SecurityEvent]
+    /// The report for `q` over the whole hub.
+    func report(_ q: ReportQuery) async throws -> HubReport
 }

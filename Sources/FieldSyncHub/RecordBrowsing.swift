@@ -5,29 +5,15 @@ import Foundation
 // MARK: - Records in a supervisor's scope (the web console's record browser)
 
 extension SQLiteHubStore {
-    /// The query narrowed to the supervisor's scope, or nil when it asks for a place outside it.
-    static func scoped(_ q: RecordQuery, _ s: Supervisor) -> RecordQuery? {
-        var q = q
-        if let p = q.villagePrefix, !p.isEmpty {
-            if p.hasPrefix(s.scope) { return q }
-            if s.scope.hasPrefix(p) { q.villagePrefix = s.scope; return q }
-            return nil
-        }
-        q.villagePrefix = s.scope
-        return q
-    }
-
     public static func records(_ r: Replica, for s: Supervisor, _ q: RecordQuery) throws -> RecordPage {
-        guard let q = scoped(q, s) else { return RecordPage(records: [], total: 0) }
+        guard let q = SupervisorRules.scoped(q, s) else { return RecordPage(records: [], total: 0) }
         return try r.browse(q)
     }
 
     /// A record and every value its fields ever had, when it lies in the supervisor's scope. A
     /// record outside the scope is "not found" in the same words as a missing one.
     public static func recordHistory(_ r: Replica, for s: Supervisor, id: String) throws -> (Record, [HistoryEntry]) {
-        guard RecordKind.allCases.contains(where: { RecordID.problem(id, kind: $0) == nil }) else {
-            throw HubFailure(404, "not_found", "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
-        }
+        try SupervisorRules.checkWholeID(id)
         // A whole id (checked above) finds that record or none: never another by prefix.
         _ = try r.resolve(id, scope: s.scope)
         return try r.history(id)

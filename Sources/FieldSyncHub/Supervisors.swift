@@ -53,6 +53,51 @@ public enum SupervisorRules {
         if let p = Enrolment.scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
         guard password.unicodeScalars.count >= 8 else { throw HubFailure(422, "invalid", "a password has at least 8 characters") }
     }
+
+    /// The filter narrowed to the supervisor's scope, or nil when it asks for records outside it.
+    public static func scoped(_ f: ConflictFilter, _ s: Supervisor) -> ConflictFilter? {
+        var f = f
+        if let p = f.villagePrefix {
+            if p.hasPrefix(s.scope) { return f }
+            if s.scope.hasPrefix(p) { f.villagePrefix = s.scope; return f }
+            return nil
+        }
+        f.villagePrefix = s.scope
+        return f
+    }
+
+
+    /// The summary of no conflicts, with every age bucket (at 0) as Replica.conflictSummary has
+    /// them: conflicts.schema.json requires all four.
+    public static var noConflicts: ConflictSummary {
+        var s = ConflictSummary()
+        s.ageBuckets = [("<1d", 0), ("1-7d", 0), ("7-30d", 0), (">30d", 0)]
+        return s
+    }
+
+    /// The note a settlement made at the hub carries.
+    public static func settlingNote(_ note: String?) -> String {
+        "在同步中心处理 (at the hub)" + (note.map { "：\($0)" } ?? "")
+    }
+
+    /// The query narrowed to the supervisor's scope, or nil when it asks for a place outside it.
+    public static func scoped(_ q: RecordQuery, _ s: Supervisor) -> RecordQuery? {
+        var q = q
+        if let p = q.villagePrefix, !p.isEmpty {
+            if p.hasPrefix(s.scope) { return q }
+            if s.scope.hasPrefix(p) { q.villagePrefix = s.scope; return q }
+            return nil
+        }
+        q.villagePrefix = s.scope
+        return q
+    }
+
+    /// A record history is asked for by its whole id: anything else is "not found".
+    public static func checkWholeID(_ id: String) throws {
+        guard RecordKind.allCases.contains(where: { RecordID.problem(id, kind: $0) == nil }) else {
+            throw HubFailure(404, "not_found", "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
+        }
+    }
 }
 
 // MARK: - Accounts and sessions
@@ -268,21 +313,8 @@ extension SQLiteHubStore {
 
     // MARK: Conflicts in a supervisor's scope
 
-    /// The filter narrowed to the supervisor's scope, or nil when it asks for records outside it.
-    static func scoped(_ f: ConflictFilter, _ s: Supervisor) -> ConflictFilter? {
-        var f = f
-        if let p = f.villagePrefix {
-            if p.hasPrefix(s.scope) { return f }
-            if s.scope.hasPrefix(p) { f.villagePrefix = s.scope; return f }
-            return nil
-        }
-        f.villagePrefix = s.scope
-        return f
-    }
-
-
     public static func conflicts(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter) throws -> [ConflictInfo] {
-        guard let f = scoped(filter, s) else { return [] }
+        guard let f = SupervisorRules.scoped(filter, s) else { return [] }
         return try r.conflicts(matching: f)
     }
 
@@ -294,26 +326,27 @@ extension SQLiteHubStore {
     }
 
     public static func resolve(_ r: Replica, for s: Supervisor, _ id: String, _ how: Resolution, note: String?) throws -> EditResult {
-        try r.resolveConflict(id, how, author: s.name, note: "在同步中心处理 (at the hub)" + (note.map { "：\($0)" } ?? ""), scope: s.scope)
+        try r.resolveConflict(id, how, author: s.name, note: SupervisorRules.settlingNote(note), scope: s.scope)
     }
 
     public static func resolveAll(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter, _ how: Resolution, note: String?) throws -> [EditResult] {
-        guard let f = scoped(filter, s) else { return [] }
-        return try r.resolveConflicts(matching: f, how, author: s.name, note: "在同步中心处理 (at the hub)" + (note.map { "：\($0)" } ?? ""))
+        guard let f = SupervisorRules.scoped(filter, s) else { return [] }
+        return try r.resolveConflicts(matching: f, how, author: s.name, note: SupervisorRules.settlingNote(note))
     }
 
     public static func summary(_ r: Replica, for s: Supervisor, _ filter: ConflictFilter) throws -> ConflictSummary {
-        guard let f = scoped(filter, s) else { return noConflicts }
+        guard let f = SupervisorRules.scoped(filter, s) else { return SupervisorRules.noConflicts }
         return try r.conflictSummary(matching: f)
     }
 
-    /// The summary of no conflicts, with every age bucket (at 0) as Replica.conflictSummary has
-    /// them: conflicts.schema.json requires all four.
-    static var noConflicts: ConflictSummary {
-        var s = ConflictSummary()
-        s.ageBuckets = [("<1d", 0), ("1-7d", 0), ("7-30d", 0), (">30d", 0)]
-        return s
+    public func addSupervisor(name: String, scope: String, password: String) async throws -> SupervisorInfo {
+        try await run { try Self.addSupervisor($0, name: name, scope: scope, password: password) }
     }
+    public func supervisors() async throws -> [SupervisorInfo] { try await run { try Self.supervisors($0) } }
+    public func disableSupervisor(name: String) async throws { try await run { try Self.disableSupervisor($0, name: name) } }
+    public func supervisor(named name: String) async throws -> Supervisor { try await run { try Self.supervisor($0, named: name) } }
+    public func unlock(subject: String) async throws -> Bool { try await run { try Self.unlock($0, subject: subject) } }
+    public func securityEvents(limit: Int) async throws -> [SecurityEvent] { try await run { try Self.securityEvents($0, limit: limit) } }
 
     public func conflicts(for s: Supervisor, _ f: ConflictFilter) async throws -> [ConflictInfo] { try await run { try Self.conflicts($0, for: s, f) } }
     public func conflictDetail(for s: Supervisor, _ id: String) async throws -> ConflictDetail { try await run { try Self.conflictDetail($0, for: s, id) } }

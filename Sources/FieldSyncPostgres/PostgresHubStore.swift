@@ -58,6 +58,26 @@ public final class PostgresHubStore: @unchecked Sendable {
 
     public static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Creates an empty database `name` on the server `url` points at (as its user), and returns
+    /// the URL of the new one. For tests, benchmarks and `fieldsync-hub migrate`; `name` is
+    /// letters, digits and underscores.
+    public static func createDatabase(_ name: String, on url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.postgres")) async throws -> PostgresURL {
+        guard !name.isEmpty, name.utf8.count <= 63, name.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else {
+            throw ReplicaError.invalidInput(InputError("database", "a new database's name is 1–63 lowercase letters, digits and _, got \"\(name.prefix(70))\""))
+        }
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+        let task = Task { await client.run() }
+        defer { task.cancel() }
+        do {
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'"), logger: logger)
+        } catch {
+            throw storeError(error, url: url)
+        }
+        var new = url
+        new.database = name
+        return new
+    }
+
     public func now() -> Int64 { clock() }
 
     // MARK: Migrations and identity

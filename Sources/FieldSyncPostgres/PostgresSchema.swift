@@ -1,4 +1,5 @@
 import FieldSyncCore
+import Foundation
 
 // MARK: - PostgresSchema
 
@@ -73,6 +74,13 @@ enum PostgresSchema {
             "CREATE INDEX hub_report_dispute ON fs_dispute(village, reported_on, status, category, resolved_on) WHERE _deleted = 0",
             "CREATE INDEX hub_report_project ON fs_project(village, started_on, completed_on, project_kind, status, budget_fen, spent_fen, households_benefiting) WHERE _deleted = 0",
         ]
+        // Text compares byte for byte ("C" collation), whatever the database's locale: scopes and
+        // reports select regions by ranges such as `code >= '520221' AND code < '520221:'`, and
+        // ids sort as they do in SQLite.
+        first = first.map { s in
+            guard s.hasPrefix("CREATE TABLE") else { return s }
+            return s.replacingOccurrences(of: #"\btext\b"#, with: #"text COLLATE "C""#, options: .regularExpression)
+        }
         return [Migration(name: "pg-1", statements: first)]
     }
 }

@@ -205,3 +205,29 @@ package enum RecordViews {
         return s
     }
 }
+
+// Other stores of the package (the hub's PostgreSQL store) make these as the replica does.
+extension ConflictDetail {
+    package init(_ info: ConflictInfo, record: Record, base: [ConflictInfo.Candidate]?, why: String, winnerAheadBy: Int64?) {
+        self.init(info: info, record: record, base: base, why: why, winnerAheadBy: winnerAheadBy)
+    }
+}
+
+extension ConflictInfo {
+    /// The same conflict, open since `since`.
+    package func opened(since: Int64) -> ConflictInfo {
+        ConflictInfo(kind: kind, row: row, field: field, type: type, since: since, village: village, candidates: candidates)
+    }
+}
+
+extension EditResult {
+    package init(_ id: String, _ kind: RecordKind, change: ChangeID?, fieldsChanged: [String], conflictsSettled: [String]) {
+        self.init(id: id, kind: kind, change: change, fieldsChanged: fieldsChanged, conflictsSettled: conflictsSettled)
+    }
+}
+
+extension Record {
+    package init(_ kind: RecordKind, _ id: String, values: [FieldValue], deleted: Bool, conflicts: [String]) {
+        self.init(kind: kind, id: id, values: values, deleted: deleted, conflicts: conflicts)
+    }
+}

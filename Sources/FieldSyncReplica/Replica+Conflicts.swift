@@ -101,11 +101,9 @@ extension Replica {
     /// Finds a conflict by its id `ROW/FIELD`, where ROW may be any form `record get` accepts;
     /// with a `scope`, only among records in it (``resolve(_:includeDeleted:scope:)``).
     public func findConflict(_ text: String, scope: String = "") throws -> (RecordKind, String, String) {
-        guard let slash = text.lastIndex(of: "/") else {
-            throw ReplicaError.invalidInput(InputError("conflict", "a conflict id is RECORD/FIELD, e.g. 3f2a9c1b/status (see fieldsync conflicts list), got \"\(text.prefix(60))\""))
-        }
-        let (kind, id) = try resolve(String(text[..<slash]), scope: scope)
-        return (kind, id, String(text[text.index(after: slash)...]))
+        let (record, field) = try RecordLookup.conflictKey(text)
+        let (kind, id) = try resolve(record, scope: scope)
+        return (kind, id, field)
     }
 
     public func conflictDetail(_ text: String, scope: String = "") throws -> ConflictDetail {
@@ -113,7 +111,7 @@ extension Replica {
         return try read { db in
             let names = try siteNames(db)
             guard let info = try conflictInfo(db, kind: kind, id: id, field: field, since: nil, names: names) else {
-                throw ReplicaError.notFound("\(RecordID.short(id))/\(field): no open conflict (settled already, or never was)")
+                throw RecordLookup.noOpenConflict(id, field)
             }
             let since = try Int64.fetchOne(db, sql: "SELECT since FROM fs_conflict WHERE kind = ? AND row = ? AND field = ?",
                                            arguments: [kind.rawValue, id, field]) ?? info.since
@@ -138,9 +136,7 @@ extension Replica {
 
     /// Settles every conflict matching `filter` by taking the newest (or oldest) value, in one transaction.
     public func resolveConflicts(matching filter: ConflictFilter, _ how: Resolution, author: String? = nil, note: String? = nil) throws -> [EditResult] {
-        guard how == .newest || how == .oldest else {
-            throw ReplicaError.invalidInput(InputError("resolve", "settling many conflicts at once takes --take-newest or --take-oldest"))
-        }
+        try RecordLookup.checkBulk(how)
         let targets = try conflicts(matching: filter)
         return try write { db in
             try targets.map { try resolveOne(db, kind: $0.kind, id: $0.row, field: $0.field, how, author: author, note: note) }

@@ -178,10 +178,7 @@ extension Replica {
     /// With a `scope`, only records in it are looked at: one outside it is "not found", exactly as
     /// a missing one, and an ambiguous prefix lists only ids inside it (the hub's supervisors).
     public func resolve(_ idOrPrefix: String, includeDeleted: Bool = true, scope: String = "") throws -> (RecordKind, String) {
-        let p = idOrPrefix.lowercased()
-        guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) || $0 == UInt8(ascii: "-") }) else {
-            throw ReplicaError.invalidInput(InputError("id", "\"\(idOrPrefix.prefix(40))\" is not a record id or a prefix of at least 4 hex digits"))
-        }
+        let p = try RecordLookup.normalized(idOrPrefix)
         let live = (includeDeleted ? "" : "AND _deleted = 0 ") + (scope.isEmpty ? "" : "AND substr(id, 1, \(scope.utf8.count)) = \(SQLLayout.quote(scope))")
         precondition(scope.utf8.allSatisfy { (0x30...0x39).contains($0) }, "a scope is digits")
         return try read { db in
@@ -197,10 +194,47 @@ extension Replica {
                 }
                 matches += rows.map { (k, $0) }
             }
-            if matches.isEmpty { throw ReplicaError.notFound(idOrPrefix) }
-            if matches.count > 1 { throw ReplicaError.ambiguous(prefix: idOrPrefix, matches: matches.map(\.1)) }
-            return matches[0]
+            return try RecordLookup.pick(idOrPrefix, matches)
         }
+    }
+}
+
+/// How people name a record (``Replica/resolve(_:includeDeleted:scope:)``) and a conflict, for
+/// every store: the laptop's replica and both hub stores look records up by these rules.
+package enum RecordLookup {
+    /// The id or prefix, lowercased, or why it cannot name a record.
+    package static func normalized(_ idOrPrefix: String) throws -> String {
+        let p = idOrPrefix.lowercased()
+        guard p.utf8.count >= 4, p.utf8.allSatisfy({ SiteIDChars.isIDChar($0) || $0 == UInt8(ascii: "-") }) else {
+            throw ReplicaError.invalidInput(InputError("id", "\"\(idOrPrefix.prefix(40))\" is not a record id or a prefix of at least 4 hex digits"))
+        }
+        return p
+    }
+
+    /// The one record among the matches, or "not found", or "ambiguous".
+    package static func pick(_ idOrPrefix: String, _ matches: [(RecordKind, String)]) throws -> (RecordKind, String) {
+        if matches.isEmpty { throw ReplicaError.notFound(idOrPrefix) }
+        if matches.count > 1 { throw ReplicaError.ambiguous(prefix: idOrPrefix, matches: matches.map(\.1)) }
+        return matches[0]
+    }
+
+    package static func noOpenConflict(_ id: String, _ field: String) -> ReplicaError {
+        .notFound("\(RecordID.short(id))/\(field): no open conflict (settled already, or never was)")
+    }
+
+    /// Many conflicts are settled at once only by taking the newest or the oldest value.
+    package static func checkBulk(_ how: Resolution) throws {
+        guard how == .newest || how == .oldest else {
+            throw ReplicaError.invalidInput(InputError("resolve", "settling many conflicts at once takes --take-newest or --take-oldest"))
+        }
+    }
+
+    /// A conflict's name `RECORD/FIELD` split in two.
+    package static func conflictKey(_ text: String) throws -> (record: String, field: String) {
+        guard let slash = text.lastIndex(of: "/") else {
+            throw ReplicaError.invalidInput(InputError("conflict", "a conflict id is RECORD/FIELD, e.g. 3f2a9c1b/status (see fieldsync conflicts list), got \"\(text.prefix(60))\""))
+        }
+        return (String(text[..<slash]), String(text[text.index(after: slash)...]))
     }
 }
 

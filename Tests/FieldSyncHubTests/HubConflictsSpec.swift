@@ -13,8 +13,8 @@ import Testing
     /// A hub holding a status conflict in village1 and one in village2, and a township-level
     /// supervisor for village1's township only… of which village2 is also part, so a supervisor
     /// scoped to village1 alone is used.
-    func fixture() async throws -> (HubFixture, String, String, String) {
-        let f = try HubFixture()
+    func fixture(_ kind: StoreKind, _ name: String = #function) async throws -> (StoreFixture, String, String, String) {
+        let f = try await StoreFixture(kind, name)
         let ka = SiteKey(), kb = SiteKey()
         let (_, a) = try await f.device("王芳", scope: township, key: ka)
         let (_, b) = try await f.device("李明", scope: township, key: kb)
@@ -30,7 +30,7 @@ import Testing
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, Array(conflicting.prefix(3)) + [conflicting[4]])) { _ in }
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(b), body: pushBody(t, [conflicting[3], conflicting[5]])) { _ in }
         }
-        _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: "陈主任", scope: village1, password: "correct horse") }
+        _ = try await f.store.addSupervisor(name: "陈主任", scope: village1, password: "correct horse")
         return (f, c1.row, c2.row, b)
     }
 
@@ -40,8 +40,8 @@ import Testing
         }
     }
 
-    @Test func supervisorsSignInSeeTheirScopeAndSettleConflicts() async throws {
-        let (f, inScope, outside, deviceToken) = try await fixture()
+    @Test(arguments: StoreKind.available) func supervisorsSignInSeeTheirScopeAndSettleConflicts(kind: StoreKind) async throws {
+        let (f, inScope, outside, deviceToken) = try await fixture(kind)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/sessions", method: .post, body: ByteBuffer(string: #"{"name":"陈主任","password":"wrong one"}"#)) { r in
                 #expect(r.status == .unauthorized && body(r)["error"]?["code"] == "bad_credentials")
@@ -93,8 +93,8 @@ import Testing
         }
     }
 
-    @Test func badResolutionsAreRefusedPrecisely() async throws {
-        let (f, inScope, _, _) = try await fixture()
+    @Test(arguments: StoreKind.available) func badResolutionsAreRefusedPrecisely(kind: StoreKind) async throws {
+        let (f, inScope, _, _) = try await fixture(kind)
         try await f.app.test(.router) { client in
             let token = try await login(client)
             func post(_ body: String, _ status: HTTPResponse.Status, _ code: String) async throws {
