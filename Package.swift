@@ -67,6 +67,8 @@ let package = Package(
             dependencies: [
                 "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Only to read a SQLite hub file when moving it to PostgreSQL (PostgresImport).
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Chinese tables and views shared by the two CLIs.

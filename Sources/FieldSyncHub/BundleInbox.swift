@@ -171,7 +171,7 @@ extension SQLiteHubStore {
         guard fd >= 0 else { throw ReplicaError.storage("cannot create \(partial): \(String(cString: strerror(errno)))") }
         fchmod(fd, OwnerOnly.fileMode)
         defer {
-            close(fd)
+            Glibc.close(fd)
             unlink(partial)  // once linked, the file lives on under its name
         }
         var written = 0

@@ -161,4 +161,9 @@ public protocol HubStore: AnyObject, Sendable {
     func securityEvents(limit: Int) async throws -> [SecurityEvent]
     /// The report for `q` over the whole hub.
     func report(_ q: ReportQuery) async throws -> HubReport
+
+    /// Where the store is (a file path, a database URL without its password), for messages.
+    var location: String { get }
+    /// Lets go of the store when the hub stops (a SQLite store folds its write-ahead log in).
+    func close() async
 }

@@ -345,6 +345,8 @@ extension SQLiteHubStore {
     public func supervisors() async throws -> [SupervisorInfo] { try await run { try Self.supervisors($0) } }
     public func disableSupervisor(name: String) async throws { try await run { try Self.disableSupervisor($0, name: name) } }
     public func supervisor(named name: String) async throws -> Supervisor { try await run { try Self.supervisor($0, named: name) } }
+    public var location: String { path }
+    public func close() async { checkpoint() }
     public func unlock(subject: String) async throws -> Bool { try await run { try Self.unlock($0, subject: subject) } }
     public func securityEvents(limit: Int) async throws -> [SecurityEvent] { try await run { try Self.securityEvents($0, limit: limit) } }
 

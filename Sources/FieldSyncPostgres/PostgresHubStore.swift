@@ -31,17 +31,16 @@ public final class PostgresHubStore: @unchecked Sendable {
 
     /// Connects, brings the schema up to date, and reads (or, on an empty database, makes) the
     /// hub's identity.
-    public init(url: PostgresURL, name: String = "hub", clock: @escaping @Sendable () -> Int64 = PostgresHubStore.wallClock,
+    /// With `create` false, a database without a hub is refused (404) rather than made one.
+    public init(url: PostgresURL, name: String = "hub", create: Bool = true, clock: @escaping @Sendable () -> Int64 = PostgresHubStore.wallClock,
                 logger: Logger = Logger(label: "fieldsync-hub.postgres")) async throws {
         self.url = url
         self.clock = clock
         self.logger = logger
-        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
-        self.client = client
-        runner = Task { await client.run() }
+        (client, runner) = await Self.start(url, logger: logger)
         do {
             try await Self.migrate(client, logger: logger)
-            let identity = try await Self.identity(client, name: name, now: clock(), logger: logger)
+            let identity = try await Self.identity(client, name: name, create: create, url: url, now: clock(), logger: logger)
             hubSite = identity.site
             hubName = identity.name
             hubKey = identity.key
@@ -56,6 +55,9 @@ public final class PostgresHubStore: @unchecked Sendable {
     /// Stops the connection pool.
     public func shutdown() { runner.cancel() }
 
+    public var location: String { url.description }
+    public func close() async { shutdown() }
+
     public static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// Creates an empty database `name` on the server `url` points at (as its user), and returns
@@ -65,8 +67,7 @@ public final class PostgresHubStore: @unchecked Sendable {
         guard !name.isEmpty, name.utf8.count <= 63, name.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else {
             throw ReplicaError.invalidInput(InputError("database", "a new database's name is 1–63 lowercase letters, digits and _, got \"\(name.prefix(70))\""))
         }
-        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
-        let task = Task { await client.run() }
+        let (client, task) = await start(url, logger: logger)
         defer { task.cancel() }
         do {
             try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'"), logger: logger)
@@ -96,13 +97,32 @@ public final class PostgresHubStore: @unchecked Sendable {
         }
     }
 
-    static func identity(_ client: PostgresClient, name: String, now: Int64, logger: Logger) async throws -> (site: SiteID, name: String, key: SiteKey) {
+    /// A connection pool for `url`, running.
+    static func start(_ url: PostgresURL, logger: Logger) async -> (PostgresClient, Task<Void, Never>) {
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+        // run() is called before the first lease (postgres-nio warns otherwise).
+        let runner = await withCheckedContinuation { (cont: CheckedContinuation<Task<Void, Never>, Never>) in
+            let box = RunnerBox()
+            box.task = Task {
+                while box.task == nil { await Task.yield() }
+                cont.resume(returning: box.task!)
+                await client.run()
+            }
+        }
+        await Task.yield()
+        return (client, runner)
+    }
+
+    static func identity(_ client: PostgresClient, name: String, create: Bool, url: PostgresURL, now: Int64, logger: Logger) async throws -> (site: SiteID, name: String, key: SiteKey) {
         try await client.withTransaction(logger: logger) { c in
             try await c.query("SELECT pg_advisory_xact_lock(2026120102)", logger: logger)
             var meta: [String: String] = [:]
             for try await (k, v) in try await c.query("SELECT key, value FROM hub_meta", logger: logger).decode((String, String).self) { meta[k] = v }
             if let hex = meta["site"], let site = SiteID(hex: hex), let seed = meta["site_key"].flatMap(Base64.decode), let key = SiteKey(seed: seed) {
                 return (site, meta["site_name"] ?? name, key)
+            }
+            guard create else {
+                throw HubFailure(404, "not_found", "\(url) holds no hub yet (serve it once, or fieldsync-hub migrate a SQLite hub into it)")
             }
             let key = SiteKey()
             for (k, v) in [("site", key.site.hex), ("site_name", name), ("site_key", Base64.encode(key.seed)),
@@ -245,6 +265,16 @@ extension PostgresRandomAccessRow {
     func field(_ i: Int, _ t: FieldType) throws -> FieldValue {
         if t.sqlType == "INTEGER" { return try optInt(i).map { .integer($0) } ?? .null }
         return try optText(i).map { .text($0) } ?? .null
+    }
+}
+
+/// The runner task, handed to itself once made.
+private final class RunnerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Task<Void, Never>?
+    var task: Task<Void, Never>? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
 

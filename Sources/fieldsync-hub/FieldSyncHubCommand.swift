@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncPostgres
 import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation
@@ -13,8 +14,11 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fieldsync-hub",
         abstract: "The FieldSync hub: laptops push and pull changes here; supervisors see their region (同步中心).",
-        discussion: "Everything is kept in one SQLite file (--db). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.",
-        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self])
+        discussion: """
+            Everything is kept in one SQLite file (--db), or in PostgreSQL (--store postgres://…) for a county or a province served by \
+            several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.
+            """,
+        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self])
 
     static func main() async {
         do {
@@ -34,9 +38,39 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
 
 struct HubOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The hub's SQLite file (created if missing).", valueName: "path")) var db: String = "hub.sqlite"
-    @Option(help: "The hub's name, shown to laptops and in history (used when the file is created).") var hubName: String = "同步中心"
+    @Option(help: ArgumentHelp(
+        "The hub's store: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or …?host=/socket/folder) for PostgreSQL, shared by several hub processes; or a SQLite file path. Default: $FIELDSYNC_HUB_STORE, else --db.",
+        valueName: "url"))
+    var store: String?
+    @Option(help: "The hub's name, shown to laptops and in history (used when the store is created).") var hubName: String = "同步中心"
 
-    func open() throws -> SQLiteHubStore { try SQLiteHubStore(path: db, name: hubName) }
+    /// What --store, $FIELDSYNC_HUB_STORE or --db say, in that order.
+    var location: String {
+        if let store, !store.isEmpty { return store }
+        if let env = ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"], !env.isEmpty { return env }
+        return db
+    }
+
+    var isPostgres: Bool { location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") }
+
+    /// Opens the store (creating an empty one if there is none).
+    func open(create: Bool = true) async throws -> any HubStore {
+        if isPostgres {
+            let url: PostgresURL
+            do { url = try PostgresURL(location) } catch let e as PostgresURL.Invalid { throw ValidationError("--store: \(e.description)") }
+            return try await PostgresHubStore(url: url, name: hubName, create: create)
+        }
+        return try SQLiteHubStore(path: location, name: hubName)
+    }
+
+    /// Opens a store that must exist already (admin commands other than serve and device add
+    /// should not leave an empty hub file behind a typo).
+    func openExisting() async throws -> any HubStore {
+        if !isPostgres, !FileManager.default.fileExists(atPath: location) {
+            throw HubFailure(404, "not_found", "\(location): no hub file here (give --db PATH of the file `fieldsync-hub serve` uses, or --store postgres://…)")
+        }
+        return try await open(create: false)
+    }
 }
 
 // MARK: - serve
@@ -62,7 +96,7 @@ struct Serve: AsyncParsableCommand {
               (0...1_000_000).contains(minBodyRate), (1...100_000).contains(maxConnectionsPerAddress) else {
             throw ValidationError("--head-timeout, --body-timeout and --body-grace are 1…3600 seconds, --min-body-rate 0…1000000, --max-connections-per-address 1…100000")
         }
-        let store = try hub.open()
+        let store = try await hub.open()
         var logger = Logger(label: "fieldsync-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let scheme = tlsCert == nil ? "http" : "https"
@@ -75,21 +109,21 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         ) { [host, store] bound in
             // Written straight to the file descriptor: scripts and tests wait for this line.
-            FileHandle.standardOutput.write(Data("FieldSync hub \(store.hubName) (\(store.hubSite.hex)) listening on \(scheme)://\(host):\(bound) — store \(store.path)\n".utf8))
+            FileHandle.standardOutput.write(Data("FieldSync hub \(store.hubName) (\(store.hubSite.hex)) listening on \(scheme)://\(host):\(bound) — store \(store.location)\n".utf8))
         }
         try await app.runService()
-        // Stopped (SIGTERM/SIGINT): leave one self-contained file behind.
-        store.checkpoint()
+        // Stopped (SIGTERM/SIGINT): a SQLite store leaves one self-contained file behind.
+        await store.close()
     }
 }
 
 // MARK: - device
 
-struct DeviceCommand: ParsableCommand {
+struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "Enrol, list and revoke laptops (设备).", subcommands: [Add.self, List.self, Revoke.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a device and print its one-time enrolment code (添加设备).",
             discussion: "Example: fieldsync-hub device add --name 牛角村-王芳 --scope 520221105201. The laptop then runs: fieldsync enroll --hub URL --code CODE")
@@ -99,9 +133,10 @@ struct DeviceCommand: ParsableCommand {
         @Option(help: "Hours the enrolment code stays valid.") var expiresHours: Int = 168
         @Flag(help: "Print as JSON.") var json = false
 
-        func run() throws {
-            let store = try hub.open()
-            let d = try store.sync { try SQLiteHubStoreAdmin.addDevice($0, name: name, scope: scope, hours: expiresHours) }
+        func run() async throws {
+            guard (1...24 * 366).contains(expiresHours) else { throw ValidationError("--expires-hours is 1…8784 (a year)") }
+            let store = try await hub.open()
+            let d = try await store.addDevice(name: name, scope: scope, codeLifetimeMs: Int64(expiresHours) * 3_600_000)
             if json {
                 print(JSONValue(dictionaryLiteral: ("device", .string(d.id)), ("name", .string(d.name)), ("scope", .string(d.scope)),
                                 ("code", .string(d.code)), ("expires", .string(UTCTime.iso(d.expires)))).prettyText)
@@ -113,14 +148,13 @@ struct DeviceCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List devices with their scope, sync health and last error (设备列表).")
         @OptionGroup var hub: HubOptions
         @Flag(help: "Print as JSON.") var json = false
 
-        func run() throws {
-            let store = try hub.open()
-            let list = try store.sync { try SQLiteHubStoreAdmin.devices($0) }
+        func run() async throws {
+            let list = try await hub.openExisting().devices()
             if json {
                 print(JSONValue.array(list.map(SQLiteHubStoreAdmin.json)).prettyText)
                 return
@@ -145,14 +179,13 @@ struct DeviceCommand: ParsableCommand {
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a device: its token stops working at once (吊销设备).")
         @OptionGroup var hub: HubOptions
         @Argument(help: "The device id (dev-…).") var device: String
 
-        func run() throws {
-            let store = try hub.open()
-            let d = try store.sync { try SQLiteHubStoreAdmin.revoke($0, device: device) }
+        func run() async throws {
+            let d = try await hub.openExisting().revoke(device: device)
             print("已吊销 revoked \(d.id) \(d.name)")
         }
     }

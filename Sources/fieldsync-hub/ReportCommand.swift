@@ -6,7 +6,7 @@ import Foundation
 
 // MARK: - report
 
-struct ReportCommand: ParsableCommand {
+struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Figures for a region and period: visits, meetings, disputes, projects, cadres, sync health (统计报表).",
@@ -35,7 +35,7 @@ struct ReportCommand: ParsableCommand {
         if json && csv != nil { throw ValidationError("--json and --csv: choose one") }
     }
 
-    func run() throws {
+    func run() async throws {
         let query: ReportQuery
         do {
             query = try ReportQuery(region: region, from: from, to: to, inactiveDays: inactiveDays)
@@ -44,12 +44,13 @@ struct ReportCommand: ParsableCommand {
                 .replacingOccurrences(of: "region:", with: "--region:").replacingOccurrences(of: "from:", with: "--from:")
                 .replacingOccurrences(of: "to:", with: "--to:"))
         }
-        guard FileManager.default.fileExists(atPath: hub.db) else {
-            throw HubFailure(404, "not_found", "\(hub.db): no hub file here (give --db PATH of the file `fieldsync-hub serve` uses)")
+        let store = try await hub.openExisting()
+        let report: HubReport
+        if let supervisor {
+            report = try await store.report(for: try await store.supervisor(named: supervisor), query)
+        } else {
+            report = try await store.report(query)
         }
-        let store = try hub.open()
-        let as_ = try supervisor.map { name in try store.sync { try SQLiteHubStore.supervisor($0, named: name) } }
-        let report = try SQLiteHubStoreAdmin.report(store, as: as_, query)
         let tables = section.map { [report.table($0)!] } ?? report.tables()
         if json {
             print(report.json.prettyText)
