@@ -20,7 +20,8 @@ final class HubProcess: @unchecked Sendable {
         self.extra = extra
         let p = Process()
         p.executableURL = URL(fileURLWithPath: fieldsyncBinary("fieldsync-hub"))
-        p.arguments = ["serve", "--db", db, "--port", String(port), "--log-level", "warning"] + extra
+        // --store takes a SQLite path or a postgres:// URL alike.
+        p.arguments = ["serve", "--store", db, "--port", String(port), "--log-level", "warning"] + extra
         let out = Pipe()
         p.standardOutput = out
         FileManager.default.createFile(atPath: log, contents: nil)
@@ -64,14 +65,14 @@ final class HubProcess: @unchecked Sendable {
 
     /// `fieldsync-hub device add`, returning the code.
     func addDevice(_ name: String, scope: String) throws -> (device: String, code: String) {
-        let r = try runCLI(["device", "add", "--db", db, "--name", name, "--scope", scope, "--json"], binary: "fieldsync-hub")
+        let r = try runCLI(["device", "add", "--store", db, "--name", name, "--scope", scope, "--json"], binary: "fieldsync-hub")
         #expect(r.status == 0, "\(r.stderr)")
         let j = try JSONValue.parse(r.stdout)
         return (j["device"]!.stringValue!, j["code"]!.stringValue!)
     }
 
     func devices() throws -> JSONValue {
-        try JSONValue.parse(try runCLI(["device", "list", "--db", db, "--json"], binary: "fieldsync-hub").stdout)
+        try JSONValue.parse(try runCLI(["device", "list", "--store", db, "--json"], binary: "fieldsync-hub").stdout)
     }
 
     deinit { if process.isRunning { kill() } }
