@@ -25,6 +25,8 @@ public enum PostgresImport {
         public var supervisors = 0
         public var conflicts = 0
         public var bundles = 0
+        /// Records compared with the file after the copy.
+        public var checked = 0
         public var hubSite = ""
         public var hubName = ""
     }
@@ -189,7 +191,77 @@ public enum PostgresImport {
             let got = try await pg.one("SELECT count(*) FROM \(table)")?.int(0) ?? -1
             guard got == Int64(n) else { throw ReplicaError.storage("copying \(table): \(n) rows read, \(got) written") }
         }
+        progress("核对 checking every record, register and conflict")
+        summary.checked = try await check(file, pg)
         return summary
+    }
+
+    /// Compares both stores record by record — the winning values, every register with its
+    /// competing entries and the changes logged, the open conflicts — and the change logs
+    /// change by change; the first difference is an error (and the copy is rolled back).
+    static func check(_ file: DatabaseQueue, _ pg: PG) async throws -> Int {
+        var checked = 0
+        for kind in RecordKind.allCases {
+            let names = kind.spec.fields.map(\.name)
+            let t = PostgresSchema.kindTable(kind)
+            var lastID = ""
+            while true {
+                let rows = try await file.read { db in
+                    try Row.fetchAll(db, sql: "SELECT id, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id > ? ORDER BY id LIMIT ?",
+                                     arguments: [lastID, batch])
+                }
+                guard let last = rows.last else { break }
+                let there = try await PostgresRecords.load(pg, kind, rows.map { $0["id"] }, lock: false)
+                for r in rows {
+                    let id: String = r["id"]
+                    let values = names.map { n -> FieldValue in
+                        switch (r[n] as DatabaseValue).storage {
+                        case .int64(let i): return .integer(i)
+                        case .string(let s): return .text(s)
+                        default: return .null
+                        }
+                    }
+                    let blob = [UInt8](r["_clock"] as Data)
+                    let (state, log) = try blob.withUnsafeBytes { try ClockBlob.decode($0, kind: kind, columns: values, deleted: (r["_deleted"] as Int64) != 0) }
+                    guard let copy = there[id] else { throw mismatch("\(kind.rawValue) \(id) is missing") }
+                    guard copy.state.registers.map(\.entries) == state.registers.map(\.entries),
+                          copy.state.registers.map(\.value) == state.registers.map(\.value),
+                          copy.state.conflicts.map(\.field) == state.conflicts.map(\.field),
+                          copy.log.map(\.id) == log.map(\.id), copy.log.map(\.seq) == log.map(\.seq) else {
+                        throw mismatch("\(kind.rawValue) \(id) differs")
+                    }
+                    checked += 1
+                }
+                lastID = last["id"]
+            }
+        }
+        let conflicts = try await file.read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, row, field, since FROM fs_conflict ORDER BY kind, row, field").map { "\($0["kind"] as String) \($0["row"] as String) \($0["field"] as String) \($0["since"] as Int64)" }
+        }
+        let copied = try await pg.rows("SELECT kind, row, field, since FROM fs_conflict ORDER BY kind, row, field").map {
+            "\(try $0.text(0)) \(try $0.text(1)) \(try $0.text(2)) \(try $0.int(3))"
+        }
+        guard conflicts == copied else { throw mismatch("the open conflicts differ") }
+        var after: Int64 = 0
+        while true {
+            let rows = try await file.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, site, counter, body FROM fs_change WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, batch * 4])
+            }
+            guard let last = rows.last else { break }
+            let copy = try await pg.rows("SELECT seq, site, counter, body FROM hub_change WHERE seq > $1 ORDER BY seq LIMIT $2", [.int(after), .int(Int64(rows.count))])
+            guard copy.count == rows.count else { throw mismatch("the change logs differ after position \(after)") }
+            for (r, c) in zip(rows, copy) {
+                guard try c.int(0) == r["seq"], try c.int(1) == r["site"], try c.int(2) == r["counter"], try c.text(3) == r["body"] as String else {
+                    throw mismatch("change-log position \(r["seq"] as Int64) differs")
+                }
+            }
+            after = last["seq"]
+        }
+        return checked
+    }
+
+    static func mismatch(_ what: String) -> ReplicaError {
+        .storage("the copy does not match the SQLite hub: \(what); nothing was kept (the transaction is rolled back)")
     }
 
     /// Inserts rows in statements of at most ``batch`` rows.

@@ -28,6 +28,7 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         print("已迁移 migrated hub \(s.hubName) (\(s.hubSite)) from \(from) to \(url)")
         print("  变更 changes \(s.changes) · 记录 records \(s.records) · 设备 devices \(s.devices) · 督导 supervisors \(s.supervisors) · 未处理冲突 open conflicts \(s.conflicts) · 离线包 bundles \(s.bundles)")
+        print("  核对 checked: \(s.checked) 条记录的值、寄存器和冲突与原文件一致 (every record, register and conflict matches the file)")
         print("启动 serve: fieldsync-hub serve --store '\(url)'")
     }
 }

@@ -115,7 +115,7 @@ import Testing
         let url = try await StoreKind.freshDatabase()
         let moved = try runCLI(["migrate", "--from", file, "--to", url.description], binary: "fieldsync-hub")
         #expect(moved.status == 0, "\(moved.stderr)")
-        #expect(moved.stdout.contains("已迁移"), "\(moved.stdout)")
+        #expect(moved.stdout.contains("已迁移") && moved.stdout.contains("核对"), "\(moved.stdout)")
         // Again into the same database: refused, nothing doubled.
         let again = try runCLI(["migrate", "--from", file, "--to", url.description], binary: "fieldsync-hub")
         #expect(again.status != 0 && again.stderr.contains("holds a hub already"), "\(again.stderr)")
