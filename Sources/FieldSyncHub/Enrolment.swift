@@ -24,12 +24,7 @@ public enum Enrolment {
     public static func newToken() -> String { "fst_" + Hex.random(bytes: 32) }
 
     /// A scope is a division-code prefix of 2, 4, 6, 9 or 12 digits.
-    public static func scopeProblem(_ scope: String) -> String? {
-        guard scope.utf8.allSatisfy({ (0x30...0x39).contains($0) }), [2, 4, 6, 9, 12].contains(scope.utf8.count) else {
-            return "a scope is a division-code prefix: 2 (province), 4 (city), 6 (county), 9 (township) or 12 (village) digits, got \"\(scope.prefix(40))\""
-        }
-        return nil
-    }
+    public static func scopeProblem(_ scope: String) -> String? { Scope.problem(scope) }
 
     /// Checks a new device's name and scope (422 when wrong).
     public static func checkNewDevice(name: String, scope: String) throws {

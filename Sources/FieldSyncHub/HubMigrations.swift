@@ -66,5 +66,12 @@ enum HubMigrations {
                 CREATE INDEX hub_security_event_at ON hub_security_event(at);
                 """)
         }
+        // A pull reads the changes of its scope after its cursor through these (a county, a
+        // township, a village), not the whole log after the cursor (docs/architecture.md).
+        m.registerMigration("hub-4-region-index") { db in
+            for n in [6, 9, 12] {
+                try db.execute(sql: "CREATE INDEX hub_change_r\(n) ON fs_change(substr(row, 1, \(n)), seq)")
+            }
+        }
     }
 }

@@ -112,7 +112,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 id: id, name: row["name"], scope: scope, site: row["site"], siteName: row["site_name"], created: row["created"],
                 enrolled: enrolled, revoked: row["revoked"], codeExpires: row["code_expires"], lastSeen: row["last_seen"],
                 lastSync: row["last_sync"], lastError: row["last_error"], lastErrorAt: row["last_error_at"], pullCursor: cursor,
-                pending: enrolled == nil ? 0 : try r.countChanges(after: cursor, scope: scope, excludingPeer: id),
+                pending: enrolled == nil ? 0 : try r.countChanges(after: cursor, scope: scope, excludingPeer: id, regionIndexed: true),
                 pushed: row["pushed"], clockSkew: row["clock_skew"])
         }
     }
@@ -300,7 +300,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
             if after > 0 && after < horizon {
                 throw HubFailure(410, "behind_horizon", "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
             }
-            let page = try r.changes(after: after, scope: device.scope, excludingPeer: device.id, limit: limit, maxBytes: maxBytes)
+            let page = try r.changes(after: after, scope: device.scope, excludingPeer: device.id, limit: limit, maxBytes: maxBytes, regionIndexed: true)
             try r.database.write { db in
                 try db.execute(sql: "UPDATE hub_device SET pull_cursor = max(pull_cursor, ?), last_seen = ? WHERE id = ?", arguments: [after, Self.now(), device.id])
                 if !page.more {

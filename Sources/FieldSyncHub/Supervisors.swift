@@ -57,12 +57,8 @@ public enum SupervisorRules {
     /// The filter narrowed to the supervisor's scope, or nil when it asks for records outside it.
     public static func scoped(_ f: ConflictFilter, _ s: Supervisor) -> ConflictFilter? {
         var f = f
-        if let p = f.villagePrefix {
-            if p.hasPrefix(s.scope) { return f }
-            if s.scope.hasPrefix(p) { f.villagePrefix = s.scope; return f }
-            return nil
-        }
-        f.villagePrefix = s.scope
+        guard let p = Scope(s.scope).narrow(f.villagePrefix) else { return nil }
+        f.villagePrefix = p
         return f
     }
 
@@ -83,12 +79,8 @@ public enum SupervisorRules {
     /// The query narrowed to the supervisor's scope, or nil when it asks for a place outside it.
     public static func scoped(_ q: RecordQuery, _ s: Supervisor) -> RecordQuery? {
         var q = q
-        if let p = q.villagePrefix, !p.isEmpty {
-            if p.hasPrefix(s.scope) { return q }
-            if s.scope.hasPrefix(p) { q.villagePrefix = s.scope; return q }
-            return nil
-        }
-        q.villagePrefix = s.scope
+        guard let p = Scope(s.scope).narrow(q.villagePrefix) else { return nil }
+        q.villagePrefix = p
         return q
     }
 

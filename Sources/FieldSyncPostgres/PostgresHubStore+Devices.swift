@@ -169,10 +169,9 @@ extension PostgresHubStore {
 /// prefix match for a province's or city's 2- and 4-digit scopes.
 enum ScopeSQL {
     static func condition(_ scope: String, column: String, firstBind: Int) -> (String, [PGValue]) {
-        switch scope.utf8.count {
-        case 0: return ("true", [])
-        case 6, 9, 12: return ("substr(\(column), 1, \(scope.utf8.count)) = $\(firstBind)", [.text(scope)])
-        default: return ("\(column) LIKE $\(firstBind)", [.text(scope + "%")])
-        }
+        let s = Scope(scope)
+        if s.prefix.isEmpty { return ("true", []) }
+        if let n = s.indexedLength { return ("substr(\(column), 1, \(n)) = $\(firstBind)", [.text(s.prefix)]) }
+        return ("(\(column) >= $\(firstBind) AND \(column) < $\(firstBind + 1))", [.text(s.prefix), .text(s.upperBound)])
     }
 }

@@ -20,16 +20,17 @@ public struct ScopedPage: Sendable {
 
 extension Replica {
     /// Whether a record id lies in a scope: its division code starts with the scope's prefix.
-    public static func inScope(row: String, scope: String) -> Bool {
-        scope.isEmpty || row.utf8.starts(with: scope.utf8)
-    }
+    public static func inScope(row: String, scope: String) -> Bool { Scope(scope).contains(row) }
 
     /// Changes logged after `after` whose record lies in `scope`, leaving out those `peer` sent
     /// (a device need not be sent back its own changes). Stops at `limit` changes, about
     /// `maxBytes`, or after looking at `scanLimit` rows; `cursor` is the last row looked at.
     public func changes(after: Int64, scope: String, excludingPeer peer: String?, limit: Int, maxBytes: Int,
-                        scanLimit: Int = 100_000) throws -> ScopedPage {
-        try read { db in
+                        scanLimit: Int = 100_000, regionIndexed: Bool = false) throws -> ScopedPage {
+        if regionIndexed, let n = Scope(scope).indexedLength {
+            return try changesByRegion(after: after, scope: scope, length: n, excludingPeer: peer, limit: limit, maxBytes: maxBytes)
+        }
+        return try read { db in
             let st = try db.cachedStatement(sql: "SELECT seq, row, peer, body FROM fs_change WHERE seq > ? ORDER BY seq LIMIT ?")
             st.begin()
             st.bind(1, after)
@@ -57,10 +58,48 @@ extension Replica {
         }
     }
 
-    /// How many changes in `scope` were logged after `after` (not counting those `peer` sent).
-    public func countChanges(after: Int64, scope: String, excludingPeer peer: String?) throws -> Int {
+    /// A page of `scope`'s changes through the hub's region index (`substr(row, 1, n), seq`):
+    /// it reads only the scope's own rows after the cursor, whatever the rest of the log holds.
+    /// A page that ends before `limit` saw every change up to the end of the log, so its cursor
+    /// moves there (read in the same transaction).
+    func changesByRegion(after: Int64, scope: String, length n: Int, excludingPeer peer: String?, limit: Int, maxBytes: Int) throws -> ScopedPage {
         try read { db in
-            try Int.fetchOne(db, sql: """
+            let end = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
+            let st = try db.cachedStatement(sql: """
+                SELECT seq, body FROM fs_change INDEXED BY hub_change_r\(n)
+                WHERE substr(row, 1, \(n)) = ? AND seq > ? AND (peer IS NULL OR peer != ?) ORDER BY seq
+                """)
+            st.begin()
+            st.bind(1, scope)
+            st.bind(2, after)
+            st.bind(3, peer ?? "")
+            defer { st.begin() }
+            var page = ScopedPage(texts: [], cursor: after, more: false, next: nil, bytes: 0)
+            while try st.step(db) {
+                let body = st.text(1)
+                if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
+                    page.more = true
+                    return page
+                }
+                page.texts.append(body)
+                page.bytes += body.utf8.count
+                page.cursor = st.int64(0)
+            }
+            // The scope's rows ran out before the limit: the log holds nothing more for it.
+            page.cursor = max(after, end)
+            return page
+        }
+    }
+
+    /// How many changes in `scope` were logged after `after` (not counting those `peer` sent).
+    public func countChanges(after: Int64, scope: String, excludingPeer peer: String?, regionIndexed: Bool = false) throws -> Int {
+        try read { db in
+            if regionIndexed, let n = Scope(scope).indexedLength {
+                return try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM fs_change INDEXED BY hub_change_r\(n) WHERE substr(row, 1, \(n)) = ? AND seq > ? AND (peer IS NULL OR peer != ?)
+                    """, arguments: [scope, after, peer ?? ""]) ?? 0
+            }
+            return try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM fs_change WHERE seq > ? AND substr(row, 1, ?) = ? AND (peer IS NULL OR peer != ?)
                 """, arguments: [after, scope.utf8.count, scope, peer ?? ""]) ?? 0
         }
