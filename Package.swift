@@ -93,7 +93,10 @@ let package = Package(
         .executableTarget(name: "fieldsync-netlab-proxy", swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "fieldsync-bench",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         // Fuzzer of the change-set and bundle decoders (scripts/fuzz); without FIELDSYNC_FUZZ it
         // runs the files it is given through the same harness (a regression runner).
         .executableTarget(name: "fieldsync-fuzz", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),

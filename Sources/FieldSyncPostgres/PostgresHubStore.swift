@@ -100,16 +100,10 @@ public final class PostgresHubStore: @unchecked Sendable {
     /// A connection pool for `url`, running.
     static func start(_ url: PostgresURL, logger: Logger) async -> (PostgresClient, Task<Void, Never>) {
         let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
-        // run() is called before the first lease (postgres-nio warns otherwise).
-        let runner = await withCheckedContinuation { (cont: CheckedContinuation<Task<Void, Never>, Never>) in
-            let box = RunnerBox()
-            box.task = Task {
-                while box.task == nil { await Task.yield() }
-                cont.resume(returning: box.task!)
-                await client.run()
-            }
-        }
-        await Task.yield()
+        let runner = Task { await client.run() }
+        // run() marks the pool running at once; a lease before that works too, but postgres-nio
+        // then logs a warning. A few milliseconds at start-up spare the operator that line.
+        try? await Task.sleep(nanoseconds: 5_000_000)
         return (client, runner)
     }
 
@@ -268,20 +262,28 @@ extension PostgresRandomAccessRow {
     }
 }
 
-/// The runner task, handed to itself once made.
-private final class RunnerBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Task<Void, Never>?
-    var task: Task<Void, Never>? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
-    }
-}
-
 /// A count several tasks add to.
 final class ManagedCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
     func add() { lock.withLock { n += 1 } }
     var value: Int { lock.withLock { n } }
+}
+
+// MARK: - Benchmarks
+
+extension PostgresHubStore {
+    /// Appends `rows` changes of other villages (townships 200–296 of county 520221) to the
+    /// change log, as pushes would have, for fieldsync-bench's pull benchmark. Not for a hub in use.
+    public func benchmarkFill(rows: Int, counterBase: Int) async throws {
+        try await transaction { pg in
+            let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1 FOR UPDATE")!.int(0)
+            try await pg.exec("""
+                INSERT INTO hub_change(seq, site, counter, kind, row, hlc, author, received, peer, body)
+                SELECT $1 + g, 4242, $2 + g, 'visit', '520221' || (200 + g % 97)::text || lpad((g % 13)::text, 3, '0') || '-' || md5(g::text),
+                       0, '其他村', 0, 'dev-other', '{}' FROM generate_series(1, $3::bigint) AS g
+                """, [.int(head), .int(Int64(counterBase)), .int(Int64(rows))])
+            try await pg.exec("UPDATE hub_log_head SET seq = seq + $1 WHERE id = 1", [.int(Int64(rows))])
+        }
+    }
 }

@@ -2,6 +2,7 @@ import FieldSyncCore
 import FieldSyncReplica
 import Foundation
 import GRDB
+import FieldSyncPostgres
 
 // Benchmarks for docs/benchmarks.md. Every figure is a ratio against a baseline measured in the
 // same run on the same machine (machines here are shared and noisy): plain SQLite inserts of
@@ -10,6 +11,7 @@ import GRDB
 //   fieldsync-bench [--records N] [--apply-records N] [--single N] [--dir DIR]
 //   fieldsync-bench --report-generate FILE [--report-records N]   a county hub file (ReportBench.swift)
 //   fieldsync-bench --report FILE                                  reports on it vs a full scan, peak memory
+//   fieldsync-bench --pull-scale [--small N] [--large N] [--pg URL]  a village's pull, 10^4 vs 10^6 other changes
 
 let args = CommandLine.arguments
 func arg(_ name: String, _ def: Int) -> Int {
@@ -34,6 +36,12 @@ if let i = args.firstIndex(of: "--report"), i + 1 < args.count {
 let dir = args.firstIndex(of: "--dir").map { args[$0 + 1] } ?? NSTemporaryDirectory() + "fieldsync-bench-\(getpid())"
 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }
+if args.contains("--pull-scale") {
+    let pg = try args.firstIndex(of: "--pg").map { try PostgresURL(args[$0 + 1]) }
+    try await PullScaleBench.run(dir: dir, small: arg("--small", 10_000), large: arg("--large", 1_000_000), pg: pg)
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let t = DispatchTime.now().uptimeNanoseconds
