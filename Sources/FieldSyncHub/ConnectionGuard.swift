@@ -40,9 +40,15 @@ public struct ConnectionLimits: Sendable {
 final class ConnectionCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var open: [String: Int] = [:]
+    private var total = 0
     let limit: Int
+    /// Told the number of open connections whenever it changes (the metrics gauge).
+    let onChange: @Sendable (Int) -> Void
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, onChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.limit = limit
+        self.onChange = onChange
+    }
 
     /// Counts a new connection from `address`, or refuses it (false) when that address is at the limit.
     func take(_ address: String) -> Bool {
@@ -50,6 +56,8 @@ final class ConnectionCounter: @unchecked Sendable {
             let n = open[address, default: 0]
             guard n < limit else { return false }
             open[address] = n + 1
+            total += 1
+            onChange(total)
             return true
         }
     }
@@ -58,6 +66,8 @@ final class ConnectionCounter: @unchecked Sendable {
         lock.withLock {
             let n = (open[address] ?? 1) - 1
             open[address] = n > 0 ? n : nil
+            total = max(0, total - 1)
+            onChange(total)
         }
     }
 

@@ -43,10 +43,23 @@ public enum HubHTTP {
 
     /// The router with every endpoint; tests drive it in process (`app.test(.router)`).
     public static func router(store: any HubStore, logger: Logger = Logger(label: "fieldsync-hub"),
-                              console: ConsoleConfiguration = ConsoleConfiguration()) -> Router<HubRequestContext> {
+                              console: ConsoleConfiguration = ConsoleConfiguration(), metrics: HubMetrics = HubMetrics()) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
-        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies))
+        // Each request logged as it arrives, tokens and cookies redacted; HubMiddleware logs how it ended.
+        router.add(middleware: LogRequestsMiddleware(.info, includeHeaders: .all(), redactHeaders: [.authorization, .cookie, .setCookie]))
+        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies, metrics: metrics))
         let signIn = SignIn(store: store, pool: PasswordHashingPool(), logger: logger)
+
+        // Prometheus metrics, for the holder of the metrics token only (docs/deploy.md).
+        router.get("/metrics") { request, _ in
+            guard metrics.tokenHash != nil else { throw HTTPError(.notFound) }
+            guard metrics.allows(request.headers[.authorization]) else {
+                throw HubFailure(401, "bad_token", "/metrics takes the metrics token: Authorization: Bearer TOKEN (fieldsync-hub serve --metrics-token-file)")
+            }
+            let body = await metrics.scrape(store)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
 
         router.get("/v1/health") { _, _ in
             json(["status": "ok", "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName),
@@ -113,7 +126,10 @@ public enum HubHTTP {
             }
             let vouches = try self.vouches(body["manifests"], store: store)
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let resp = try await store.push(changes, sites: sites, vouches: vouches, from: device)
+            metrics.sync("push", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
+            metrics.pushed(resp.results)
             return json(resp.json(hubTime: now()), request: request)
         }
 
@@ -123,7 +139,9 @@ public enum HubHTTP {
             let limit = try int(request, "limit", default: 1000, range: 1...5000)
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let page = try await store.pull(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
+            metrics.sync("pull", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
             return try await pageResponse(page, store: store, request: request)
         }
 
@@ -134,7 +152,9 @@ public enum HubHTTP {
             guard let cursor = body["pullCursor"]?.intValue, cursor >= 0 else {
                 throw HubFailure(422, "invalid", "an acknowledgement is {\"pullCursor\": N}")
             }
+            let t0 = DispatchTime.now().uptimeNanoseconds
             try await store.acknowledge(device: device, cursor: cursor)
+            metrics.sync("ack", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
             return json(["pullCursor": .int(cursor), "hubTime": .int(now())])
         }
 
@@ -144,7 +164,9 @@ public enum HubHTTP {
             let limit = try int(request, "limit", default: 1000, range: 1...5000)
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
             await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
+            metrics.sync("snapshot", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
             return try await pageResponse(page, store: store, request: request)
         }
         router.put("/v1/bundles/:name") { request, context in
@@ -377,7 +399,7 @@ public enum HubHTTP {
     /// those with parameters). A known path asked with another method is answered 405 with
     /// `Allow`; keep this in step with the routes above.
     static let endpoints: [(path: [Substring], methods: [HTTPRequest.Method])] = [
-        ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]),
+        ("/metrics", [.get]), ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]),
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
@@ -393,13 +415,13 @@ public enum HubHTTP {
     }
 
     /// Builds the application for `fieldsync-hub serve`.
-    public static func application(store: any HubStore, configuration: HubServerConfiguration, logger: Logger,
+    public static func application(store: any HubStore, configuration: HubServerConfiguration, logger: Logger, metrics: HubMetrics = HubMetrics(),
                                    onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
-        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: configuration.servesTLS))
+        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: configuration.servesTLS), metrics: metrics)
         let config = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "FieldSync-Hub")
         let port = configuration.port
         let limits = configuration.limits
-        let counter = ConnectionCounter(limit: limits.maxConnectionsPerAddress)
+        let counter = ConnectionCounter(limit: limits.maxConnectionsPerAddress, onChange: { metrics.connections($0) })
         // Idle, head and body timeouts per request, and the per-address cap per connection.
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestTimeouts(limits: limits, logger: logger)])
         let tls: TLSConfiguration? = if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
@@ -551,6 +573,7 @@ struct HubMiddleware: RouterMiddleware {
     let logger: Logger
     /// Served over HTTPS: every response tells browsers to use only HTTPS here (HSTS).
     let hsts: Bool
+    let metrics: HubMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -571,6 +594,7 @@ struct HubMiddleware: RouterMiddleware {
             case .badBundle(_, let reason):
                 response = HubHTTP.json(HubErrorBody(code: "invalid", message: reason).json, status: .unprocessableContent)
             default:
+                metrics.storeError()
                 logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
                 response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e)); try again shortly").json,
                                         status: .serviceUnavailable)
@@ -579,6 +603,7 @@ struct HubMiddleware: RouterMiddleware {
         } catch let e as DatabaseError {
             // SQLite itself failed (disk full, I/O error, locked): the store failed, as for
             // ReplicaError.storage above.
+            metrics.storeError()
             logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
             response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e.resultCode)); try again shortly").json,
                                     status: .serviceUnavailable)
@@ -600,8 +625,13 @@ struct HubMiddleware: RouterMiddleware {
         }
         response.headers[HubHTTP.hubTime] = String(HubHTTP.now())
         if hsts { response.headers[HubHTTP.strictTransportSecurity] = "max-age=31536000" }
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        logger.info("\(request.method) \(request.uri.path) → \(response.status.code) \(String(format: "%.1f", ms)) ms")
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        // The route as registered (/v1/conflicts/:row/:field), never the path asked for: a
+        // stranger's made-up paths must not grow the metrics without bound.
+        // Hummingbird names the route of a path it could not match "NotFound".
+        let route = context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
+        metrics.request(route: route, method: request.method.rawValue, status: response.status.code, nanoseconds: elapsed)
+        logger.info("\(request.method) \(request.uri.path) → \(response.status.code) \(String(format: "%.1f", Double(elapsed) / 1e6)) ms")
         return response
     }
 }

@@ -162,6 +162,9 @@ public protocol HubStore: AnyObject, Sendable {
     /// The report for `q` over the whole hub.
     func report(_ q: ReportQuery) async throws -> HubReport
 
+    /// Figures for the metrics, read at each scrape.
+    func vitals() async throws -> HubVitals
+
     /// Where the store is (a file path, a database URL without its password), for messages.
     var location: String { get }
     /// Lets go of the store when the hub stops (a SQLite store folds its write-ahead log in).

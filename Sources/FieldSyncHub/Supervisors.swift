@@ -338,6 +338,20 @@ extension SQLiteHubStore {
     public func disableSupervisor(name: String) async throws { try await run { try Self.disableSupervisor($0, name: name) } }
     public func supervisor(named name: String) async throws -> Supervisor { try await run { try Self.supervisor($0, named: name) } }
     public var location: String { path }
+    public func vitals() async throws -> HubVitals {
+        try await run { r in
+            try r.database.read { db in
+                var devices: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT CASE WHEN revoked IS NOT NULL THEN 'revoked' WHEN enrolled IS NULL THEN 'awaiting enrolment' ELSE 'enrolled' END AS s, count(*)
+                    FROM hub_device GROUP BY s
+                    """) { devices[row[0]] = row[1] }
+                return HubVitals(openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_conflict") ?? 0,
+                                 changeLogPosition: try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0,
+                                 devices: devices, retries: 0)
+            }
+        }
+    }
     public func close() async { checkpoint() }
     public func unlock(subject: String) async throws -> Bool { try await run { try Self.unlock($0, subject: subject) } }
     public func securityEvents(limit: Int) async throws -> [SecurityEvent] { try await run { try Self.securityEvents($0, limit: limit) } }

@@ -56,6 +56,20 @@ public final class PostgresHubStore: @unchecked Sendable {
     public func shutdown() { runner.cancel() }
 
     public var location: String { url.description }
+
+    public func vitals() async throws -> HubVitals {
+        let retried = retries.value
+        return try await read { pg in
+            var devices: [String: Int] = [:]
+            for r in try await pg.rows("""
+                SELECT CASE WHEN revoked IS NOT NULL THEN 'revoked' WHEN enrolled IS NULL THEN 'awaiting enrolment' ELSE 'enrolled' END AS s, count(*)
+                FROM hub_device GROUP BY s
+                """) { devices[try r.text(0)] = Int(try r.int(1)) }
+            return HubVitals(openConflicts: Int(try await pg.one("SELECT count(*) FROM fs_conflict")?.int(0) ?? 0),
+                             changeLogPosition: try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")?.int(0) ?? 0,
+                             devices: devices, retries: retried)
+        }
+    }
     public func close() async { shutdown() }
 
     public static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -89,6 +89,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds after which a request body must average at least --min-body-rate bytes a second.") var bodyGrace: Int = 30
     @Option(help: "Bytes a second a request body must average after --body-grace (a 64 kbit/s link sends 8000).") var minBodyRate: Int = 512
     @Option(help: "Connections one client address may hold at once.") var maxConnectionsPerAddress: Int = 64
+    @Option(help: ArgumentHelp("A file whose first line is the token Prometheus sends (Authorization: Bearer) to read /metrics; also $FIELDSYNC_METRICS_TOKEN. Without one, /metrics is off.", valueName: "path"))
+    var metricsTokenFile: String?
+
+    /// The metrics token, from --metrics-token-file or the environment (at least 16 characters).
+    func metricsToken() throws -> String? {
+        var token: String?
+        if let f = metricsTokenFile {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw ValidationError("--metrics-token-file \(f): cannot read it") }
+            token = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) }
+        } else if let env = ProcessInfo.processInfo.environment["FIELDSYNC_METRICS_TOKEN"], !env.isEmpty {
+            token = env
+        }
+        if let t = token, t.utf8.count < 16 || t.utf8.count > 200 {
+            throw ValidationError("the metrics token is 16–200 characters (e.g. openssl rand -hex 24 > metrics.token)")
+        }
+        return token
+    }
 
     func run() async throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -96,6 +113,7 @@ struct Serve: AsyncParsableCommand {
               (0...1_000_000).contains(minBodyRate), (1...100_000).contains(maxConnectionsPerAddress) else {
             throw ValidationError("--head-timeout, --body-timeout and --body-grace are 1…3600 seconds, --min-body-rate 0…1000000, --max-connections-per-address 1…100000")
         }
+        let token = try metricsToken()
         let store = try await hub.open()
         var logger = Logger(label: "fieldsync-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -106,7 +124,7 @@ struct Serve: AsyncParsableCommand {
                                                   limits: ConnectionLimits(headTimeout: .seconds(Int64(headTimeout)), bodyIdleTimeout: .seconds(Int64(bodyTimeout)),
                                                                            minBodyBytesPerSecond: minBodyRate, bodyGrace: .seconds(Int64(bodyGrace)),
                                                                            maxConnectionsPerAddress: maxConnectionsPerAddress)),
-            logger: logger
+            logger: logger, metrics: HubMetrics(token: token)
         ) { [host, store] bound in
             // Written straight to the file descriptor: scripts and tests wait for this line.
             FileHandle.standardOutput.write(Data("FieldSync hub \(store.hubName) (\(store.hubSite.hex)) listening on \(scheme)://\(host):\(bound) — store \(store.location)\n".utf8))
