@@ -121,6 +121,7 @@ let package = Package(
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
     ]
 )

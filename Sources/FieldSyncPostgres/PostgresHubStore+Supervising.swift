@@ -51,7 +51,7 @@ extension PostgresHubStore {
             if rows.contains(p) { return (k, p) }
             if rows.isEmpty, !p.contains("-"), k != .region {
                 rows = try await pg.rows("""
-                    SELECT id FROM \(t) WHERE (substr(id, strpos(id, '-') + 1, $4) = $1 OR right(id, $4) = $1) \(inScope) ORDER BY id LIMIT 3
+                    SELECT id FROM \(t) WHERE (substr(id, strpos(id, '-') + 1, $4::int) = $1 OR right(id, $4::int) = $1) \(inScope) ORDER BY id LIMIT 3
                     """, [.text(p)] + scopeBinds + [.int(Int64(p.utf8.count))]).map { try $0.text(0) }
             }
             matches += rows.map { (k, $0) }

@@ -3,7 +3,6 @@ import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -18,12 +17,12 @@ import Testing
     /// A hub with a status conflict in village1 and one in village2, a dispute in village1 whose
     /// text is hostile markup, and a supervisor for village1 only.
     struct World {
-        let f: HubFixture
+        let f: StoreFixture
         let inScope: String, outside: String, hostileRow: String, outsideParties: String
     }
 
-    func world() async throws -> World {
-        let f = try HubFixture()
+    func world(_ kind: StoreKind, _ name: String = #function) async throws -> World {
+        let f = try await StoreFixture(kind, name)
         let ka = SiteKey(), kb = SiteKey()
         let (_, a) = try await f.device("王芳", scope: township, key: ka)
         let (_, b) = try await f.device("李明", scope: township, key: kb)
@@ -44,7 +43,7 @@ import Testing
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, fromA)) { r in #expect(r.status == .ok) }
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(b), body: pushBody(t, fromB)) { r in #expect(r.status == .ok) }
         }
-        _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: "陈主任", scope: village1, password: Self.password) }
+        _ = try await f.store.addSupervisor(name: "陈主任", scope: village1, password: Self.password)
         return World(f: f, inScope: c1.row, outside: c2.row, hostileRow: hostile.row, outsideParties: "村外当事人赵六")
     }
 
@@ -102,8 +101,8 @@ import Testing
 
     // MARK: Signing in and out
 
-    @Test func signingInNeedsTheRightPasswordAndGivesAStrictHttpOnlyCookie() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func signingInNeedsTheRightPasswordAndGivesAStrictHttpOnlyCookie(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             let form = try await b.get("/console/login")
@@ -123,8 +122,8 @@ import Testing
         }
     }
 
-    @Test func aSignInWithoutTheFormsTokenIsRefused() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aSignInWithoutTheFormsTokenIsRefused(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             // No pre-session cookie and no token: a login form posted from another site.
@@ -138,8 +137,8 @@ import Testing
         }
     }
 
-    @Test func pagesNeedASessionAndAnEndedOrExpiredOneGoesBackToSignIn() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func pagesNeedASessionAndAnEndedOrExpiredOneGoesBackToSignIn(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             for page in ["/console", "/console/records", "/console/conflicts", "/console/devices", "/console/records/\(w.inScope)"] {
@@ -151,7 +150,7 @@ import Testing
             let token = try #require(b.cookies["fs_session"])
             #expect(try await b.get("/console/devices").status == .ok)
             // Expired on the hub: back to sign-in, with the reason.
-            try w.f.store.sync { r in try r.database.write { try $0.execute(sql: "UPDATE hub_session SET expires = 1") } }
+            try await w.f.execute("UPDATE hub_session SET expires = 1")
             let expired = try await b.get("/console/devices")
             #expect(expired.status == .seeOther && expired.location == "/console/login?reason=expired")
             let login = try await b.get("/console/login?reason=expired")
@@ -172,8 +171,8 @@ import Testing
         }
     }
 
-    @Test func behindHTTPSTheCookiesAreSecureAndOnlyTheHTTPSOriginMaySendForms() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func behindHTTPSTheCookiesAreSecureAndOnlyTheHTTPSOriginMaySendForms(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let app = Application(router: HubHTTP.router(store: w.f.store, console: ConsoleConfiguration(secureCookies: true)))
         try await app.test(.router) { client in
             let b = Browser(client)
@@ -191,8 +190,8 @@ import Testing
 
     // MARK: CSRF
 
-    @Test func aFormWithoutTheSessionsTokenOrFromAnotherSiteChangesNothing() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aFormWithoutTheSessionsTokenOrFromAnotherSiteChangesNothing(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -210,7 +209,7 @@ import Testing
             #expect(crossSite.status == .forbidden)
             let logout = try await b.post("/console/logout", [])
             #expect(logout.status == .forbidden)
-            let s = try w.f.store.sync { try SQLiteHubStore.supervisor($0, named: "陈主任") }
+            let s = try await w.f.store.supervisor(named: "陈主任")
             #expect(try await w.f.store.conflicts(for: s, ConflictFilter()).count == 1, "nothing was settled")
             #expect(b.cookies["fs_session"] != nil, "nor signed out")
         }
@@ -218,8 +217,8 @@ import Testing
 
     // MARK: Scope
 
-    @Test func recordsAndConflictsOutsideTheScopeAreNeverShownNorSettled() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func recordsAndConflictsOutsideTheScopeAreNeverShownNorSettled(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -245,8 +244,8 @@ import Testing
 
     // MARK: Escaping
 
-    @Test func recordTextIsShownAsTextNeverAsMarkup() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func recordTextIsShownAsTextNeverAsMarkup(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -277,8 +276,8 @@ import Testing
 
     // MARK: The pages a supervisor uses
 
-    @Test func theConflictIsReviewedSideBySideAndSettledFromTheConsole() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func theConflictIsReviewedSideBySideAndSettledFromTheConsole(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -289,7 +288,7 @@ import Testing
             for text in ["已化解", "已上报", "王芳", "李明", "目前胜出", "共同起点", "受理", "确认处理", " UTC"] {
                 #expect(detail.text.contains(text), "the conflict page lacks \(text)")
             }
-            let s = try w.f.store.sync { try SQLiteHubStore.supervisor($0, named: "陈主任") }
+            let s = try await w.f.store.supervisor(named: "陈主任")
             let open = try #require(try await w.f.store.conflicts(for: s, ConflictFilter()).first)
             let loser = try #require(open.candidates.first { !$0.wins })
             let csrf = try #require(Browser.hidden(detail, "csrf"))
@@ -306,8 +305,8 @@ import Testing
         }
     }
 
-    @Test func aNewValueIsCheckedAgainstTheSchema() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aNewValueIsCheckedAgainstTheSchema(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -319,13 +318,13 @@ import Testing
             #expect(none.status == .unprocessableContent && none.text.contains("请选择处理方式"))
             let good = try await b.post("/console/conflicts/\(w.inScope)/status/resolve", [("csrf", csrf), ("how", "value"), ("value", "调解中")])
             #expect(good.status == .seeOther)
-            let s = try w.f.store.sync { try SQLiteHubStore.supervisor($0, named: "陈主任") }
+            let s = try await w.f.store.supervisor(named: "陈主任")
             #expect(try await w.f.store.recordHistory(for: s, id: w.inScope).0["status"] == .text("调解中"))
         }
     }
 
-    @Test func recordHistoryDevicesAndEveryPageCarryTheSecurityHeaders() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func recordHistoryDevicesAndEveryPageCarryTheSecurityHeaders(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()
@@ -349,8 +348,8 @@ import Testing
         }
     }
 
-    @Test func theReportPageDrawsChartsAndTablesForTheScopeAndExportsCSV() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func theReportPageDrawsChartsAndTablesForTheScopeAndExportsCSV(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let b = Browser(client)
             _ = try await b.signIn()

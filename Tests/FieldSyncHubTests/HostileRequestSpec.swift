@@ -3,7 +3,6 @@ import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -18,7 +17,7 @@ import Testing
 /// writes (`aPushIsJudgedChangeByChange`); the conflict API's refusals (`HubConflictsSpec`).
 @Suite struct HostileRequestSpec {
     /// The store's records, change log and conflicts (not the devices' last-seen times).
-    func state(_ f: HubFixture) throws -> [String] { try fingerprint(f.store.path) }
+    func state(_ f: StoreFixture) async throws -> [String] { try await f.fingerprint() }
 
     func raw(_ c: Change, _ edit: (inout JSONObject) -> Void) -> String {
         var o = ChangeCodec.encode(c).objectValue!
@@ -32,14 +31,14 @@ import Testing
         o["fields"] = .object(f)
     }
 
-    @Test func aBatchOverTheLimitIsRefusedWholeAndNothingLands() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aBatchOverTheLimitIsRefusedWholeAndNothingLands(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
         let n = SyncProtocol.maxPushChanges + 1
         let text = PushBody.text(site: site, siteName: "x", sites: [:], changeTexts: (1...n).map { ChangeCodec.canonicalText(creation(site, Int64($0))) })
-        let before = try state(f)
+        let before = try await state(f)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: ByteBuffer(string: text)) { r in
                 #expect(r.status == .contentTooLarge)
@@ -49,18 +48,18 @@ import Testing
             // Exactly at the limit is taken.
             let atLimit = PushBody.text(site: site, siteName: "x", sites: [:],
                                         changeTexts: (1...SyncProtocol.maxPushChanges).map { ChangeCodec.canonicalText(creation(site, Int64($0))) })
-            #expect(try state(f) == before)
+            #expect(try await state(f) == before)
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: ByteBuffer(string: atLimit)) { r in
                 #expect(r.status == .ok)
                 let res = try PushResponse(json: body(r)).results
                 #expect(res.count == SyncProtocol.maxPushChanges && res.allSatisfy { $0.status == .accepted })
             }
         }
-        #expect(try f.store.sync { r in try r.records(.dispute).count } == SyncProtocol.maxPushChanges)
+        #expect(try await f.store.records(for: StoreFixture.everyone, RecordQuery(kind: .dispute)).total == SyncProtocol.maxPushChanges)
     }
 
-    @Test func eachBadChangeIsRefusedWithWhereAndWhyAndTheRestOfTheBatchLands() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func eachBadChangeIsRefusedWithWhereAndWhyAndTheRestOfTheBatchLands(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
@@ -106,13 +105,13 @@ import Testing
             }
         }
         // Only the good change is in the hub; no project row exists.
-        #expect(try f.store.sync { r in try r.records(.dispute).map(\.id) } == [good.row])
-        #expect(try f.store.sync { r in try r.records(.project, includeDeleted: true).count } == 0)
-        #expect(try f.store.sync { r in try r.changeLogEnd() } == 1)
+        #expect(try await f.allRecords(.dispute).map(\.id) == [good.row])
+        #expect(try await f.allRecords(.project, includeDeleted: true).count == 0)
+        #expect(try await f.changeLogEnd() == 1)
     }
 
-    @Test func aChangeStampedBeyondTheDriftBoundIsRefusedAsClockAhead() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aChangeStampedBeyondTheDriftBoundIsRefusedAsClockAhead(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
@@ -122,7 +121,7 @@ import Testing
         var w = creation(site, 2)
         w.hlc = HybridTimestamp(millis: now + SyncProtocol.maxClockAheadMs / 2, counter: 0)
         let ahead = a, within = w
-        let before = try state(f)
+        let before = try await state(f)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [ahead])) { r in
                 #expect(r.status == .ok)
@@ -131,19 +130,19 @@ import Testing
                 #expect(res.first?.code == "clock_ahead")
                 #expect(res.first?.reason?.contains("ahead of the hub's clock") == true)
             }
-            #expect(try state(f) == before, "a refused change must leave the hub untouched (its clock too)")
+            #expect(try await state(f) == before, "a refused change must leave the hub untouched (its clock too)")
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [within])) { r in
                 let res = try PushResponse(json: body(r)).results
                 #expect(res.map(\.status) == [.accepted])
             }
         }
         // The hub's own clock was not dragged forward past the bound by the refused change.
-        let hubClock = try f.store.sync { r in try r.database.read { try Int64.fetchOne($0, sql: "SELECT hlc FROM fs_clock") } }
-        #expect((hubClock ?? 0) >> 16 < now + SyncProtocol.maxClockAheadMs + 60_000)
+        let hubClock = try await f.hubClock()
+        #expect(hubClock >> 16 < now + SyncProtocol.maxClockAheadMs + 60_000)
     }
 
-    @Test func pathTricksAndBadParametersGetA4xxAndTouchNothing() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func pathTricksAndBadParametersGetA4xxAndTouchNothing(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let session = try await f.supervisorSession()
@@ -151,7 +150,7 @@ import Testing
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: pushBody(site, [creation(site, 1)])) { _ in }
         }
-        let before = try state(f)
+        let before = try await state(f)
         // (uri, who, status, code or nil when any error body will do)
         let cases: [(String, HTTPFields, HTTPResponse.Status, String?)] = [
             ("/v1/changes?after=-1", bearer(token), .badRequest, "bad_parameter"),
@@ -184,13 +183,13 @@ import Testing
                 #expect((400..<500).contains(Int(r.status.code)), "\(r.status)")
             }
         }
-        #expect(try state(f) == before)
+        #expect(try await state(f) == before)
     }
 
-    @Test func anAcknowledgementBeyondTheLogOrNegativeIsRefused() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func anAcknowledgementBeyondTheLogOrNegativeIsRefused(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let (_, token) = try await f.device("王芳", scope: village1)
-        let before = try f.store.sync { r in try r.database.read { try Int64.fetchOne($0, sql: "SELECT pull_cursor FROM hub_device") } }
+        let before = try await f.int("SELECT pull_cursor FROM hub_device")
         try await f.app.test(.router) { client in
             for (text, status) in [(#"{"pullCursor": 999}"#, HTTPResponse.Status.unprocessableContent), (#"{"pullCursor": -3}"#, .unprocessableContent),
                                    (#"{"pullCursor": "7"}"#, .unprocessableContent), (#"[1]"#, .unprocessableContent)] {
@@ -200,15 +199,15 @@ import Testing
                 }
             }
         }
-        let after = try f.store.sync { r in try r.database.read { try Int64.fetchOne($0, sql: "SELECT pull_cursor FROM hub_device") } }
+        let after = try await f.int("SELECT pull_cursor FROM hub_device")
         #expect(after == before)
     }
 }
 
-extension HubFixture {
+extension StoreFixture {
     /// Adds a supervisor for village1 and signs in; returns the Authorization header.
     func supervisorSession() async throws -> HTTPFields {
-        _ = try store.sync { try SQLiteHubStore.addSupervisor($0, name: "陈主任", scope: village1, password: "correct horse") }
+        _ = try await store.addSupervisor(name: "陈主任", scope: village1, password: "correct horse")
         let s = try await SignIn(store: store, pool: PasswordHashingPool(), logger: Logger(label: "test"))(name: "陈主任", password: "correct horse", address: nil)
         return bearer(s.token)
     }

@@ -3,7 +3,6 @@ import FieldSyncTrust
 @testable import FieldSyncHub
 @_spi(Hub) import FieldSyncReplica
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -12,8 +11,8 @@ import Testing
 /// The hub's HTTP API, driven in process: enrolment, tokens, scope, push and pull semantics,
 /// and precise refusals.
 @Suite struct HubAPISpec {
-    @Test func everyResponseCarriesTheHubClock() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func everyResponseCarriesTheHubClock(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         try await f.app.test(.router) { client in
             for uri in ["/v1/health", "/v1/changes", "/nowhere"] {
                 try await client.execute(uri: uri, method: .get) { r in
@@ -25,8 +24,8 @@ import Testing
         }
     }
 
-    @Test func anEnrolmentCodeWorksOnceAndOnlyUntilItExpires() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func anEnrolmentCodeWorksOnceAndOnlyUntilItExpires(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let d = try await f.store.addDevice(name: "王芳", scope: village1, codeLifetimeMs: 3_600_000)
         let key = SiteKey()
         try await f.app.test(.router) { client in
@@ -51,8 +50,8 @@ import Testing
                 #expect(r.status == .forbidden)
                 #expect(body(r)["error"]?["code"] == "bad_code")
             }
-            let lost = try f.store.sync { r in try r.database.read { try String.fetchOne($0, sql: "SELECT token_hash FROM hub_device WHERE id = ?", arguments: [d.id]) } } ?? ""
-            #expect(lost == SQLiteHubStore.hash(kept), "only the newest token is valid")
+            let lost = try await f.strings("SELECT token_hash FROM hub_device WHERE id = ?", [.text(d.id)]).first ?? ""
+            #expect(lost == Enrolment.hash(kept), "only the newest token is valid")
             try await client.execute(uri: "/v1/device", method: .get, headers: bearer(first)) { r in #expect(r.status == .unauthorized) }
             try await client.execute(uri: "/v1/device", method: .get, headers: bearer(kept)) { r in #expect(r.status == .ok) }
             // Once its token has been used, the code is spent even for the same laptop.
@@ -69,12 +68,12 @@ import Testing
             }
         }
         // Only a hash of the token is stored.
-        let stored = try f.store.sync { r in try r.database.read { try String.fetchAll($0, sql: "SELECT token_hash FROM hub_device WHERE token_hash IS NOT NULL") } }
+        let stored = try await f.strings("SELECT token_hash FROM hub_device WHERE token_hash IS NOT NULL")
         #expect(stored.count == 1 && stored[0].count == 64 && !stored[0].hasPrefix("fst_"))
     }
 
-    @Test func missingWrongAndRevokedTokensAreRefused() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func missingWrongAndRevokedTokensAreRefused(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let (device, token) = try await f.device("王芳", scope: village1)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .get) { r in
@@ -98,8 +97,8 @@ import Testing
         }
     }
 
-    @Test func aPushIsJudgedChangeByChange() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aPushIsJudgedChangeByChange(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
@@ -120,12 +119,11 @@ import Testing
                 #expect(results.allSatisfy { !$0.retry })
             }
         }
-        let hub = f.store.replica
-        #expect(try f.store.sync { _ in try hub.records(.dispute).map(\.id) } == [good.row])
+        #expect(try await f.allRecords(.dispute).map(\.id) == [good.row])
     }
 
-    @Test func aDuplicatedPushChangesNothing() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aDuplicatedPushChangesNothing(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
@@ -135,17 +133,17 @@ import Testing
                 let res = try PushResponse(json: body(r))
                 #expect(res.results.map(\.status) == [.accepted, .accepted])
             }
-            let before = try fingerprint(f.store.path)
+            let before = try await f.fingerprint()
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(token), body: batch) { r in
                 let res = try PushResponse(json: body(r))
                 #expect(res.results.map(\.status) == [.duplicate, .duplicate])
             }
-            #expect(try fingerprint(f.store.path) == before)
+            #expect(try await f.fingerprint() == before)
         }
     }
 
-    @Test func aReusedChangeIDForAnotherRecordIsRefusedAsAClone() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aReusedChangeIDForAnotherRecordIsRefusedAsAClone(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, token) = try await f.device("王芳", scope: village1, key: key)
         let site = key.site
@@ -158,8 +156,8 @@ import Testing
         }
     }
 
-    @Test func pullsStayInScopeAndLeaveOutTheDevicesOwnChanges() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func pullsStayInScopeAndLeaveOutTheDevicesOwnChanges(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let ks = SiteKey(), kt = SiteKey()
         let (_, villageToken) = try await f.device("王芳", scope: village1, key: ks)
         let (_, townToken) = try await f.device("李明", scope: township, key: kt)
@@ -185,8 +183,8 @@ import Testing
         }
     }
 
-    @Test func pullPagesAreBoundedAndResumeAtTheirCursor() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func pullPagesAreBoundedAndResumeAtTheirCursor(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, a) = try await f.device("王芳", scope: village1, key: key)
         let (_, b) = try await f.device("李明", scope: village1)
@@ -210,8 +208,8 @@ import Testing
         }
     }
 
-    @Test func aSnapshotRebuildsTheScopeInPages() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aSnapshotRebuildsTheScopeInPages(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (_, a) = try await f.device("王芳", scope: village1, key: key)
         let (_, b) = try await f.device("李明", scope: village1)
@@ -242,14 +240,13 @@ import Testing
         let fresh = try Replica.create(path: dir.file("fresh.sqlite"), siteName: "fresh", author: "x")
         try trustHub(fresh, f.store)
         for p in pages { _ = try fresh.applySnapshotPage(p) }
-        let hub = f.store.replica
-        let want = try f.store.sync { _ in try hub.records(.dispute, includeDeleted: true).map { $0.json.compactText } }
+        let want = try await f.allRecords(.dispute, includeDeleted: true).map { $0.json.compactText }
         #expect(try fresh.records(.dispute, includeDeleted: true).map { $0.json.compactText } == want)
         #expect(try fresh.records(.dispute).filter { $0["status"] == .text("已化解") }.count == 5)
     }
 
-    @Test func badBodiesAreRefusedPrecisely() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func badBodiesAreRefusedPrecisely(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let (_, token) = try await f.device("王芳", scope: village1)
         try await f.app.test(.router) { client in
             func expect(_ body: ByteBuffer, headers: HTTPFields = [:], _ status: HTTPResponse.Status, _ code: String) async throws {
@@ -270,10 +267,10 @@ import Testing
         }
     }
 
-    @Test func aDeviceBehindTheHistoryHorizonIsToldToTakeASnapshot() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aDeviceBehindTheHistoryHorizonIsToldToTakeASnapshot(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let (_, token) = try await f.device("王芳", scope: village1)
-        try f.store.sync { r in try r.database.write { try $0.execute(sql: "UPDATE fs_meta SET value = 100 WHERE key = 'hub_horizon'") } }
+        try await f.setHorizon(100)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes?after=5", method: .get, headers: bearer(token)) { r in
                 #expect(r.status == .gone)

@@ -36,7 +36,7 @@ struct HubFixture: @unchecked Sendable {
 }
 
 /// Makes `replica` take pages from this hub (as enrolment does): it learns the hub's site and key.
-func trustHub(_ replica: Replica, _ store: SQLiteHubStore) throws {
+func trustHub(_ replica: Replica, _ store: any HubStore) throws {
     try replica.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-test", name: "test", scope: "", token: "fst_test",
                                                                                hubSite: store.hubSite, hubName: store.hubName, hubKey: store.hubKey.publicKey),
                        caCert: nil)

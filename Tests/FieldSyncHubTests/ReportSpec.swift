@@ -14,7 +14,9 @@ import Testing
 /// A seeded county: region records (one township with no records, one village with no region
 /// record), cadres (two share a name; one on post only part of the time), visits of every kind,
 /// disputes in every status, projects with money, edits, deletions and undeletions, devices in
-/// every state, open conflicts, and records of a neighbouring county that must not count.
+/// every state, open conflicts, and records of a neighbouring county that must not count. The
+/// records are written on a laptop of the whole prefecture and pushed, so that either kind of
+/// store takes them the same way.
 struct GeneratedCounty {
     static let county = "522224"
     static let townships = ["522224100", "522224101", "522224102"]
@@ -23,14 +25,18 @@ struct GeneratedCounty {
     static let unnamedVillage = "522224102202"
     static let neighbour = "522225100201"
 
-    let seed: UInt64
-    let f: HubFixture
+    /// The prefecture the laptop that writes the records is enrolled for (the county and its neighbour).
+    static let prefecture = "5222"
 
-    init(seed: UInt64, _ name: String = #function) async throws {
+    let seed: UInt64
+    let f: StoreFixture
+
+    init(_ kind: StoreKind = .sqlite, seed: UInt64, _ name: String = #function) async throws {
         self.seed = seed
-        f = try HubFixture(name)
+        f = try await StoreFixture(kind, name)
         var g = SplitMix64(seed: seed)
         let store = f.store
+        let laptop = try Replica.create(path: f.dir.file("prefecture-laptop.sqlite"), siteName: "州里的笔记本", author: "州里")
         func pick<T>(_ a: [T]) -> T { a[Int(g.next() % UInt64(a.count))] }
         func chance(_ p: Double) -> Bool { Double(g.next() % 10_000) < p * 10_000 }
         func date(_ lo: String, _ days: Int) -> String {
@@ -40,7 +46,7 @@ struct GeneratedCounty {
         }
         func obj(_ pairs: [(String, JSONValue?)]) -> JSONObject { JSONObject(pairs.compactMap { k, v in v.map { (k, $0) } }) }
 
-        try store.sync { r in
+        func write(_ r: Replica) throws {
             var regions: [NewRecord] = [try r.check(.region, ["id": .string(Self.county), "name": "测试县", "level": "县"], creating: true)]
             for (i, t) in (Self.townships + [Self.emptyTownship]).enumerated() {
                 regions.append(try r.check(.region, ["id": .string(t), "name": .string("第\(i + 1)镇"), "level": "乡镇", "parent_code": .string(Self.county)], creating: true))
@@ -135,6 +141,17 @@ struct GeneratedCounty {
                 break
             }
         }
+        try write(laptop)
+        let (writer, _) = try await f.device("州里的笔记本", scope: Self.prefecture, key: laptop.key)
+        var cursor: Int64 = 0
+        while true {
+            let batch = try laptop.pendingPush(after: cursor, limit: 1000, maxBytes: 16 << 20)
+            guard let last = batch.last else { break }
+            let pushed = try await store.push(try batch.map { try JSONValue.parse($0.body) }, sites: [:], vouches: Vouches(), from: writer)
+            let refused = pushed.results.filter { $0.status != .accepted }
+            try #require(refused.isEmpty, "the hub refused the county's records: \(refused.prefix(3).map { "\($0.code ?? "") \($0.reason ?? "")" })")
+            cursor = last.seq
+        }
 
         // Devices in every state, with health as syncs leave it.
         let (d1, _) = try await f.device("一镇笔记本", scope: Self.townships[0])
@@ -145,15 +162,11 @@ struct GeneratedCounty {
         let (d5, _) = try await f.device("已吊销", scope: Self.villages[6])
         _ = try await store.revoke(device: d5.id)
         let now = store.now()
-        try store.sync { r in
-            try r.database.write { db in
-                try db.execute(sql: "UPDATE hub_device SET last_sync = ?, pull_cursor = 5 WHERE id = ?", arguments: [now - 3_600_000 * 30, d1.id])
-                try db.execute(sql: "UPDATE hub_device SET last_sync = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-                               arguments: [now - 600_000, "推送被拒\n第二行, \"引号\"", now - 500_000, d2.id])
-                try db.execute(sql: "UPDATE hub_device SET last_sync = ?, pull_cursor = 100000 WHERE id = ?", arguments: [now - 86_400_000 * 9, d4.id])
-                _ = d3
-            }
-        }
+        try await f.execute("UPDATE hub_device SET last_sync = ?, pull_cursor = 5 WHERE id = ?", [.int(now - 3_600_000 * 30), .text(d1.id)])
+        try await f.execute("UPDATE hub_device SET last_sync = ?, last_error = ?, last_error_at = ? WHERE id = ?",
+                            [.int(now - 600_000), .text("推送被拒\n第二行, \"引号\""), .int(now - 500_000), .text(d2.id)])
+        try await f.execute("UPDATE hub_device SET last_sync = ?, pull_cursor = 100000 WHERE id = ?", [.int(now - 86_400_000 * 9), .text(d4.id)])
+        _ = d3
         // Two open conflicts in the county (concurrent status edits from two laptops).
         let ks = SiteKey(), kt = SiteKey()
         let s = ks.site, t = kt.site
@@ -177,6 +190,46 @@ func referenceCheck(_ hubPath: String, _ report: JSONValue, _ dir: TempDir, _ ta
     let json = dir.file("report-\(tag).json")
     try Data(report.prettyText.utf8).write(to: URL(fileURLWithPath: json))
     return try runPython([scriptPath("report-reference.py"), hubPath, json])
+}
+
+/// A SQLite file the reference script reads for `f`'s store: the hub file itself, or for
+/// PostgreSQL the tables the script reads (records as the replica's views show them, devices,
+/// conflicts, the change log) copied out row by row, values as they are.
+func referenceFile(_ f: StoreFixture) async throws -> String {
+    if let s = f.sqlite { return s.path }
+    var tables: [(name: String, columns: [String], select: String)] = RecordKind.allCases.map { k in
+        let columns = ["id"] + k.spec.fields.map(\.name)
+        return (k.rawValue, columns, "SELECT \(columns.joined(separator: ", ")) FROM fs_\(k.rawValue) WHERE _deleted = 0 ORDER BY id")
+    }
+    let device = ["id", "name", "scope", "created", "enrolled", "revoked", "code_expires", "last_seen", "last_sync", "last_error", "last_error_at",
+                  "pull_cursor", "pushed", "clock_skew", "site", "site_name"]
+    tables += [
+        ("hub_device", device, "SELECT \(device.joined(separator: ", ")) FROM hub_device ORDER BY id"),
+        ("fs_conflict", ["kind", "row", "field", "since"], "SELECT kind, row, field, since FROM fs_conflict ORDER BY kind, row, field"),
+        ("fs_change", ["seq", "row", "peer"], "SELECT seq, row, peer FROM hub_change ORDER BY seq"),
+    ]
+    let path = f.dir.file("postgres-copy.sqlite")
+    try? FileManager.default.removeItem(atPath: path)
+    var copied: [(String, [String], [[SQLCell]])] = []
+    for t in tables { copied.append((t.name, t.columns, try await f.rows(t.select))) }
+    let q = try DatabaseQueue(path: path)
+    try await q.write { [copied] db in
+        for (name, columns, rows) in copied {
+            try db.execute(sql: "CREATE TABLE \(name)(\(columns.joined(separator: ", ")))")
+            let insert = "INSERT INTO \(name) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+            for row in rows {
+                try db.execute(sql: insert, arguments: StatementArguments(row.map { c -> DatabaseValue in
+                    switch c {
+                    case .null: .null
+                    case .int(let i): i.databaseValue
+                    case .text(let s): s.databaseValue
+                    case .bytes(let b): Data(b).databaseValue
+                    }
+                }))
+            }
+        }
+    }
+    return path
 }
 
 func scriptPath(_ name: String) -> String {
@@ -208,8 +261,9 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
 
     /// Every figure (totals, per region, per month, per category, cadre and device lists) of
     /// county, township and village reports equals a Python computation over the same file.
-    @Test(arguments: seeds) func everyFigureMatchesAnIndependentComputation(seed: UInt64) async throws {
-        let county = try await GeneratedCounty(seed: seed, "figures-\(seed)")
+    @Test(arguments: StoreKind.available, seeds) func everyFigureMatchesAnIndependentComputation(kind: StoreKind, seed: UInt64) async throws {
+        let county = try await GeneratedCounty(kind, seed: seed, "figures-\(seed)")
+        let file = try await referenceFile(county.f)
         let queries = [
             try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"),
             try ReportQuery(region: GeneratedCounty.county, from: "2025-11-15", to: "2026-02-10", inactiveDays: 10),
@@ -218,13 +272,13 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
             try ReportQuery(region: GeneratedCounty.emptyTownship, from: "2026-01-01", to: "2026-01-31"),
         ]
         for (i, q) in queries.enumerated() {
-            let report = try county.f.store.report(q)
-            let check = try referenceCheck(county.f.store.path, report.json, county.f.dir, "\(i)")
-            #expect(check.status == 0, "seed \(seed), \(q.region!) \(q.from)…\(q.to):\n\(check.stdout)\(check.stderr)")
-            #expect(check.stdout.contains("0 differ"), "seed \(seed): \(check.stdout)")
+            let report = try await county.f.store.report(q)
+            let check = try referenceCheck(file, report.json, county.f.dir, "\(i)")
+            #expect(check.status == 0, "\(kind), seed \(seed), \(q.region!) \(q.from)…\(q.to):\n\(check.stdout)\(check.stderr)")
+            #expect(check.stdout.contains("0 differ"), "\(kind), seed \(seed): \(check.stdout)")
         }
         // The data set exercises what it claims to (else a match would prove little).
-        let r = try county.f.store.report(queries[0])
+        let r = try await county.f.store.report(queries[0])
         #expect(r.visits.total.byKind.allSatisfy { $0.count > 0 } && r.visits.total.meetingAttendees > 0 && r.visits.total.households > 0)
         #expect(r.disputes.total.byStatus.allSatisfy { $0.count > 0 } && r.disputes.total.resolved > 0 && r.disputes.total.stillOpen > 0)
         #expect(r.projects.total.budgetFen > 0 && r.projects.total.started > 0 && r.projects.total.completed > 0)
@@ -237,7 +291,8 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
     /// The comparison can fail: a report with one figure off, anywhere, is caught and named.
     @Test func theReferenceCatchesAWrongFigure() async throws {
         let county = try await GeneratedCounty(seed: 99, "wrong-figure")
-        let report = try county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
+        let hubFile = try #require(county.f.sqlite?.path)
+        let report = try await county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
         func altered(_ v: JSONValue, _ path: ArraySlice<String>, _ change: (JSONValue) -> JSONValue) -> JSONValue {
             guard let head = path.first else { return change(v) }
             switch v {
@@ -259,23 +314,23 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
             default: return v
             }
         }
-        let good = try referenceCheck(county.f.store.path, report.json, county.f.dir, "good")
+        let good = try referenceCheck(hubFile, report.json, county.f.dir, "good")
         #expect(good.status == 0, "\(good.stdout)")
         for path in ["visits.total.households", "disputes.byUnit.1.resolutionRate", "projects.byMonth.3.budgetFen",
                      "cadres.byMonth.5.inactive", "disputes.total.medianDaysToResolve", "sync.total.pendingChanges"] {
             let parts = path.split(separator: ".").map(String.init)
-            let bad = try referenceCheck(county.f.store.path, altered(report.json, parts[...], bump), county.f.dir, "bad")
+            let bad = try referenceCheck(hubFile, altered(report.json, parts[...], bump), county.f.dir, "bad")
             #expect(bad.status == 1, "\(path) altered but not caught:\n\(bad.stdout)")
             let shown = "report." + parts.map { Int($0) != nil ? "[\($0)]" : $0 }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-            #expect(bad.stdout.contains(shown), "\(bad.stdout)")
+            #expect(bad.stdout.contains(shown), "\(bad.stdout)\(bad.stderr)")
         }
     }
 
     /// Each section's CSV opens in Excel (BOM, CRLF) and reads back with Python's csv module to
     /// the same text, byte for byte, and the same numbers (元 to the 分).
-    @Test func csvHasABomAndReadsBackToTheSameTextAndNumbers() async throws {
-        let county = try await GeneratedCounty(seed: 3, "csv")
-        let report = try county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
+    @Test(arguments: StoreKind.available) func csvHasABomAndReadsBackToTheSameTextAndNumbers(kind: StoreKind) async throws {
+        let county = try await GeneratedCounty(kind, seed: 3, "csv")
+        let report = try await county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
         let reader = """
             import csv, io, json, sys
             raw = sys.stdin.buffer.read()
@@ -340,11 +395,11 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
 
     /// Over HTTP: JSON and CSV for a supervisor's scope; a township supervisor asking for the
     /// county is refused 403; bad parameters get a precise 400, an unknown section 404.
-    @Test func supervisorsGetReportsForTheirScopeOnly() async throws {
-        let county = try await GeneratedCounty(seed: 5, "http")
+    @Test(arguments: StoreKind.available) func supervisorsGetReportsForTheirScopeOnly(kind: StoreKind) async throws {
+        let county = try await GeneratedCounty(kind, seed: 5, "http")
         let f = county.f
         let township = GeneratedCounty.townships[0]
-        _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: "一镇督导", scope: township, password: "correct horse") }
+        _ = try await f.store.addSupervisor(name: "一镇督导", scope: township, password: "correct horse")
         let (_, deviceToken) = try await f.device("某笔记本", scope: township)
         try await f.app.test(.router) { client in
             let token = try await client.execute(uri: "/v1/sessions", method: .post, body: ByteBuffer(string: #"{"name":"一镇督导","password":"correct horse"}"#)) { r in
@@ -363,7 +418,7 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
                 #expect(r.status == .ok)
                 let j = body(r)
                 #expect(j["region"]?["code"] == .string(township))
-                let direct = try f.store.report(try ReportQuery(region: township, from: "2026-01-01", to: "2026-06-30"))
+                let direct = try await f.store.report(try ReportQuery(region: township, from: "2026-01-01", to: "2026-06-30"))
                 #expect(j["visits"]?["total"] == direct.json["visits"]?["total"])
                 #expect(j["units"]?.arrayValue?.count == 3)
             }
@@ -408,7 +463,7 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
     /// errors for a bad prefix, a bad date, a reversed period and a missing file.
     @Test func theReportCommandPrintsTablesJsonAndCsvAndExplainsBadInput() async throws {
         let county = try await GeneratedCounty(seed: 11, "cli")
-        let db = county.f.store.path
+        let db = try #require(county.f.sqlite?.path)
         let base = ["report", "--db", db, "--region", GeneratedCounty.county, "--from", "2026-01-01", "--to", "2026-06-30"]
         let human = try runCLI(base, binary: "fieldsync-hub")
         #expect(human.status == 0, "\(human.stderr)")
@@ -417,7 +472,7 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
         }
         let json = try runCLI(base + ["--json"], binary: "fieldsync-hub")
         let parsed = try JSONValue.parse(json.stdout)
-        let direct = try county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
+        let direct = try await county.f.store.report(try ReportQuery(region: GeneratedCounty.county, from: "2026-01-01", to: "2026-06-30"))
         #expect(parsed["visits"] == direct.json["visits"])
         let out = county.f.dir.file("csv")
         let csv = try runCLI(base + ["--csv", out], binary: "fieldsync-hub")

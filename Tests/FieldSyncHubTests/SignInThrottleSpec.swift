@@ -28,11 +28,11 @@ import Testing
 
     /// A hub with the supervisor 陈主任 (scope village1) and a SignIn with its own pool.
     struct World {
-        let f: HubFixture
+        let f: StoreFixture
         let signIn: SignIn
         /// The hub's clock.
         let clock = ManualClock()
-        var store: SQLiteHubStore { f.store }
+        var store: any HubStore { f.store }
         /// The router as the hub has it, with a quiet log.
         var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: f.store, logger: quietLogger())) }
 
@@ -40,17 +40,13 @@ import Testing
         /// 210,000 (the count is kept per account, as after an upgrade): checking it takes
         /// milliseconds, so no test's timing depends on how loaded the machine is. Invented names
         /// are always hashed at the full count.
-        init(pool: PasswordHashingPool = PasswordHashingPool(), fullHash: Bool = false, _ test: String = #function) throws {
-            f = try HubFixture(test, clock: clock)
-            _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: SignInThrottleSpec.name, scope: village1, password: SignInThrottleSpec.password) }
+        init(_ kind: StoreKind, pool: PasswordHashingPool = PasswordHashingPool(), fullHash: Bool = false, _ test: String = #function) async throws {
+            f = try await StoreFixture(kind, test, clock: clock)
+            _ = try await f.store.addSupervisor(name: SignInThrottleSpec.name, scope: village1, password: SignInThrottleSpec.password)
             if !fullHash {
-                try f.store.sync { r in
-                    try r.database.write { db in
-                        let salt = try String.fetchOne(db, sql: "SELECT salt FROM hub_supervisor WHERE name = ?", arguments: [SignInThrottleSpec.name])!
-                        let hash = PasswordHash.derive(SignInThrottleSpec.password, salt: salt, iterations: 1000)!
-                        try db.execute(sql: "UPDATE hub_supervisor SET iterations = 1000, password_hash = ? WHERE name = ?", arguments: [hash, SignInThrottleSpec.name])
-                    }
-                }
+                let salt = try #require(try await f.strings("SELECT salt FROM hub_supervisor WHERE name = ?", [.text(SignInThrottleSpec.name)]).first)
+                let hash = PasswordHash.derive(SignInThrottleSpec.password, salt: salt, iterations: 1000)!
+                try await f.execute("UPDATE hub_supervisor SET iterations = 1000, password_hash = ? WHERE name = ?", [.text(hash), .text(SignInThrottleSpec.name)])
             }
             signIn = SignIn(store: f.store, pool: pool, logger: quietLogger())
         }
@@ -60,20 +56,16 @@ import Testing
         }
 
         /// hub_signin as it stands: subject → (failures, locked).
-        func records() throws -> [String: (failures: Int, locked: Bool)] {
-            try store.sync { r in
-                try r.database.read { db in
-                    var out: [String: (Int, Bool)] = [:]
-                    for row in try Row.fetchAll(db, sql: "SELECT subject, failures, locked FROM hub_signin") {
-                        out[row["subject"]] = (row["failures"], (row["locked"] as Int64?) != nil)
-                    }
-                    return out
-                }
+        func records() async throws -> [String: (failures: Int, locked: Bool)] {
+            var out: [String: (Int, Bool)] = [:]
+            for row in try await f.rows("SELECT subject, failures, locked FROM hub_signin") {
+                out[row[0].description] = (Int(row[1].int ?? -1), row[2] != .null)
             }
+            return out
         }
 
         /// Security events, oldest first.
-        func events() throws -> [SecurityEvent] { try store.sync { try SQLiteHubStore.securityEvents($0, limit: 100_000) }.reversed() }
+        func events() async throws -> [SecurityEvent] { try await store.securityEvents(limit: 100_000).reversed() }
 
         /// `n` failures of `subject`, the last `ago` ms ago (locking at `lockAt`).
         func fail(_ subject: String, _ n: Int, ago: Int64, lockAt: Int? = nil) async throws {
@@ -85,13 +77,13 @@ import Testing
             }
         }
 
-        func unlock(_ subject: String) throws -> Bool { try store.sync { try SQLiteHubStore.unlock($0, subject: subject) } }
+        func unlock(_ subject: String) async throws -> Bool { try await store.unlock(subject: subject) }
     }
 
     // MARK: The wait
 
-    @Test func threeFailuresAreFreeThenEvenTheRightPasswordWaitsForRetryAfterAndNoLonger() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func threeFailuresAreFreeThenEvenTheRightPasswordWaitsForRetryAfterAndNoLonger(kind: StoreKind) async throws {
+        let w = try await World(kind)
         let address = "10.0.0.1"
         for i in 1...3 {
             let r = try await w.attempt(Self.wrong, from: address)
@@ -111,8 +103,8 @@ import Testing
             #expect(f.code == "too_many_attempts", "\(f)")
         }
         // A refusal is not a failure: the counts stay at 3.
-        #expect(try w.records()[Self.account]?.failures == 3)
-        #expect(try w.records()[SignInPolicy.address(address)]?.failures == 3)
+        #expect(try await w.records()[Self.account]?.failures == 3)
+        #expect(try await w.records()[SignInPolicy.address(address)]?.failures == 3)
         // The JSON API answers 429 with Retry-After.
         try await w.app.test(.router) { client in
             try await client.execute(uri: "/v1/sessions", method: .post, body: signInBody(Self.name, Self.password)) { r in
@@ -129,11 +121,11 @@ import Testing
         #expect(ok.session != nil, "after Retry-After: \(String(describing: ok.failure))")
     }
 
-    @Test func theWaitDoublesFromTheLastFailureUpToFifteenMinutes() async throws {
+    @Test(arguments: StoreKind.available) func theWaitDoublesFromTheLastFailureUpToFifteenMinutes(kind: StoreKind) async throws {
         #expect((0...2).map { SignInPolicy.delay(failures: $0) } == [0, 0, 0])
         #expect((3...7).map { SignInPolicy.delay(failures: $0) } == [1000, 2000, 4000, 8000, 16000])
         #expect(SignInPolicy.delay(failures: 40) == 15 * 60_000)
-        let w = try World()
+        let w = try await World(kind)
         // n failures just now from an address: the right password from it waits 2^(n-3) s.
         for n in 3...7 {
             let address = "10.0.1.\(n)"
@@ -153,9 +145,9 @@ import Testing
         #expect(ok.session != nil, "\(String(describing: ok.failure))")
     }
 
-    @Test func aFailureQueuedForTheHashingPoolIsTimedFromWhenItFailed() async throws {
+    @Test(arguments: StoreKind.available) func aFailureQueuedForTheHashingPoolIsTimedFromWhenItFailed(kind: StoreKind) async throws {
         let pool = PasswordHashingPool(capacity: 2)
-        let w = try World(pool: pool)
+        let w = try await World(kind, pool: pool)
         // Two failures long ago: the next one is the third, after which the wait is 1 s.
         try await w.fail(Self.account, 2, ago: 3_600_000)
         // A third wrong password waits 1.5 s (of the hub's clock) in the pool's queue behind another hash.
@@ -168,7 +160,7 @@ import Testing
         gate.signal()
         _ = await blocker.value
         #expect(try await queued.value.failure?.code == "bad_credentials")
-        #expect(try w.records()[Self.account]?.failures == 3)
+        #expect(try await w.records()[Self.account]?.failures == 3)
         // It failed just now: an immediate retry waits its second, even with the right password.
         let next = try await w.attempt(Self.password, from: nil)
         #expect(next.failure?.code == "too_many_attempts", "the retry right after a queued failure was \(next.session != nil ? "signed in" : String(describing: next.failure))")
@@ -176,16 +168,16 @@ import Testing
 
     // MARK: Locks
 
-    @Test func tenFailuresLockTheAccountEvenAgainstTheRightPasswordUntilAnAdministratorUnlocksIt() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func tenFailuresLockTheAccountEvenAgainstTheRightPasswordUntilAnAdministratorUnlocksIt(kind: StoreKind) async throws {
+        let w = try await World(kind)
         // Nine failures an hour ago (their wait is over), then a tenth, real one.
         try await w.fail(Self.account, 9, ago: 3_600_000, lockAt: SignInPolicy.accountLockAt)
-        #expect(try w.records()[Self.account].map { [$0.failures, $0.locked ? 1 : 0] } == [9, 0])
+        #expect(try await w.records()[Self.account].map { [$0.failures, $0.locked ? 1 : 0] } == [9, 0])
         let tenth = try await w.attempt(Self.wrong, from: "10.0.2.1")
         #expect(tenth.failure?.code == "bad_credentials")
-        #expect(try w.records()[Self.account].map { [$0.failures, $0.locked ? 1 : 0] } == [10, 1])
+        #expect(try await w.records()[Self.account].map { [$0.failures, $0.locked ? 1 : 0] } == [10, 1])
 
-        let eventsBefore = try w.events().count
+        let eventsBefore = try await w.events().count
         for address in ["10.0.2.1", "10.0.2.2", nil] {
             let r = try await w.attempt(Self.password, from: address)
             #expect(r.failure?.status == 403 && r.failure?.code == "locked", "from \(address ?? "-"): \(String(describing: r.failure))")
@@ -199,14 +191,14 @@ import Testing
             }
         }
         // Knocking on a locked account is logged, not stored: the hub's file does not grow.
-        #expect(try w.events().count == eventsBefore)
+        #expect(try await w.events().count == eventsBefore)
 
-        #expect(try w.unlock(Self.account))
+        #expect(try await w.unlock(Self.account))
         let ok = try await w.attempt(Self.password, from: "10.0.2.1")
         #expect(ok.session != nil, "after unlock: \(String(describing: ok.failure))")
-        #expect(try w.unlock(Self.account) == false, "nothing left to unlock")
+        #expect(try await w.unlock(Self.account) == false, "nothing left to unlock")
 
-        let events = try w.events()
+        let events = try await w.events()
         try #require(events.map(\.kind) == ["signin_failed", "signin_locked", "signin_unlocked"], "\(events.map(\.kind))")
         #expect(events.allSatisfy { $0.subject == Self.account })
         #expect(events.first?.address == "10.0.2.1" && events[1].address == "10.0.2.1")
@@ -215,14 +207,14 @@ import Testing
         #expect(events.last?.address == nil)
     }
 
-    @Test func fiftyFailuresFromOneAddressLockItForEveryAccountButNotTheAccountElsewhere() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func fiftyFailuresFromOneAddressLockItForEveryAccountButNotTheAccountElsewhere(kind: StoreKind) async throws {
+        let w = try await World(kind)
         let address = "10.0.3.1", subject = SignInPolicy.address(address)
         try await w.fail(subject, 49, ago: 3_600_000, lockAt: SignInPolicy.addressLockAt)
-        #expect(try w.records()[subject]?.locked == false)
+        #expect(try await w.records()[subject]?.locked == false)
         let fiftieth = try await w.attempt(Self.wrong, name: "nobody", from: address)
         #expect(fiftieth.failure?.code == "bad_credentials")
-        #expect(try w.records()[subject].map { [$0.failures, $0.locked ? 1 : 0] } == [50, 1])
+        #expect(try await w.records()[subject].map { [$0.failures, $0.locked ? 1 : 0] } == [50, 1])
 
         let fromThere = try await w.attempt(Self.password, from: address)
         #expect(fromThere.failure?.status == 403 && fromThere.failure?.code == "locked")
@@ -233,24 +225,24 @@ import Testing
         // A success elsewhere does not lift the address's lock.
         #expect(try await w.attempt(Self.password, from: address).failure?.code == "locked")
 
-        #expect(try w.events().contains { $0.kind == "signin_locked" && $0.subject == subject && $0.detail.contains("50 failed") })
-        #expect(try w.unlock(subject))
+        #expect(try await w.events().contains { $0.kind == "signin_locked" && $0.subject == subject && $0.detail.contains("50 failed") })
+        #expect(try await w.unlock(subject))
         let after = try await w.attempt(Self.password, from: address)
         #expect(after.session != nil, "after unlocking the address: \(String(describing: after.failure))")
-        #expect(try w.events().last.map { [$0.kind, $0.subject] } == ["signin_unlocked", subject])
+        #expect(try await w.events().last.map { [$0.kind, $0.subject] } == ["signin_unlocked", subject])
     }
 
     // MARK: What counts
 
-    @Test func unknownNamesCountOnlyAgainstTheAddressAndLookLikeAWrongPassword() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func unknownNamesCountOnlyAgainstTheAddressAndLookLikeAWrongPassword(kind: StoreKind) async throws {
+        let w = try await World(kind)
         let address = "10.0.4.1"
         let wrongPassword = try await w.attempt(Self.wrong, from: "10.0.4.99").failure
         for name in ["nobody", "admin", "root"] {
             let r = try await w.attempt(Self.wrong, name: name, from: address)
             #expect(r.failure?.status == 401 && r.failure?.message == wrongPassword?.message, "\(name): \(String(describing: r.failure))")
         }
-        let records = try w.records()
+        let records = try await w.records()
         #expect(records[SignInPolicy.address(address)]?.failures == 3)
         #expect(!records.keys.contains { $0.hasPrefix("account:") && $0 != Self.account }, "invented names were stored: \(records.keys.sorted())")
         #expect(records[Self.account]?.failures == 1, "only the real wrong password counts for the account")
@@ -261,21 +253,22 @@ import Testing
         let next = try await w.attempt(Self.password, from: address)
         #expect(next.failure?.code == "too_many_attempts" && next.failure?.retryAfter == 2, "\(String(describing: next.failure))")
         // Without an address, an invented name leaves no row at all.
-        let before = try w.records().count
+        let before = try await w.records().count
         #expect(try await w.attempt(Self.wrong, name: "ghost", from: nil).failure?.status == 401)
-        #expect(try w.records().count == before)
+        #expect(try await w.records().count == before)
         // Yet every failure is in the security log, under the name tried.
-        #expect(try w.events().filter { $0.kind == "signin_failed" }.map(\.subject)
+        #expect(try await w.events().filter { $0.kind == "signin_failed" }.map(\.subject)
             == [Self.account, "account:nobody", "account:admin", "account:root", "account:ghost"])
     }
 
-    @Test func aSuccessClearsTheCountsOfTheAccountAndTheAddress() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func aSuccessClearsTheCountsOfTheAccountAndTheAddress(kind: StoreKind) async throws {
+        let w = try await World(kind)
         let address = "10.0.5.1"
         for _ in 0..<2 { #expect(try await w.attempt(Self.wrong, from: address).failure?.status == 401) }
-        #expect(try w.records()[Self.account]?.failures == 2 && w.records()[SignInPolicy.address(address)]?.failures == 2)
+        let counted = try await w.records()
+        #expect(counted[Self.account]?.failures == 2 && counted[SignInPolicy.address(address)]?.failures == 2)
         #expect(try await w.attempt(Self.password, from: address).session != nil)
-        let cleared = try w.records()
+        let cleared = try await w.records()
         #expect(cleared.isEmpty, "\(cleared.keys.sorted())")
         // Three failures are free again, then the wait.
         for i in 1...3 { #expect(try await w.attempt(Self.wrong, from: address).failure?.status == 401, "failure \(i) after the success") }
@@ -284,18 +277,16 @@ import Testing
 
     // MARK: Sessions and the hashing pool
 
-    @Test func sessionsPerAccountAreBoundedAtTenAndTheOldestEnd() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func sessionsPerAccountAreBoundedAtTenAndTheOldestEnd(kind: StoreKind) async throws {
+        let w = try await World(kind)
         var tokens: [String] = []
         for i in 0..<(SignInPolicy.maxSessionsPerAccount + 2) {
             let r = try await w.attempt(Self.password, from: "10.0.6.\(i)")
             tokens.append(try #require(r.session?.token, "sign-in \(i): \(String(describing: r.failure))"))
             w.clock.advance(1)  // one after another, as people sign in
         }
-        let rows = try w.store.sync { r in
-            try r.database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM hub_session WHERE supervisor = ?", arguments: [Self.name]) }
-        }
-        #expect(rows == SignInPolicy.maxSessionsPerAccount)
+        let rows = try await w.f.int("SELECT count(*) FROM hub_session WHERE supervisor = ?", [.text(Self.name)])
+        #expect(rows == Int64(SignInPolicy.maxSessionsPerAccount))
         for (i, t) in tokens.enumerated() {
             do {
                 let s = try await w.store.session(token: t)
@@ -308,9 +299,9 @@ import Testing
         }
     }
 
-    @Test func aFullHashingPoolAnswersBusyWithoutCountingAFailure() async throws {
+    @Test(arguments: StoreKind.available) func aFullHashingPoolAnswersBusyWithoutCountingAFailure(kind: StoreKind) async throws {
         let pool = PasswordHashingPool(capacity: 1)
-        let w = try World(pool: pool)
+        let w = try await World(kind, pool: pool)
         // Occupy the pool's one place with a hash that waits for the test.
         let started = Flag(), gate = DispatchSemaphore(value: 0)
         let blocker = Task { await pool.run { started.set(); gate.wait(); return true } }
@@ -318,7 +309,7 @@ import Testing
         let busy = try await w.attempt(Self.password, from: "10.0.7.1")
         #expect(busy.failure?.status == 429 && busy.failure?.code == "busy", "\(String(describing: busy.failure))")
         #expect(busy.failure?.retryAfter == 2)
-        #expect(try w.records().isEmpty, "a busy refusal counted as a failure")
+        #expect(try await w.records().isEmpty, "a busy refusal counted as a failure")
         // Only a place: no other sign-in may wait for it either.
         #expect(await pool.run { 1 } == nil)
         gate.signal()
@@ -327,9 +318,9 @@ import Testing
         #expect(ok.session != nil, "once the pool is free: \(String(describing: ok.failure))")
     }
 
-    @Test func aBurstOfSignInsBeyondThePoolGetsBusyWhileAtLeastOneSucceeds() async throws {
+    @Test(arguments: StoreKind.available) func aBurstOfSignInsBeyondThePoolGetsBusyWhileAtLeastOneSucceeds(kind: StoreKind) async throws {
         // The full hash (hundreds of milliseconds), so that the sign-ins overlap.
-        let w = try World(pool: PasswordHashingPool(capacity: 1), fullHash: true)
+        let w = try await World(kind, pool: PasswordHashingPool(capacity: 1), fullHash: true)
         let outcomes = try await withThrowingTaskGroup(of: Result<Session, HubFailure>.self) { g in
             for i in 0..<8 { g.addTask { try await w.attempt(Self.password, from: "10.0.8.\(i)") } }
             return try await g.reduce(into: []) { $0.append($1) }
@@ -343,13 +334,13 @@ import Testing
         #expect(ok >= 1)
         #expect(busy >= 1)
         #expect(ok + busy + waiting == outcomes.count, "other outcomes: \(outcomes.compactMap(\.failure))")
-        #expect(try w.records().isEmpty)
+        #expect(try await w.records().isEmpty)
     }
 
     // MARK: The console
 
-    @Test func theConsoleFormIsThrottledWithTheSameRetryAfter() async throws {
-        let w = try World()
+    @Test(arguments: StoreKind.available) func theConsoleFormIsThrottledWithTheSameRetryAfter(kind: StoreKind) async throws {
+        let w = try await World(kind)
         try await w.app.test(.router) { client in
             let b = ConsoleSpec.Browser(client)
             for i in 1...3 {
@@ -362,7 +353,7 @@ import Testing
             #expect(p.text.contains("秒后再试"), "the page does not say to wait")
             #expect(b.cookies["fs_session"] == nil)
         }
-        #expect(try w.records()[Self.account]?.failures == 3)
+        #expect(try await w.records()[Self.account]?.failures == 3)
     }
 
     // MARK: A live hub under a flood

@@ -16,14 +16,14 @@ import Testing
 @Suite struct TrustBoundarySpec {
     /// A township laptop A (the hostile one) and a village laptop B (the victim), both enrolled.
     struct World {
-        let f: HubFixture
+        let f: StoreFixture
         let ka: SiteKey, kb: SiteKey
         let a: Device, b: Device
         let ta: String, tb: String
     }
 
-    func world(_ name: String = #function) async throws -> World {
-        let f = try HubFixture(name)
+    func world(_ kind: StoreKind, _ name: String = #function) async throws -> World {
+        let f = try await StoreFixture(kind, name)
         let ka = SiteKey(), kb = SiteKey()
         let (a, ta) = try await f.device("王芳", scope: township, key: ka)
         let (b, tb) = try await f.device("李明", scope: village1, key: kb)
@@ -40,16 +40,14 @@ import Testing
         }
     }
 
-    func changesUnder(_ f: HubFixture, _ site: SiteID) throws -> [String] {
-        try f.store.sync { r in
-            try r.database.read { try String.fetchAll($0, sql: "SELECT body FROM fs_change WHERE site = ? ORDER BY counter", arguments: [Int64(bitPattern: site.raw)]) }
-        }
+    func changesUnder(_ f: StoreFixture, _ site: SiteID) async throws -> [String] {
+        try await f.changeTexts(under: site)
     }
 
     // MARK: Squatting, forging, renaming
 
-    @Test func aDeviceCannotClaimAnotherLaptopsChangeIdsAndTheGenuineOneArrives() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aDeviceCannotClaimAnotherLaptopsChangeIdsAndTheGenuineOneArrives(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let squat = creation(w.kb.site, 57, status: "已化解")
         let genuine = creation(w.kb.site, 57)
         try await w.f.app.test(.router) { client in
@@ -63,11 +61,11 @@ import Testing
             let b = try await push(client, w.tb, w.kb.site, [genuine])
             #expect(b[0].status == .accepted, "B's own change 57 is B's: \(b)")
         }
-        #expect(try changesUnder(w.f, w.kb.site) == [ChangeCodec.canonicalText(genuine)])
+        #expect(try await changesUnder(w.f, w.kb.site) == [ChangeCodec.canonicalText(genuine)])
     }
 
-    @Test func aDeviceCannotMakeChangesUnderTheHubsIdNorForgeASettlement() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aDeviceCannotMakeChangesUnderTheHubsIdNorForgeASettlement(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let hub = w.f.store.hubSite
         let base = creation(w.ka.site, 1)
         func status(_ id: ChangeID, _ v: String, author: String = "王芳", resolves: [ChangeID]? = nil) -> Change {
@@ -90,7 +88,7 @@ import Testing
                 #expect(res[0].code == "invalid" && res[0].reason?.contains("9007199254740991") == true, "\(res)")
             }
         }
-        #expect(try changesUnder(w.f, hub).isEmpty, "nothing was made under the hub's id")
+        #expect(try await changesUnder(w.f, hub).isEmpty, "nothing was made under the hub's id")
         // The supervisor's real settlement works (it did not fail with 503) and is the hub's.
         let headers = try await w.f.supervisorSession()
         try await w.f.app.test(.router) { client in
@@ -99,16 +97,16 @@ import Testing
                 #expect(r.status == .ok, "\(body(r))")
             }
         }
-        let hubChanges = try changesUnder(w.f, hub).map { try ChangeCodec.decode(JSONValue.parse($0)) }
+        let hubChanges = try await changesUnder(w.f, hub).map { try ChangeCodec.decode(JSONValue.parse($0)) }
         #expect(hubChanges.count == 1 && hubChanges[0].author == "陈主任" && hubChanges[0].id.counter == 1)
         // After a restart the hub opens and takes pushes (the forged counters never reached it).
-        let reopened = try SQLiteHubStore(path: w.f.store.path)
+        let reopened = try await w.f.reopened()
         let more = try await reopened.push([ChangeCodec.encode(creation(w.ka.site, 3))], sites: [:], vouches: Vouches(), from: w.a)
         #expect(more.results[0].status == .accepted)
     }
 
-    @Test func aPushCanNameOnlyItsOwnSites() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aPushCanNameOnlyItsOwnSites(kind: StoreKind) async throws {
+        let w = try await world(kind)
         try await w.f.app.test(.router) { client in
             let r = try await push(client, w.ta, w.ka.site, [creation(w.ka.site, 1)],
                                    sites: [w.f.store.hubSite: "假中心", w.kb.site: "假笔记本", w.ka.site: "王芳的新笔记本"])
@@ -129,8 +127,8 @@ import Testing
     // MARK: Relays
 
     /// B's laptop (a real replica) writes a bundle; A carries it to the hub.
-    @Test func aBundleSignedByItsOriginIsTakenFromAColleagueAndATamperedOneIsNot() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aBundleSignedByItsOriginIsTakenFromAColleagueAndATamperedOneIsNot(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let dir = TempDir(#function)
         let laptop = try Replica.create(path: dir.file("b.sqlite"), siteName: "牛角村-李明", author: "李明")
         let (_, _) = try await w.f.device("李明的新笔记本", scope: village1, key: laptop.key)
@@ -153,14 +151,14 @@ import Testing
                 #expect(r.status == .created && body(r)["accepted"] == .int(1) && body(r)["duplicate"] == .int(5), "\(body(r))")
             }
         }
-        #expect(try changesUnder(w.f, laptop.site).count == 6)
-        #expect(try !changesUnder(w.f, laptop.site).contains { $0.contains("被改过的当事人") })
+        #expect(try await changesUnder(w.f, laptop.site).count == 6)
+        #expect(try await !changesUnder(w.f, laptop.site).contains { $0.contains("被改过的当事人") })
     }
 
     /// A imports B's bundle into its own replica, then pushes: the relayed changes go with the
     /// manifest that proves them (sync.md §3).
-    @Test func relayedChangesPushedWithTheirManifestAreTaken() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func relayedChangesPushedWithTheirManifestAreTaken(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let dir = TempDir(#function)
         let b = try Replica.create(path: dir.file("b.sqlite"), siteName: "牛角村-李明", author: "李明")
         let a = try Replica.create(path: dir.file("a.sqlite"), siteName: "乡里-王芳", author: "王芳")
@@ -194,11 +192,11 @@ import Testing
                 #expect(res.filter { $0.status == .accepted }.count == 3 && res.filter { $0.code == "not_authentic" }.count == 1, "\(res.map(\.code))")
             }
         }
-        #expect(try changesUnder(w.f, b.site).count == 3)
+        #expect(try await changesUnder(w.f, b.site).count == 3)
     }
 
-    @Test func aRelayedChangeMustLieInTheScopeOfTheLaptopThatMadeIt() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aRelayedChangeMustLieInTheScopeOfTheLaptopThatMadeIt(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let dir = TempDir(#function)
         let b = try Replica.create(path: dir.file("b.sqlite"), siteName: "村里", author: "李明")
         _ = try await w.f.device("村里的笔记本", scope: village1, key: b.key)
@@ -215,8 +213,8 @@ import Testing
         }
     }
 
-    @Test func changesOfUnenrolledOrRevokedLaptopsAreNotTakenFromOthers() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func changesOfUnenrolledOrRevokedLaptopsAreNotTakenFromOthers(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let dir = TempDir(#function)
         let stranger = try Replica.create(path: dir.file("s.sqlite"), siteName: "陌生", author: "某人")
         let gone = try Replica.create(path: dir.file("g.sqlite"), siteName: "丢失", author: "某人")
@@ -237,8 +235,8 @@ import Testing
 
     // MARK: Vectors and bounds
 
-    @Test func seenVectorsMayNameOnlySitesTheHubKnowsAndHoldAt256() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func seenVectorsMayNameOnlySitesTheHubKnowsAndHoldAt256(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let base = creation(w.ka.site, 1)
         func edit(_ n: Int64, _ seen: VersionVector) -> Change {
             Change(id: ChangeID(site: w.ka.site, counter: n), kind: .dispute, row: base.row, hlc: HybridTimestamp(millis: 1_763_785_000_000 + n, counter: 0),
@@ -261,8 +259,8 @@ import Testing
         }
     }
 
-    @Test func aPushWithTooManyManifestsIsRefusedNamingTheCap() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func aPushWithTooManyManifestsIsRefusedNamingTheCap(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let m = Manifest.signed(by: w.ka, as: w.ka.site, digests: [ChangeDigest(canonicalText: "x")])
         let text = PushBody.text(site: w.ka.site, siteName: "x", sites: [:], changeTexts: [],
                                  manifests: Array(repeating: m.json.compactText, count: PushBody.maxManifests + 1))
@@ -276,8 +274,8 @@ import Testing
 
     // MARK: Enrolment and binding
 
-    @Test func nobodyEnrolsOrBindsUnderASiteIdWhoseKeyTheyDoNotHold() async throws {
-        let w = try await world()
+    @Test(arguments: StoreKind.available) func nobodyEnrolsOrBindsUnderASiteIdWhoseKeyTheyDoNotHold(kind: StoreKind) async throws {
+        let w = try await world(kind)
         let thief = SiteKey()
         try await w.f.app.test(.router) { client in
             let d = try await w.f.store.addDevice(name: "冒名", scope: village1, codeLifetimeMs: 3_600_000)
@@ -327,8 +325,8 @@ import Testing
 
     /// Two villages in two townships with records whose ids share their first hex digits after
     /// the dash; a supervisor of one township looks them up by that prefix.
-    @Test func aPrefixLookupStaysInTheSupervisorsScopeAndOutsideReadsAsMissing() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func aPrefixLookupStaysInTheSupervisorsScopeAndOutsideReadsAsMissing(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         let key = SiteKey()
         let (county, _) = try await f.device("县里", scope: "520221", key: key)
         let here = "520221105201-abcd" + String(repeating: "1", count: 28), there = "520221106301-abcd" + String(repeating: "2", count: 28)
@@ -348,7 +346,7 @@ import Testing
             }
         }
         _ = try await f.store.push(changes.map(ChangeCodec.encode), sites: [:], vouches: Vouches(), from: county)
-        _ = try f.store.sync { try SQLiteHubStore.addSupervisor($0, name: "镇干部", scope: "520221105", password: "correct horse") }
+        _ = try await f.store.addSupervisor(name: "镇干部", scope: "520221105", password: "correct horse")
         let token = try await SignIn(store: f.store, pool: PasswordHashingPool(), logger: Logger(label: "t"))(name: "镇干部", password: "correct horse", address: nil).token
         try await f.app.test(.router) { client in
             // "abcd" matches a record in each township: for this supervisor, only the one inside.
@@ -376,8 +374,8 @@ import Testing
         #expect(try await f.store.conflicts(for: everyone, ConflictFilter()).count == 3, "nothing was settled")
     }
 
-    @Test func overHTTPSEveryResponseCarriesHSTSAndOverPlainHTTPNone() async throws {
-        let f = try HubFixture()
+    @Test(arguments: StoreKind.available) func overHTTPSEveryResponseCarriesHSTSAndOverPlainHTTPNone(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
         for secure in [true, false] {
             let app = Application(router: HubHTTP.router(store: f.store, console: ConsoleConfiguration(secureCookies: secure)))
             try await app.test(.router) { client in
