@@ -75,20 +75,25 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        // Chinese tables and views shared by the two CLIs.
+        // Chinese tables and views shared by the two CLIs and the hub's console.
+        .target(name: "FieldSyncPresentation", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),
+        // Command-line arguments shared by the two CLIs (the only users of swift-argument-parser).
         .target(
-            name: "FieldSyncPresentation",
-            dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            name: "FieldSyncCommandLine",
+            dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncPresentation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The fuzz harness: every decoder of outside data and the properties it promises
+        // (fieldsync-fuzz and FuzzRegressionSpec); not part of any shipped library.
+        .target(name: "FieldSyncFuzzing", dependencies: ["FieldSyncCore", "FieldSyncReplica", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation", "FieldSyncCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "fieldsync-hub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncPresentation",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncPresentation", "FieldSyncCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +108,7 @@ let package = Package(
             ]),
         // Fuzzer of the change-set and bundle decoders (scripts/fuzz); without FIELDSYNC_FUZZ it
         // runs the files it is given through the same harness (a regression runner).
-        .executableTarget(name: "fieldsync-fuzz", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),
+        .executableTarget(name: "fieldsync-fuzz", dependencies: ["FieldSyncCore", "FieldSyncReplica", "FieldSyncFuzzing"]),
         // Helpers shared by the test targets (temporary folders, running the executables).
         .target(
             name: "FieldSyncTestSupport",
@@ -113,7 +118,7 @@ let package = Package(
         .testTarget(name: "FieldSyncTrustTests", dependencies: ["FieldSyncCore", "FieldSyncTrust"]),
         .testTarget(
             name: "FieldSyncReplicaTests",
-            dependencies: ["FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncTestSupport", "fieldsync"]),
+            dependencies: ["FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncCommandLine", "FieldSyncFuzzing", "FieldSyncTestSupport", "fieldsync"]),
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [

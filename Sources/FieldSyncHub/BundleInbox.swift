@@ -44,7 +44,7 @@ public enum BundleUpload {
         }
     }
 
-    static func bad(_ why: String) -> HubFailure { HubFailure(400, "bad_name", "bad bundle name: \(why)") }
+    static func bad(_ why: String) -> HubFailure { HubFailure(.badName, "bad bundle name: \(why)") }
 
     /// Strict percent-decoding: nil for a stray `%`, bad hex digits or bytes that are not UTF-8.
     static func percentDecoded(_ bytes: [UInt8]) -> String? {
@@ -83,11 +83,11 @@ public enum BundleUpload {
     }
 
     public static func parse(_ body: [UInt8]) throws -> Parsed {
-        func bad(_ why: String) -> HubFailure { HubFailure(422, "bad_bundle", "the bundle cannot be read: \(why); nothing was stored") }
+        func bad(_ why: String) -> HubFailure { HubFailure(.badBundle, "the bundle cannot be read: \(why); nothing was stored") }
         var bytes = body
         if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
             do { bytes = try Gzip.decompress(bytes, limit: SyncProtocol.maxDecompressedBytes) } catch let e as GzipError {
-                if e.reason.contains("more than") { throw HubFailure(413, "too_large", "the bundle \(e.reason)") }
+                if e.overLimit { throw HubFailure(.tooLarge, "the bundle \(e.reason)") }
                 throw bad("the gzip data is damaged (\(e.reason))")
             }
         }
@@ -162,7 +162,7 @@ extension SQLiteHubStore {
         }
         if let existing = FileManager.default.contents(atPath: path) {
             guard existing.elementsEqual(bytes) else {
-                throw HubFailure(409, "name_taken", "this device already uploaded another bundle named \(shown.split(separator: "/").last ?? ""); choose another name")
+                throw HubFailure(.nameTaken, "this device already uploaded another bundle named \(shown.split(separator: "/").last ?? ""); choose another name")
             }
             return BundleKept(path: shown, again: true)
         }
@@ -191,7 +191,7 @@ extension SQLiteHubStore {
             if errno == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.elementsEqual(bytes) {
                 return BundleKept(path: shown, again: true)
             }
-            if errno == EEXIST { throw HubFailure(409, "name_taken", "another bundle with this name arrived at the same time") }
+            if errno == EEXIST { throw HubFailure(.nameTaken, "another bundle with this name arrived at the same time") }
             throw ReplicaError.storage("cannot name the bundle \(shown): \(String(cString: strerror(errno)))")
         }
         return BundleKept(path: shown, again: false)

@@ -28,22 +28,22 @@ public enum Enrolment {
 
     /// Checks a new device's name and scope (422 when wrong).
     public static func checkNewDevice(name: String, scope: String) throws {
-        guard !name.isEmpty, name.unicodeScalars.count <= 100 else { throw HubFailure(422, "invalid", "a device name is 1–100 characters") }
-        if let p = scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
+        guard !name.isEmpty, name.unicodeScalars.count <= 100 else { throw HubFailure(.invalid, "a device name is 1–100 characters") }
+        if let p = scopeProblem(scope) { throw HubFailure(.invalid, p) }
     }
 
     public static func expired(_ exp: Int64) -> HubFailure {
-        HubFailure(403, "code_expired", "this enrolment code expired on \(UTCTime.human(exp)); ask for a new one")
+        HubFailure(.codeExpired, "this enrolment code expired on \(UTCTime.human(exp)); ask for a new one")
     }
 
-    public static let badCode = HubFailure(403, "bad_code", "this enrolment code is not valid on this hub (mistyped, already used, or revoked)")
+    public static let badCode = HubFailure(.badCode, "this enrolment code is not valid on this hub (mistyped, already used, or revoked)")
 
     public static func siteTaken(_ site: SiteID, byHub: Bool) -> HubFailure {
-        HubFailure(409, "site_taken", byHub ? "site \(site) is the hub's own: a device cannot take it"
+        HubFailure(.siteTaken, byHub ? "site \(site) is the hub's own: a device cannot take it"
                                             : "site \(site) belongs to another device on this hub: a device cannot take another's site id")
     }
 
     public static func tooManySites(_ device: String, _ held: Int) -> HubFailure {
-        HubFailure(422, "too_many_sites", "device \(device) writes under \(held) site ids already, the most one device may (\(SitePossession.maxSitesPerDevice)); an administrator enrols it again")
+        HubFailure(.tooManySites, "device \(device) writes under \(held) site ids already, the most one device may (\(SitePossession.maxSitesPerDevice)); an administrator enrols it again")
     }
 }

@@ -3,7 +3,6 @@ import FieldSyncPresentation
 import FieldSyncReplica
 import FieldSyncTrust
 import Foundation
-import GRDB
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -54,7 +53,7 @@ public enum HubHTTP {
         router.get("/metrics") { request, _ in
             guard metrics.tokenHash != nil else { throw HTTPError(.notFound) }
             guard metrics.allows(request.headers[.authorization]) else {
-                throw HubFailure(401, "bad_token", "/metrics takes the metrics token: Authorization: Bearer TOKEN (fieldsync-hub serve --metrics-token-file)")
+                throw HubFailure(.badToken, "/metrics takes the metrics token: Authorization: Bearer TOKEN (fieldsync-hub serve --metrics-token-file)")
             }
             let body = await metrics.scrape(store)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -70,9 +69,9 @@ public enum HubHTTP {
             var request = request
             let body = try await readJSON(&request)
             try onlyKeys(body, ["code", "site", "siteName", "key", "proof"], "an enrolment is {\"code\": …, \"site\": …, \"siteName\": …, \"key\": …, \"proof\": …}")
-            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
+            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(.invalid, "siteName: expected a string, got \(n.typeName)") }
             let req: EnrollRequest
-            do throws(InputError) { req = try EnrollRequest(json: body) } catch { throw HubFailure(422, "invalid", error.description) }
+            do throws(InputError) { req = try EnrollRequest(json: body) } catch { throw HubFailure(.invalid, error.description) }
             let resp = try await store.enroll(req)
             return json(resp.json(hubTime: now()))
         }
@@ -91,7 +90,7 @@ public enum HubHTTP {
             var request = request
             let body = try await readJSON(&request)
             let binding: SiteBinding
-            do throws(InputError) { binding = try SiteBinding(json: body) } catch { throw HubFailure(422, "invalid", error.description) }
+            do throws(InputError) { binding = try SiteBinding(json: body) } catch { throw HubFailure(.invalid, error.description) }
             try await store.bindSite(binding, for: device)
             return json(["site": .string(binding.site.hex), "device": .string(device.id), "hubTime": .int(now())])
         }
@@ -105,20 +104,20 @@ public enum HubHTTP {
                 throw f
             }
             guard case .array(let changes)? = body["changes"] else {
-                throw HubFailure(422, "invalid", "a push is {\"site\": …, \"changes\": [ … ]}: \"changes\" must be an array")
+                throw HubFailure(.invalid, "a push is {\"site\": …, \"changes\": [ … ]}: \"changes\" must be an array")
             }
             guard changes.count <= SyncProtocol.maxPushChanges else {
-                throw HubFailure(413, "too_large", "\(changes.count) changes in one push; at most \(SyncProtocol.maxPushChanges)")
+                throw HubFailure(.tooLarge, "\(changes.count) changes in one push; at most \(SyncProtocol.maxPushChanges)")
             }
             // The envelope as openapi.yaml has it; each change is judged on its own below, and the
             // site names in "sites" are only a courtesy (entries the hub cannot use are skipped).
             guard let site = body["site"]?.stringValue, SiteID(hex: site) != nil else {
-                throw HubFailure(422, "invalid", "a push names the pushing replica: \"site\" is its site id (16 lowercase hex digits)")
+                throw HubFailure(.invalid, "a push names the pushing replica: \"site\" is its site id (16 lowercase hex digits)")
             }
-            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(422, "invalid", "siteName: expected a string, got \(n.typeName)") }
-            if let so = body["sites"], so.objectValue == nil { throw HubFailure(422, "invalid", "sites: expected an object {SITE: NAME}, got \(so.typeName)") }
+            if let n = body["siteName"], n.stringValue == nil { throw HubFailure(.invalid, "siteName: expected a string, got \(n.typeName)") }
+            if let so = body["sites"], so.objectValue == nil { throw HubFailure(.invalid, "sites: expected an object {SITE: NAME}, got \(so.typeName)") }
             if let so = body["sites"]?.objectValue, so.count > PushBody.maxSiteNames {
-                throw HubFailure(422, "too_many_sites", "sites names \(so.count) sites; a push names at most \(PushBody.maxSiteNames) (the hub takes names only for the device's own sites)")
+                throw HubFailure(.tooManySites, "sites names \(so.count) sites; a push names at most \(PushBody.maxSiteNames) (the hub takes names only for the device's own sites)")
             }
             var sites: [SiteID: String] = [:]
             if case .object(let so)? = body["sites"] {
@@ -150,7 +149,7 @@ public enum HubHTTP {
             var request = request
             let body = try await readJSON(&request)
             guard let cursor = body["pullCursor"]?.intValue, cursor >= 0 else {
-                throw HubFailure(422, "invalid", "an acknowledgement is {\"pullCursor\": N}")
+                throw HubFailure(.invalid, "an acknowledgement is {\"pullCursor\": N}")
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             try await store.acknowledge(device: device, cursor: cursor)
@@ -175,10 +174,10 @@ public enum HubHTTP {
             var request = request
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: SyncProtocol.maxRequestBytes) } catch {
-                throw HubFailure(413, "too_large", "the bundle is larger than \(SyncProtocol.maxRequestBytes) bytes; export it in parts (--since)")
+                throw HubFailure(.tooLarge, "the bundle is larger than \(SyncProtocol.maxRequestBytes) bytes; export it in parts (--since)")
             }
             if let e = request.headers[.contentEncoding]?.lowercased(), e != "identity" {
-                throw HubFailure(415, "unsupported_encoding", "send the bundle file as it is (it is gzip already), without Content-Encoding")
+                throw HubFailure(.unsupportedEncoding, "send the bundle file as it is (it is gzip already), without Content-Encoding")
             }
             let bytes = Array(body.readableBytesView)
             let parsed: BundleUpload.Parsed
@@ -218,7 +217,7 @@ public enum HubHTTP {
             var request = request
             let body = try await readJSON(&request)
             guard let name = body["name"]?.stringValue, let password = body["password"]?.stringValue else {
-                throw HubFailure(422, "invalid", "sign in with {\"name\": …, \"password\": …}")
+                throw HubFailure(.invalid, "sign in with {\"name\": …, \"password\": …}")
             }
             let s = try await signIn(name: name, password: password, address: context.clientAddress)
             return json(["token": .string(s.token), "expires": .string(UTCTime.iso(s.expires)), "csrf": .string(s.csrf),
@@ -254,7 +253,7 @@ public enum HubHTTP {
             switch (body["take"], body["value"], body["method"]) {
             case (let t?, nil, nil):
                 guard let text = t.stringValue, let dot = ChangeID(text) else {
-                    throw HubFailure(422, "invalid", "take is a change id SITE:COUNTER, got \(t.stringValue.map { String($0.prefix(40)) } ?? t.typeName)")
+                    throw HubFailure(.invalid, "take is a change id SITE:COUNTER, got \(t.stringValue.map { String($0.prefix(40)) } ?? t.typeName)")
                 }
                 how = .take(dot)
             case (nil, let v?, nil):
@@ -262,7 +261,7 @@ public enum HubHTTP {
             case (nil, nil, let m?):
                 how = try method(m)
             default:
-                throw HubFailure(422, "invalid", shape)
+                throw HubFailure(.invalid, shape)
             }
             let res = try await store.resolve(for: s.supervisor, id, how, note: try note(body))
             return json(["change": .string(res.change?.description ?? ""), "settled": .array(res.conflictsSettled.map { .string($0) }), "hubTime": .int(now())])
@@ -275,7 +274,7 @@ public enum HubHTTP {
             // Strict: a misspelt key must not widen what gets settled (a filter that says nothing
             // settles every conflict in the supervisor's scope).
             try onlyKeys(body, ["method", "filter", "note"], shape)
-            guard let m = body["method"] else { throw HubFailure(422, "invalid", shape) }
+            guard let m = body["method"] else { throw HubFailure(.invalid, shape) }
             let how = try method(m)
             let f = try filter(body: body["filter"] ?? .object(JSONObject()))
             let done = try await store.resolveAll(for: s.supervisor, f, how, note: try note(body))
@@ -285,13 +284,13 @@ public enum HubHTTP {
 
     static func supervisor(_ request: Request, _ store: any HubStore) async throws -> Session {
         guard let auth = request.headers[.authorization] else {
-            throw HubFailure(401, "missing_token", "sign in first: POST /v1/sessions, then Authorization: Bearer TOKEN")
+            throw HubFailure(.missingToken, "sign in first: POST /v1/sessions, then Authorization: Bearer TOKEN")
         }
         let parts = auth.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].utf8.count <= 200 else {
-            throw HubFailure(401, "bad_session", "the Authorization header must be \"Bearer TOKEN\"")
+            throw HubFailure(.badSession, "the Authorization header must be \"Bearer TOKEN\"")
         }
-        if parts[1].hasPrefix("fst_") { throw HubFailure(403, "not_a_supervisor", "this is for supervisors: a device's token cannot read or settle conflicts here") }
+        if parts[1].hasPrefix("fst_") { throw HubFailure(.notASupervisor, "this is for supervisors: a device's token cannot read or settle conflicts here") }
         return try await store.session(token: String(parts[1]))
     }
 
@@ -304,7 +303,7 @@ public enum HubHTTP {
               (1...64).contains(field.utf8.count), field.utf8.first.map({ !(0x30...0x39).contains($0) }) == true,
               field.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "_") })
         else {
-            throw HubFailure(404, "not_found", "no such conflict: a conflict is /v1/conflicts/ROW/FIELD, ROW a record id (or 4+ of its hex digits), FIELD a field name")
+            throw HubFailure(.notFound, "no such conflict: a conflict is /v1/conflicts/ROW/FIELD, ROW a record id (or 4+ of its hex digits), FIELD a field name")
         }
         return "\(row)/\(field)"
     }
@@ -313,7 +312,7 @@ public enum HubHTTP {
         switch m.stringValue {
         case "newest": return .newest
         case "oldest": return .oldest
-        default: throw HubFailure(422, "invalid", "method is \"newest\" or \"oldest\"")
+        default: throw HubFailure(.invalid, "method is \"newest\" or \"oldest\"")
         }
     }
 
@@ -321,7 +320,7 @@ public enum HubHTTP {
     static func note(_ body: JSONValue) throws -> String? {
         guard let n = body["note"] else { return nil }
         guard let text = n.stringValue, text.unicodeScalars.count <= ChangeCodec.maxNoteLength, !text.utf8.contains(0) else {
-            throw HubFailure(422, "invalid", "note is a string of at most \(ChangeCodec.maxNoteLength) characters (no NUL)")
+            throw HubFailure(.invalid, "note is a string of at most \(ChangeCodec.maxNoteLength) characters (no NUL)")
         }
         return text
     }
@@ -334,16 +333,16 @@ public enum HubHTTP {
     static func filter(_ r: Request) throws -> ConflictFilter {
         var f = ConflictFilter()
         let q = r.uri.queryParameters
-        if let k = q["kind"] { f.kind = try kind(String(k), status: 400, code: "bad_parameter") }
-        if let v = q["village"] { f.villagePrefix = try village(String(v), status: 400, code: "bad_parameter") }
+        if let k = q["kind"] { f.kind = try kind(String(k), code: .badParameter) }
+        if let v = q["village"] { f.villagePrefix = try village(String(v), code: .badParameter) }
         f.field = q["field"].map(String.init)
         f.author = q["by"].map(String.init)
         for key in ["olderThanDays", "newerThanDays"] {
             guard let raw = q[Substring(key)] else { continue }
             // A plain decimal number: no hex floats, no inf or nan.
             let ok = raw.utf8.allSatisfy { (0x30...0x39).contains($0) || [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")].contains($0) }
-            guard ok, let d = Double(raw) else { throw HubFailure(400, "bad_parameter", "\(key) is a number of days, got \"\(raw.prefix(40))\"") }
-            let ms = try days(d, key, status: 400, code: "bad_parameter")
+            guard ok, let d = Double(raw) else { throw HubFailure(.badParameter, "\(key) is a number of days, got \"\(raw.prefix(40))\"") }
+            let ms = try days(d, key, code: .badParameter)
             if key == "olderThanDays" { f.olderThan = ms } else { f.newerThan = ms }
         }
         return f
@@ -356,11 +355,11 @@ public enum HubHTTP {
         var f = ConflictFilter()
         func string(_ k: String) throws -> String? {
             guard let v = j[k] else { return nil }
-            guard let s = v.stringValue else { throw HubFailure(422, "invalid", "filter.\(k): expected a string, got \(v.typeName)") }
+            guard let s = v.stringValue else { throw HubFailure(.invalid, "filter.\(k): expected a string, got \(v.typeName)") }
             return s
         }
-        if let k = try string("kind") { f.kind = try kind(k, status: 422, code: "invalid") }
-        if let v = try string("village") { f.villagePrefix = try village(v, status: 422, code: "invalid") }
+        if let k = try string("kind") { f.kind = try kind(k, code: .invalid) }
+        if let v = try string("village") { f.villagePrefix = try village(v, code: .invalid) }
         f.field = try string("field")
         f.author = try string("by")
         for key in ["olderThanDays", "newerThanDays"] {
@@ -369,28 +368,28 @@ public enum HubHTTP {
             case nil: continue
             case .int(let i)?: d = Double(i)
             case .double(let x)?: d = x
-            case let v?: throw HubFailure(422, "invalid", "filter.\(key): expected a number of days, got \(v.typeName)")
+            case let v?: throw HubFailure(.invalid, "filter.\(key): expected a number of days, got \(v.typeName)")
             }
-            let ms = try days(d, "filter.\(key)", status: 422, code: "invalid")
+            let ms = try days(d, "filter.\(key)", code: .invalid)
             if key == "olderThanDays" { f.olderThan = ms } else { f.newerThan = ms }
         }
         return f
     }
 
-    static func kind(_ k: String, status: Int, code: String) throws -> RecordKind {
-        guard let kind = RecordKind(rawValue: k) else { throw HubFailure(status, code, "unknown kind \(k.prefix(40))") }
+    static func kind(_ k: String, code: HubFailure.Code) throws -> RecordKind {
+        guard let kind = RecordKind(rawValue: k) else { throw HubFailure(code, "unknown kind \(k.prefix(40))") }
         return kind
     }
 
     /// A division-code prefix: 1 to 12 digits.
-    static func village(_ v: String, status: Int, code: String) throws -> String {
-        guard isDigits(v, max: 12) else { throw HubFailure(status, code, "village is a division-code prefix (1–12 digits), got \"\(v.prefix(40))\"") }
+    static func village(_ v: String, code: HubFailure.Code) throws -> String {
+        guard isDigits(v, max: 12) else { throw HubFailure(code, "village is a division-code prefix (1–12 digits), got \"\(v.prefix(40))\"") }
         return v
     }
 
-    static func days(_ d: Double, _ name: String, status: Int, code: String) throws -> Int64 {
+    static func days(_ d: Double, _ name: String, code: HubFailure.Code) throws -> Int64 {
         guard d.isFinite, d >= 0, d <= maxFilterDays else {
-            throw HubFailure(status, code, "\(name) is a number of days from 0 to \(Int(maxFilterDays))")
+            throw HubFailure(code, "\(name) is a number of days from 0 to \(Int(maxFilterDays))")
         }
         return Int64((d * 86_400_000).rounded())
     }
@@ -448,12 +447,12 @@ public enum HubHTTP {
         guard let auth = request.headers[.authorization] else { throw HubFailure.missingToken }
         let parts = auth.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].utf8.count <= 200 else {
-            throw HubFailure(401, "bad_token", "the Authorization header must be \"Bearer TOKEN\"")
+            throw HubFailure(.badToken, "the Authorization header must be \"Bearer TOKEN\"")
         }
         let device = try await store.authenticate(token: String(parts[1]))
         // The device's clock (sync.md §2) is optional, but when sent it is a whole number.
         if let t = request.headers[deviceTime], !isDigits(t, max: 18) {
-            throw HubFailure(400, "bad_parameter", "\(SyncProtocol.deviceTimeHeader) is the device's clock in Unix milliseconds (digits only), got \"\(t.prefix(40))\"")
+            throw HubFailure(.badParameter, "\(SyncProtocol.deviceTimeHeader) is the device's clock in Unix milliseconds (digits only), got \"\(t.prefix(40))\"")
         }
         return device
     }
@@ -464,9 +463,9 @@ public enum HubHTTP {
 
     /// Refuses (422) an object with keys other than `allowed`, or a body that is not an object.
     static func onlyKeys(_ body: JSONValue, _ allowed: Set<String>, _ shape: String) throws {
-        guard let o = body.objectValue else { throw HubFailure(422, "invalid", "\(shape): expected a JSON object, got \(body.typeName)") }
+        guard let o = body.objectValue else { throw HubFailure(.invalid, "\(shape): expected a JSON object, got \(body.typeName)") }
         if let k = o.keys.first(where: { !allowed.contains($0) }) {
-            throw HubFailure(422, "invalid", "\(shape): unknown key \"\(k.prefix(40))\"")
+            throw HubFailure(.invalid, "\(shape): unknown key \"\(k.prefix(40))\"")
         }
     }
 
@@ -477,7 +476,7 @@ public enum HubHTTP {
         guard raw.utf8.count <= 200, parts.count == 2, RecordKind(rawValue: String(parts[0])) != nil, !parts[1].isEmpty,
               parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || $0 == UInt8(ascii: "-") })
         else {
-            throw HubFailure(422, "invalid", "a snapshot position is KIND:ID as the hub sent it in \"next\", got \"\(raw.prefix(60))\"")
+            throw HubFailure(.invalid, "a snapshot position is KIND:ID as the hub sent it in \"next\", got \"\(raw.prefix(60))\"")
         }
         return String(raw)
     }
@@ -485,7 +484,7 @@ public enum HubHTTP {
     static func int(_ r: Request, _ name: String, default d: Int64, range: ClosedRange<Int64>) throws -> Int64 {
         guard let raw = r.uri.queryParameters[Substring(name)] else { return d }
         guard let v = Int64(raw), range.contains(v) else {
-            throw HubFailure(400, "bad_parameter", "\(name) must be a whole number in \(range.lowerBound)…\(range.upperBound), got \"\(raw.prefix(40))\"")
+            throw HubFailure(.badParameter, "\(name) must be a whole number in \(range.lowerBound)…\(range.upperBound), got \"\(raw.prefix(40))\"")
         }
         return v
     }
@@ -495,24 +494,24 @@ public enum HubHTTP {
     static func readJSON(_ request: inout Request) async throws -> JSONValue {
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: SyncProtocol.maxRequestBytes) } catch {
-            throw HubFailure(413, "too_large", "the request body is larger than \(SyncProtocol.maxRequestBytes) bytes; send smaller batches")
+            throw HubFailure(.tooLarge, "the request body is larger than \(SyncProtocol.maxRequestBytes) bytes; send smaller batches")
         }
         var bytes = Array(buffer.readableBytesView)
         switch request.headers[.contentEncoding]?.lowercased() {
         case nil, "identity": break
         case "gzip":
             do { bytes = try Gzip.decompress(bytes, limit: SyncProtocol.maxDecompressedBytes) } catch let e as GzipError {
-                if e.reason.contains("more than") {
-                    throw HubFailure(413, "too_large", "the gzip body \(e.reason)")
+                if e.overLimit {
+                    throw HubFailure(.tooLarge, "the gzip body \(e.reason)")
                 }
-                throw HubFailure(400, "bad_gzip", "the gzip body cannot be read: \(e.reason)")
+                throw HubFailure(.badGzip, "the gzip body cannot be read: \(e.reason)")
             }
         case let other?:
-            throw HubFailure(415, "unsupported_encoding", "Content-Encoding \(other.prefix(40)) is not supported; use gzip or none")
+            throw HubFailure(.unsupportedEncoding, "Content-Encoding \(other.prefix(40)) is not supported; use gzip or none")
         }
-        guard !bytes.isEmpty else { throw HubFailure(400, "bad_json", "the request body is empty; a JSON object is expected") }
+        guard !bytes.isEmpty else { throw HubFailure(.badJSON, "the request body is empty; a JSON object is expected") }
         do { return try JSONValue.parse(bytes: bytes) } catch {
-            throw HubFailure(400, "bad_json", "the request body is not valid JSON: \(error)")
+            throw HubFailure(.badJSON, "the request body is not valid JSON: \(error)")
         }
     }
 
@@ -536,13 +535,13 @@ public enum HubHTTP {
     /// here, off the store's queue). At most ``PushBody/maxManifests``.
     static func vouches(_ raw: JSONValue?, store: any HubStore) throws -> Vouches {
         guard let raw else { return Vouches() }
-        guard case .array(let items) = raw else { throw HubFailure(422, "invalid", "manifests: expected an array of manifests, got \(raw.typeName)") }
+        guard case .array(let items) = raw else { throw HubFailure(.invalid, "manifests: expected an array of manifests, got \(raw.typeName)") }
         guard items.count <= PushBody.maxManifests else {
-            throw HubFailure(422, "too_many_manifests", "\(items.count) manifests in one push; at most \(PushBody.maxManifests)")
+            throw HubFailure(.tooManyManifests, "\(items.count) manifests in one push; at most \(PushBody.maxManifests)")
         }
         var manifests: [Manifest] = []
         for (i, m) in items.enumerated() {
-            do throws(InputError) { manifests.append(try Manifest(json: m)) } catch { throw HubFailure(422, "invalid", "manifests[\(i)]: \(error.description)") }
+            do throws(InputError) { manifests.append(try Manifest(json: m)) } catch { throw HubFailure(.invalid, "manifests[\(i)]: \(error.description)") }
         }
         return Vouches(manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
     }
@@ -580,48 +579,21 @@ struct HubMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let f as HubFailure {
+        } catch {
+            let f = Self.failure(error, request)
+            switch f.kind {
+            case .unavailable:
+                metrics.storeError()
+                logger.error("store failure on \(request.method) \(request.uri.path): \(error)")
+            case .internalError:
+                logger.error("unexpected failure on \(request.method) \(request.uri.path): \(error)")
+            default: break
+            }
             response = HubHTTP.json(HubErrorBody(code: f.code, message: f.message).json, status: .init(code: f.status))
             if let s = f.retryAfter { response.headers[.retryAfter] = String(s) }
-        } catch let e as ReplicaError {
-            switch e {
-            case .invalidInput(let ie):
-                response = HubHTTP.json(HubErrorBody(code: "invalid", message: ie.description).json, status: .unprocessableContent)
-            case .notFound, .ambiguous:
-                response = HubHTTP.json(HubErrorBody(code: "not_found", message: e.description).json, status: .notFound)
-            case .wrongState:
-                response = HubHTTP.json(HubErrorBody(code: "conflict", message: e.description).json, status: .conflict)
-            case .badBundle(_, let reason):
-                response = HubHTTP.json(HubErrorBody(code: "invalid", message: reason).json, status: .unprocessableContent)
-            default:
-                metrics.storeError()
-                logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
-                response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e)); try again shortly").json,
-                                        status: .serviceUnavailable)
-                response.headers[.retryAfter] = "5"
+            if f.kind == .methodNotAllowed, let allowed = HubHTTP.allowedMethods(request.uri.path) {
+                response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
             }
-        } catch let e as DatabaseError {
-            // SQLite itself failed (disk full, I/O error, locked): the store failed, as for
-            // ReplicaError.storage above.
-            metrics.storeError()
-            logger.error("store failure on \(request.method) \(request.uri.path): \(e)")
-            response = HubHTTP.json(HubErrorBody(code: "unavailable", message: "the hub's store could not complete the request (\(e.resultCode)); try again shortly").json,
-                                    status: .serviceUnavailable)
-            response.headers[.retryAfter] = "5"
-        } catch let e as HTTPError where e.status == .notFound && HubHTTP.allowedMethods(request.uri.path).map({ !$0.contains(request.method) }) == true {
-            // The path exists but not with this method (RFC 9110 §15.5.6).
-            let allowed = HubHTTP.allowedMethods(request.uri.path) ?? []
-            response = HubHTTP.json(HubErrorBody(code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.map(\.rawValue).joined(separator: ", "))").json,
-                                    status: .methodNotAllowed)
-            response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
-        } catch let e as HTTPError {
-            let message = e.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path) (see Protocol/openapi.yaml)"
-                : e.status == .methodNotAllowed ? "\(request.method) is not allowed on \(request.uri.path)" : "\(e.status)"
-            let code = e.status == .notFound ? "not_found" : e.status == .methodNotAllowed ? "method_not_allowed" : "http_\(e.status.code)"
-            response = HubHTTP.json(HubErrorBody(code: code, message: message).json, status: e.status)
-        } catch {
-            logger.error("unexpected failure on \(request.method) \(request.uri.path): \(error)")
-            response = HubHTTP.json(HubErrorBody(code: "internal", message: "the hub failed unexpectedly; this is a bug").json, status: .internalServerError)
         }
         response.headers[HubHTTP.hubTime] = String(HubHTTP.now())
         if hsts { response.headers[HubHTTP.strictTransportSecurity] = "max-age=31536000" }
@@ -633,5 +605,35 @@ struct HubMiddleware: RouterMiddleware {
         metrics.request(route: route, method: request.method.rawValue, status: response.status.code, nanoseconds: elapsed)
         logger.info("\(request.method) \(request.uri.path) → \(response.status.code) \(String(format: "%.1f", Double(elapsed) / 1e6)) ms")
         return response
+    }
+
+    /// What any error thrown below becomes on the wire: one typed refusal. The store's errors
+    /// arrive as ``ReplicaError`` whichever store it is (SQLite's and PostgreSQL's own failures
+    /// are translated inside the stores), so this layer knows no database.
+    static func failure(_ error: any Error, _ request: Request) -> HubFailure {
+        switch error {
+        case let f as HubFailure:
+            return f
+        case let e as ReplicaError:
+            switch e {
+            case .invalidInput(let ie): return HubFailure(.invalid, ie.description)
+            case .notFound, .ambiguous: return HubFailure(.notFound, e.description)
+            case .wrongState: return HubFailure(.conflict, e.description)
+            case .badBundle(_, let reason): return HubFailure(.invalid, reason)
+            default: return HubFailure(.unavailable, "the hub's store could not complete the request (\(e)); try again shortly", retryAfter: 5)
+            }
+        case let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed:
+            // A path that exists, but not with this method (RFC 9110 §15.5.6).
+            if let allowed = HubHTTP.allowedMethods(request.uri.path), !allowed.contains(request.method) {
+                return HubFailure(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.map(\.rawValue).joined(separator: ", "))")
+            }
+            return HubFailure(.notFound, "no such endpoint: \(request.method) \(request.uri.path) (see Protocol/openapi.yaml)")
+        case let e as HTTPError where e.status == .contentTooLarge:
+            return HubFailure(.tooLarge, "the request body is larger than this endpoint takes")
+        case let e as HTTPError where e.status.code >= 400 && e.status.code < 500:
+            return HubFailure(.badParameter, "the request cannot be read (\(e.status))")
+        default:
+            return HubFailure(.internalError, "the hub failed unexpectedly; this is a bug")
+        }
     }
 }

@@ -121,7 +121,7 @@ public enum PushAdmission {
         let c: Change
         switch d.change {
         case .failure(let error):
-            let newer = error.location.hasSuffix("schema") && error.reason.contains("upgrade")
+            let newer = error.newerSchema
             return .refuse(PushResult(id: d.idText, status: .refused, code: newer ? "schema_too_new" : "invalid", reason: error.description, retry: newer))
         case .success(let ok): c = ok
         }
@@ -182,10 +182,10 @@ public enum SitePossession {
     /// `message` (which names the code or device, so a proof cannot be replayed elsewhere).
     public static func check(site: SiteID, key: [UInt8], proof: [UInt8], message: [UInt8]) throws {
         guard SiteIdentity.owns(key, site) else {
-            throw HubFailure(422, "invalid", "site \(site) is not derived from the key sent with it (a replica made by a FieldSync from before signed changes takes a new site id when it is opened by this one: upgrade the laptop)")
+            throw HubFailure(.invalid, "site \(site) is not derived from the key sent with it (a replica made by a FieldSync from before signed changes takes a new site id when it is opened by this one: upgrade the laptop)")
         }
         guard SiteIdentity.isValid(signature: proof, of: message, publicKey: key) else {
-            throw HubFailure(422, "invalid", "the proof is not the site key's signature of this request: the laptop does not hold the key of site \(site)")
+            throw HubFailure(.invalid, "the proof is not the site key's signature of this request: the laptop does not hold the key of site \(site)")
         }
     }
 }

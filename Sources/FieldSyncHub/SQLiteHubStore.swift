@@ -52,7 +52,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         try r.database.write { db in
             // The hub's own site in its directory (a new file; files from before have it by migration).
             try db.execute(sql: "INSERT OR IGNORE INTO hub_site(site, hex, device, key, bound) VALUES (?, ?, NULL, ?, ?)",
-                           arguments: [Int64(bitPattern: r.site.raw), r.site.hex, Data(r.key.publicKey), Self.now()])
+                           arguments: [Int64(bitPattern: r.site.raw), r.site.hex, Data(r.key.publicKey), self.now()])
             knownSites = Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) })
         }
     }
@@ -61,7 +61,15 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     func run<T: Sendable>(_ body: @escaping @Sendable (Replica) throws -> T) async throws -> T {
         let box = ReplicaBox(replica: replica)
         return try await withCheckedThrowingContinuation { cont in
-            queue.async { cont.resume(with: Result { try body(box.replica) }) }
+            queue.async { cont.resume(with: Result { try Self.storeFailure { try body(box.replica) } }) }
+        }
+    }
+
+    /// SQLite's own failures (disk full, I/O error, locked) as the store's failure
+    /// (``ReplicaError/storage(_:)``), so that callers above the store never see GRDB's types.
+    static func storeFailure<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatabaseError {
+            throw ReplicaError.storage("SQLite \(e.resultCode)\(e.message.map { ": \($0)" } ?? "")")
         }
     }
 
@@ -127,9 +135,9 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
             return db.changesCount
         }
         guard let info = try devices(r).first(where: { $0.id == device }) else {
-            throw HubFailure(404, "not_found", "no device \(device) on this hub (see fieldsync-hub device list)")
+            throw HubFailure(.notFound, "no device \(device) on this hub (see fieldsync-hub device list)")
         }
-        if changed == 0 && info.revoked == nil { throw HubFailure(409, "conflict", "device \(device) could not be revoked") }
+        if changed == 0 && info.revoked == nil { throw HubFailure(.conflict, "device \(device) could not be revoked") }
         return info
     }
 
@@ -157,12 +165,12 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 }
                 let id: String = row["id"]
                 if (row["revoked"] as Int64?) != nil { throw HubFailure.revoked(id) }
-                if let exp: Int64 = row["code_expires"], exp < Self.now() { throw Enrolment.expired(exp) }
+                if let exp: Int64 = row["code_expires"], exp < self.now() { throw Enrolment.expired(exp) }
                 try Self.bind(db, site: request.site, key: request.key, to: id)
                 try db.execute(sql: """
                     UPDATE hub_device SET token_hash = ?, code_hash = NULL, used_code_hash = ?, token_used = NULL, site = ?, site_name = ?,
                       enrolled = ?, last_seen = ? WHERE id = ?
-                    """, arguments: [Self.hash(token), h, request.site.hex, request.siteName, Self.now(), Self.now(), id])
+                    """, arguments: [Self.hash(token), h, request.site.hex, request.siteName, self.now(), self.now(), id])
                 try r.noteSites(db, [request.site: request.siteName])
                 return EnrollResponse(device: id, name: row["name"], scope: row["scope"], token: token, hubSite: site, hubName: name, hubKey: key)
             }
@@ -221,7 +229,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         let decoded = PushAdmission.decode(raw)
         let mentioned = PushAdmission.sites(decoded)
         return try await run { r in
-            let now = Self.now()
+            let now = self.now()
             let ctx = try r.database.read { db in
                 PushAdmission.Context(device: device, ownSites: try Self.sites(db, of: device.id),
                                       owners: try Self.owners(db, of: mentioned.origins),
@@ -298,14 +306,14 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         try await run { r in
             let horizon = try r.database.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM fs_meta WHERE key = 'hub_horizon'") ?? 0 }
             if after > 0 && after < horizon {
-                throw HubFailure(410, "behind_horizon", "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
+                throw HubFailure(.behindHorizon, "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
             }
             let page = try r.changes(after: after, scope: device.scope, excludingPeer: device.id, limit: limit, maxBytes: maxBytes, regionIndexed: true)
             try r.database.write { db in
-                try db.execute(sql: "UPDATE hub_device SET pull_cursor = max(pull_cursor, ?), last_seen = ? WHERE id = ?", arguments: [after, Self.now(), device.id])
+                try db.execute(sql: "UPDATE hub_device SET pull_cursor = max(pull_cursor, ?), last_seen = ? WHERE id = ?", arguments: [after, self.now(), device.id])
                 if !page.more {
                     try db.execute(sql: "UPDATE hub_device SET last_sync = ?, last_error = NULL, last_error_at = NULL WHERE id = ? AND (last_error_at IS NULL OR last_error_at < ?)",
-                                   arguments: [Self.now(), device.id, Self.now() - 1000])
+                                   arguments: [self.now(), device.id, self.now() - 1000])
                 }
             }
             return page
@@ -316,11 +324,11 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         try await run { r in
             let end = try r.changeLogEnd()
             guard cursor <= end else {
-                throw HubFailure(422, "invalid", "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
+                throw HubFailure(.invalid, "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
             }
             try r.database.write { db in
                 try db.execute(sql: "UPDATE hub_device SET pull_cursor = max(pull_cursor, ?), last_seen = ?, last_sync = ? WHERE id = ?",
-                               arguments: [cursor, Self.now(), Self.now(), device.id])
+                               arguments: [cursor, self.now(), self.now(), device.id])
             }
         }
     }
@@ -328,7 +336,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
         try await run { r in
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {
-                throw HubFailure(422, "invalid", "snapshot position \(after.prefix(60)) is outside this device's scope")
+                throw HubFailure(.invalid, "snapshot position \(after.prefix(60)) is outside this device's scope")
             }
             return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes, excludingPeer: device.id)
         }
@@ -337,7 +345,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     public func note(device: Device, deviceTime: Int64?, error: String?) async {
         _ = try? await run { r in
             try r.database.write { db in
-                let now = Self.now()
+                let now = self.now()
                 try db.execute(sql: "UPDATE hub_device SET last_seen = ?, clock_skew = COALESCE(?, clock_skew) WHERE id = ?",
                                arguments: [now, deviceTime.map { $0 - now }, device.id])
                 if let error {

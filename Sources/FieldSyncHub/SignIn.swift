@@ -156,7 +156,7 @@ public struct SignIn: Sendable {
         guard let verified else {
             try await store.releaseSignIn(subjects)
             logger.warning("security: sign-in refused, the password pool is full (\(pool.capacity) hashes at once)", metadata: ["account": "\(name)"])
-            throw HubFailure(429, "busy", "同步中心正忙，请稍后再试 (too many sign-ins at once; try again in a few seconds)", retryAfter: 2)
+            throw HubFailure(.busy, "同步中心正忙，请稍后再试 (too many sign-ins at once; try again in a few seconds)", retryAfter: 2)
         }
         guard verified, let stored else {
             // The wait runs from when the attempt failed, not from when it began (it may have queued).
@@ -166,7 +166,7 @@ public struct SignIn: Sendable {
             for (s, r) in after where r.locked == failedAt {
                 try await note("signin_locked", s, address, "locked after \(r.failures) failed sign-ins")
             }
-            throw HubFailure(401, "bad_credentials", "the name or password is wrong")
+            throw HubFailure(.badCredentials, "the name or password is wrong")
         }
         try await store.clearSignInFailures(subjects)
         let token = "fss_" + Hex.random(bytes: 32)
@@ -174,7 +174,7 @@ public struct SignIn: Sendable {
                               expires: store.now() + SQLiteHubStore.sessionLifetimeMs, csrf: Hex.random(bytes: 16))
         // The account may have been disabled, or its password changed, while hashing.
         guard try await store.createSession(session, passwordHash: stored.passwordHash, maxPerAccount: SignInPolicy.maxSessionsPerAccount) else {
-            throw HubFailure(401, "bad_credentials", "the name or password is wrong")
+            throw HubFailure(.badCredentials, "the name or password is wrong")
         }
         return session
     }
@@ -185,13 +185,13 @@ public struct SignIn: Sendable {
         if let (s, r) = records.first(where: { $0.value.locked != nil }) {
             // Logged, not stored: hammering a locked account must not grow the hub's file.
             logger.warning("security: sign-in to locked \(s)", metadata: ["address": "\(address ?? "-")"])
-            throw HubFailure(403, "locked", s.hasPrefix("account:")
+            throw HubFailure(.locked, s.hasPrefix("account:")
                 ? "账号因多次密码错误已锁定，请联系同步中心管理员解锁 (account locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock \(name))"
                 : "此地址因多次登录失败已被锁定，请联系同步中心管理员 (this address is locked after \(r.failures) failed sign-ins; an administrator unlocks it: fieldsync-hub supervisor unlock --address \(address ?? ""))")
         }
         let wait = records.values.map { $0.lastFailure + SignInPolicy.delay(failures: $0.failures) - now }.max() ?? 1000
         let seconds = Int((max(wait, 1) + 999) / 1000)
-        throw HubFailure(429, "too_many_attempts", "登录失败次数过多，请 \(seconds) 秒后再试 (too many failed sign-ins: wait \(seconds) s)", retryAfter: seconds)
+        throw HubFailure(.tooManyAttempts, "登录失败次数过多，请 \(seconds) 秒后再试 (too many failed sign-ins: wait \(seconds) s)", retryAfter: seconds)
     }
 
     func note(_ kind: String, _ subject: String, _ address: String?, _ detail: String) async throws {

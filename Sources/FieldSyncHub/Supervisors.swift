@@ -48,10 +48,10 @@ public struct Session: Sendable {
 public enum SupervisorRules {
     public static func checkNew(name: String, scope: String, password: String) throws {
         guard !name.isEmpty, name.unicodeScalars.count <= 100, !name.contains("/") else {
-            throw HubFailure(422, "invalid", "a supervisor's name is 1–100 characters without /")
+            throw HubFailure(.invalid, "a supervisor's name is 1–100 characters without /")
         }
-        if let p = Enrolment.scopeProblem(scope) { throw HubFailure(422, "invalid", p) }
-        guard password.unicodeScalars.count >= 8 else { throw HubFailure(422, "invalid", "a password has at least 8 characters") }
+        if let p = Enrolment.scopeProblem(scope) { throw HubFailure(.invalid, p) }
+        guard password.unicodeScalars.count >= 8 else { throw HubFailure(.invalid, "a password has at least 8 characters") }
     }
 
     /// The filter narrowed to the supervisor's scope, or nil when it asks for records outside it.
@@ -87,7 +87,7 @@ public enum SupervisorRules {
     /// A record history is asked for by its whole id: anything else is "not found".
     public static func checkWholeID(_ id: String) throws {
         guard RecordKind.allCases.contains(where: { RecordID.problem(id, kind: $0) == nil }) else {
-            throw HubFailure(404, "not_found", "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
+            throw HubFailure(.notFound, "\"\(id.prefix(60))\" is not a record id (division code, a dash, 32 hex digits)")
         }
     }
 }
@@ -108,10 +108,10 @@ extension SQLiteHubStore {
         try SupervisorRules.checkNew(name: name, scope: scope, password: password)
         let salt = Hex.random(bytes: 16)
         let hash = hashPassword(password, salt: salt, iterations: passwordIterations)
-        let now = Self.now()
+        let now = self.now()
         try r.database.write { db in
             if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM hub_supervisor WHERE name = ?)", arguments: [name]) == true {
-                throw HubFailure(409, "exists", "a supervisor named \(name) exists already")
+                throw HubFailure(.exists, "a supervisor named \(name) exists already")
             }
             try db.execute(sql: "INSERT INTO hub_supervisor(name, scope, salt, iterations, password_hash, created) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [name, scope, salt, passwordIterations, hash, now])
@@ -135,15 +135,15 @@ extension SQLiteHubStore {
             try db.execute(sql: "DELETE FROM hub_session WHERE supervisor = ?", arguments: [name])
             return changed
         }
-        guard n == 1 else { throw HubFailure(404, "not_found", "no active supervisor named \(name)") }
+        guard n == 1 else { throw HubFailure(.notFound, "no active supervisor named \(name)") }
     }
 
     /// The supervisor account a local admin command acts as.
     public static func supervisor(_ r: Replica, named name: String) throws -> Supervisor {
         guard let row = try r.database.read({ try Row.fetchOne($0, sql: "SELECT scope, disabled FROM hub_supervisor WHERE name = ?", arguments: [name]) }) else {
-            throw HubFailure(404, "not_found", "no supervisor named \(name) (fieldsync-hub supervisor add)")
+            throw HubFailure(.notFound, "no supervisor named \(name) (fieldsync-hub supervisor add)")
         }
-        if (row["disabled"] as Int64?) != nil { throw HubFailure(403, "disabled", "supervisor \(name) is disabled") }
+        if (row["disabled"] as Int64?) != nil { throw HubFailure(.disabled, "supervisor \(name) is disabled") }
         return Supervisor(name: name, scope: row["scope"])
     }
 
@@ -292,9 +292,9 @@ extension SQLiteHubStore {
                     WHERE s.token_hash = ?
                     """, arguments: [Self.hash(token)])
             }
-            guard let row else { throw HubFailure(401, "bad_session", "not signed in (or the session ended): sign in again") }
-            guard (row["expires"] as Int64) > self.now() else { throw HubFailure(401, "session_expired", "the session has expired: sign in again") }
-            guard (row["disabled"] as Int64?) == nil else { throw HubFailure(403, "disabled", "this supervisor account is disabled") }
+            guard let row else { throw HubFailure(.badSession, "not signed in (or the session ended): sign in again") }
+            guard (row["expires"] as Int64) > self.now() else { throw HubFailure(.sessionExpired, "the session has expired: sign in again") }
+            guard (row["disabled"] as Int64?) == nil else { throw HubFailure(.disabled, "this supervisor account is disabled") }
             return Session(token: token, supervisor: Supervisor(name: row["supervisor"], scope: row["scope"]), expires: row["expires"], csrf: row["csrf"])
         }
     }

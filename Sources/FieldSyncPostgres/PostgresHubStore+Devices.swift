@@ -53,9 +53,9 @@ extension PostgresHubStore {
             return !rows.isEmpty
         }
         guard let info = try await devices().first(where: { $0.id == device }) else {
-            throw HubFailure(404, "not_found", "no device \(device) on this hub (see fieldsync-hub device list)")
+            throw HubFailure(.notFound, "no device \(device) on this hub (see fieldsync-hub device list)")
         }
-        if !changed && info.revoked == nil { throw HubFailure(409, "conflict", "device \(device) could not be revoked") }
+        if !changed && info.revoked == nil { throw HubFailure(.conflict, "device \(device) could not be revoked") }
         return info
     }
 

@@ -168,7 +168,7 @@ extension PostgresHubStore {
             try await pg.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let horizon = Int64(try await pg.one("SELECT value FROM hub_meta WHERE key = 'horizon'")?.text(0) ?? "0") ?? 0
             if after > 0 && after < horizon {
-                throw HubFailure(410, "behind_horizon", "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
+                throw HubFailure(.behindHorizon, "changes before hub position \(horizon) have been compacted; this device must take a snapshot (position \(after))")
             }
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
             let (cond, binds) = ScopeSQL.condition(device.scope, column: "row", firstBind: 4)
@@ -207,7 +207,7 @@ extension PostgresHubStore {
         try await transaction { pg in
             let end = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
             guard cursor <= end else {
-                throw HubFailure(422, "invalid", "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
+                throw HubFailure(.invalid, "cursor \(cursor) is beyond this hub's change log (\(end)); was the hub restored from an old backup?")
             }
             try await pg.exec("UPDATE hub_device SET pull_cursor = GREATEST(pull_cursor, $1), last_seen = $2, last_sync = $2 WHERE id = $3",
                               [.int(cursor), .int(now), .text(device.id)])
@@ -225,7 +225,7 @@ extension PostgresHubStore {
                 throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(after.prefix(60))\""))
             }
             guard Replica.inScope(row: parts[1], scope: scope) else {
-                throw HubFailure(422, "invalid", "snapshot position \(after.prefix(60)) is outside this device's scope")
+                throw HubFailure(.invalid, "snapshot position \(after.prefix(60)) is outside this device's scope")
             }
             (startKind, startID, exclusive) = (k.ordinal, parts[1], true)
         }
@@ -285,7 +285,7 @@ extension PostgresHubStore {
             if !inserted.isEmpty { return BundleKept(path: shown, again: false) }
             let existing = try await pg.one("SELECT bytes FROM hub_bundle WHERE device = $1 AND name = $2", [.text(device.id), .text(name)])?.bytes(0) ?? []
             guard existing == bytes else {
-                throw HubFailure(409, "name_taken", "this device already uploaded another bundle named \(name); choose another name")
+                throw HubFailure(.nameTaken, "this device already uploaded another bundle named \(name); choose another name")
             }
             return BundleKept(path: shown, again: true)
         }

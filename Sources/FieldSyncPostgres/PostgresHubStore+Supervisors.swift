@@ -18,7 +18,7 @@ extension PostgresHubStore {
                 INSERT INTO hub_supervisor(name, scope, salt, iterations, password_hash, created) VALUES ($1, $2, $3, $4, $5, $6)
                 ON CONFLICT (name) DO NOTHING RETURNING name
                 """, [.text(name), .text(scope), .text(salt), .int(Int64(PasswordHash.iterations)), .text(hash), .int(now)])
-            if inserted.isEmpty { throw HubFailure(409, "exists", "a supervisor named \(name) exists already") }
+            if inserted.isEmpty { throw HubFailure(.exists, "a supervisor named \(name) exists already") }
         }
         return SupervisorInfo(name: name, scope: scope, created: now, disabled: nil, lastLogin: nil)
     }
@@ -38,14 +38,14 @@ extension PostgresHubStore {
             try await pg.exec("DELETE FROM hub_session WHERE supervisor = $1", [.text(name)])
             return r.count
         }
-        guard n == 1 else { throw HubFailure(404, "not_found", "no active supervisor named \(name)") }
+        guard n == 1 else { throw HubFailure(.notFound, "no active supervisor named \(name)") }
     }
 
     public func supervisor(named name: String) async throws -> Supervisor {
         guard let a = try await supervisorAccount(named: name) else {
-            throw HubFailure(404, "not_found", "no supervisor named \(name) (fieldsync-hub supervisor add)")
+            throw HubFailure(.notFound, "no supervisor named \(name) (fieldsync-hub supervisor add)")
         }
-        if a.disabled { throw HubFailure(403, "disabled", "supervisor \(name) is disabled") }
+        if a.disabled { throw HubFailure(.disabled, "supervisor \(name) is disabled") }
         return Supervisor(name: name, scope: a.scope)
     }
 
@@ -83,10 +83,10 @@ extension PostgresHubStore {
                 SELECT s.supervisor, s.expires, s.csrf, p.scope, p.disabled FROM hub_session s JOIN hub_supervisor p ON p.name = s.supervisor
                 WHERE s.token_hash = $1
                 """, [.text(Enrolment.hash(token))]) else {
-                throw HubFailure(401, "bad_session", "not signed in (or the session ended): sign in again")
+                throw HubFailure(.badSession, "not signed in (or the session ended): sign in again")
             }
-            guard try r.int(1) > now else { throw HubFailure(401, "session_expired", "the session has expired: sign in again") }
-            guard try r.optInt(4) == nil else { throw HubFailure(403, "disabled", "this supervisor account is disabled") }
+            guard try r.int(1) > now else { throw HubFailure(.sessionExpired, "the session has expired: sign in again") }
+            guard try r.optInt(4) == nil else { throw HubFailure(.disabled, "this supervisor account is disabled") }
             return Session(token: token, supervisor: Supervisor(name: try r.text(0), scope: try r.text(3)), expires: try r.int(1), csrf: try r.text(2))
         }
     }

@@ -130,7 +130,7 @@ public final class PostgresHubStore: @unchecked Sendable {
                 return (site, meta["site_name"] ?? name, key)
             }
             guard create else {
-                throw HubFailure(404, "not_found", "\(url) holds no hub yet (serve it once, or fieldsync-hub migrate a SQLite hub into it)")
+                throw HubFailure(.notFound, "\(url) holds no hub yet (serve it once, or fieldsync-hub migrate a SQLite hub into it)")
             }
             let key = SiteKey()
             for (k, v) in [("site", key.site.hex), ("site_name", name), ("site_key", Base64.encode(key.seed)),

@@ -37,7 +37,7 @@ public enum PostgresImport {
     public static func run(from path: String, to url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.migrate"),
                            progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw HubFailure(404, "not_found", "\(path): no hub file here (give --from PATH of the file `fieldsync-hub serve` used)")
+            throw HubFailure(.notFound, "\(path): no hub file here (give --from PATH of the file `fieldsync-hub serve` used)")
         }
         // Opening it brings an older file up to date (its migrations), as serve would.
         let sqlite = try SQLiteHubStore(path: path)
@@ -58,7 +58,7 @@ public enum PostgresImport {
                 let pg = PG(connection: c, logger: logger)
                 try await pg.exec("SELECT pg_advisory_xact_lock(2026120102)")
                 if try await pg.one("SELECT 1 FROM hub_meta LIMIT 1") != nil {
-                    throw HubFailure(409, "exists", "\(url) holds a hub already: migrate into an empty database (createdb NAME)")
+                    throw HubFailure(.exists, "\(url) holds a hub already: migrate into an empty database (createdb NAME)")
                 }
                 return try await copy(file, bundles: bundles, into: pg, progress: progress)
             }

@@ -5,6 +5,9 @@ import Foundation
 
 public struct GzipError: Error, CustomStringConvertible, Sendable {
     public let reason: String
+    /// The data would decompress to more than the limit (the data may be sound): a size
+    /// refusal, not damage.
+    public var overLimit = false
     public var description: String { reason }
 }
 
@@ -119,7 +122,7 @@ final class GzipInflater {
                     let n = c.count - Int(stream.pointee.avail_out)
                     produced += n
                     if produced > limit {
-                        failure = GzipError(reason: "decompresses to more than \(limit) bytes (the limit); refused")
+                        failure = GzipError(reason: "decompresses to more than \(limit) bytes (the limit); refused", overLimit: true)
                         return
                     }
                     out.append(contentsOf: c[0..<n])

@@ -6,8 +6,9 @@
 // so libFuzzer saves the input as a crash artifact.
 //
 // Regression runner (an ordinary `swift build`): `fieldsync-fuzz FILE|DIR …` runs every file
-// (every file in each folder) through the same harness, FuzzHarness in FieldSyncReplica, and
+// (every file in each folder) through the same harness, FuzzHarness in FieldSyncFuzzing, and
 // exits 0 when none broke a property (a crash ends the process with a signal anyway).
+import FieldSyncFuzzing
 import FieldSyncReplica
 import Foundation
 

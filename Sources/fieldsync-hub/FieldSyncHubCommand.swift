@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldSyncCore
 import FieldSyncHub
 import FieldSyncPostgres
+import FieldSyncCommandLine
 import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation
@@ -67,7 +68,7 @@ struct HubOptions: ParsableArguments {
     /// should not leave an empty hub file behind a typo).
     func openExisting() async throws -> any HubStore {
         if !isPostgres, !FileManager.default.fileExists(atPath: location) {
-            throw HubFailure(404, "not_found", "\(location): no hub file here (give --db PATH of the file `fieldsync-hub serve` uses, or --store postgres://…)")
+            throw HubFailure(.notFound, "\(location): no hub file here (give --db PATH of the file `fieldsync-hub serve` uses, or --store postgres://…)")
         }
         return try await open(create: false)
     }

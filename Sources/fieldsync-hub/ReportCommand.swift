@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncCommandLine
 import FieldSyncPresentation
 import Foundation
 
@@ -61,7 +62,7 @@ struct ReportCommand: AsyncParsableCommand {
             for t in tables {
                 let path = (dir as NSString).appendingPathComponent(ReportCSV.fileName(report, t.section))
                 guard FileManager.default.createFile(atPath: path, contents: Data(ReportCSV.bytes(t))) else {
-                    throw HubFailure(500, "io", "\(path): could not write the file")
+                    throw HubFailure(.io, "\(path): could not write the file")
                 }
                 print("已写入 wrote \(path)")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncCommandLine
 import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncFuzzing
 import FieldSyncReplica
 import Foundation
 import Testing

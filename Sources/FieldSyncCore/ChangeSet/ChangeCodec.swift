@@ -157,7 +157,7 @@ public enum ChangeCodec {
             let version = try requiredInt(o, "schema")
             guard version >= 1 else { throw InputError("schema", "schema version must be ≥ 1, got \(version)") }
             guard version <= Int64(schema.version) else {
-                throw InputError("schema", "made with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it")
+                throw InputError("schema", "made with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it", newerSchema: true)
             }
             let kindText = try requiredString(o, "kind")
             guard let kind = RecordKind(rawValue: kindText) else {

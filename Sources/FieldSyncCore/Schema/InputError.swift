@@ -7,16 +7,20 @@
 public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var location: String
     public var reason: String
+    /// Made by a newer FieldSync (a schema version this one does not know): the input may be
+    /// sound, and a receiver may keep it to take later, after an upgrade.
+    public var newerSchema = false
 
-    public init(_ location: String, _ reason: String) {
+    public init(_ location: String, _ reason: String, newerSchema: Bool = false) {
         self.location = location
         self.reason = reason
+        self.newerSchema = newerSchema
     }
 
     public var description: String { location.isEmpty ? reason : "\(location): \(reason)" }
 
     /// The same error, placed inside an outer location (`line 3` + `fields.status`).
     public func within(_ outer: String) -> InputError {
-        InputError(location.isEmpty ? outer : "\(outer): \(location)", reason)
+        InputError(location.isEmpty ? outer : "\(outer): \(location)", reason, newerSchema: newerSchema)
     }
 }

@@ -1,7 +1,6 @@
 import FieldSyncCore
 import FieldSyncReplica
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -87,7 +86,7 @@ public enum HubConsole {
             throw ConsoleSignInRequired(reason: "required")
         }
         do { return try await store.session(token: token) } catch let f as HubFailure where f.status == 401 {
-            throw ConsoleSignInRequired(reason: f.code == "session_expired" ? "expired" : "ended")
+            throw ConsoleSignInRequired(reason: f.kind == .sessionExpired ? "expired" : "ended")
         }
     }
 
@@ -134,31 +133,25 @@ public enum HubConsole {
         return response
     }
 
+    /// A page for any error: the same typed refusal the JSON API sends (``HubMiddleware/failure(_:_:)``),
+    /// titled in Chinese by its kind.
     static func pageError(_ error: any Error, _ request: Request, _ logger: Logger) -> ConsolePageError {
-        switch error {
-        case let e as ConsolePageError: return e
-        case let f as HubFailure:
-            switch f.status {
-            case 403: return ConsolePageError(403, f.code == "out_of_scope" ? "不在您的管辖范围内" : "无权访问", f.message)
-            case 404: return ConsolePageError(404, "找不到", f.message)
-            case 422: return ConsolePageError(422, "输入有误", f.message)
-            default: return ConsolePageError(f.status, "请求未能完成", f.message)
-            }
-        case let e as ReplicaError:
-            switch e {
-            case .invalidInput(let ie): return ConsolePageError(422, "输入有误", ie.description)
-            case .notFound, .ambiguous: return ConsolePageError(404, "找不到", e.description)
-            case .wrongState: return ConsolePageError(409, "记录状态已变化", e.description)
-            default:
-                logger.error("console: store failure on \(request.method) \(request.uri.path): \(e)")
-                return ConsolePageError(503, "同步中心暂时无法完成请求", "the hub's store failed (\(e)); try again shortly")
-            }
-        case let e as DatabaseError:
-            logger.error("console: store failure on \(request.method) \(request.uri.path): \(e)")
-            return ConsolePageError(503, "同步中心暂时无法完成请求", "the hub's store failed (\(e.resultCode)); try again shortly")
-        default:
+        if let e = error as? ConsolePageError { return e }
+        let f = HubMiddleware.failure(error, request)
+        let title: String
+        switch f.kind {
+        case .outOfScope: title = "不在您的管辖范围内"
+        case .notFound: title = "找不到"
+        case .invalid, .badParameter: title = "输入有误"
+        case .conflict: title = "记录状态已变化"
+        case .unavailable:
+            logger.error("console: store failure on \(request.method) \(request.uri.path): \(error)")
+            title = "同步中心暂时无法完成请求"
+        case .internalError:
             logger.error("console: unexpected failure on \(request.method) \(request.uri.path): \(error)")
-            return ConsolePageError(500, "内部错误", "the hub failed unexpectedly; this is a bug")
+            title = "内部错误"
+        default: title = f.status == 403 ? "无权访问" : "请求未能完成"
         }
+        return ConsolePageError(f.status, title, f.message)
     }
 }

@@ -69,7 +69,7 @@ struct ConsolePages: Sendable {
         let session: Session
         do { session = try await signIn(name: name, password: password, address: address) } catch let f as HubFailure where f.status == 401 {
             return try await loginForm(request, error: "账号或密码错误", name: name, status: .unauthorized)
-        } catch let f as HubFailure where f.status == 429 || f.code == "locked" {
+        } catch let f as HubFailure where f.status == 429 || f.kind == .locked {
             var r = try await loginForm(request, error: String(f.message.prefix { $0 != "(" }).trimmingCharacters(in: .whitespaces), name: name,
                                         status: .init(code: f.status))
             if let s = f.retryAfter { r.headers[.retryAfter] = String(s) }

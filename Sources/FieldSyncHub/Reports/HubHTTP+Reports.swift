@@ -20,11 +20,11 @@ extension HubHTTP {
             let file = context.parameters.get("file") ?? ""
             let section = file.hasSuffix(".csv") ? String(file.dropLast(4)) : ""
             guard ReportTable.sections.contains(section) else {
-                throw HubFailure(404, "not_found", "no report section \"\(file.prefix(60))\": ask for /v1/reports/SECTION.csv with SECTION one of \(ReportTable.sections.joined(separator: ", ")), or /v1/reports for JSON")
+                throw HubFailure(.notFound, "no report section \"\(file.prefix(60))\": ask for /v1/reports/SECTION.csv with SECTION one of \(ReportTable.sections.joined(separator: ", ")), or /v1/reports for JSON")
             }
             let s = try await supervisor(request, store)
             let report = try await store.report(for: s.supervisor, try reportQuery(request))
-            guard let table = report.table(section) else { throw HubFailure(404, "not_found", "no report section \(section)") }
+            guard let table = report.table(section) else { throw HubFailure(.notFound, "no report section \(section)") }
             let headers: HTTPFields = [
                 .contentType: "text/csv; charset=utf-8",
                 contentDisposition: "attachment; filename=\"\(ReportCSV.fileName(report, section))\"",
@@ -39,7 +39,7 @@ extension HubHTTP {
         let q = r.uri.queryParameters
         func required(_ name: String) throws -> String {
             guard let v = q[Substring(name)], !v.isEmpty else {
-                throw HubFailure(400, "bad_parameter", "\(name) is required: the period's \(name == "from" ? "first" : "last") day, YYYY-MM-DD (UTC)")
+                throw HubFailure(.badParameter, "\(name) is required: the period's \(name == "from" ? "first" : "last") day, YYYY-MM-DD (UTC)")
             }
             return String(v)
         }
@@ -47,12 +47,12 @@ extension HubHTTP {
         var inactive = ReportQuery.defaultInactiveDays
         if let raw = q["inactive_days"] {
             guard isDigits(raw, max: 9), let n = Int(raw) else {
-                throw HubFailure(400, "bad_parameter", "inactive_days is a whole number of days, got \"\(raw.prefix(40))\"")
+                throw HubFailure(.badParameter, "inactive_days is a whole number of days, got \"\(raw.prefix(40))\"")
             }
             inactive = n
         }
         let region = q["region"].map(String.init)
-        if let region, region.isEmpty { throw HubFailure(400, "bad_parameter", "region is empty: leave it out for your whole scope, or give a division-code prefix") }
+        if let region, region.isEmpty { throw HubFailure(.badParameter, "region is empty: leave it out for your whole scope, or give a division-code prefix") }
         return try ReportQuery(region: region, from: from, to: to, inactiveDays: inactive)
     }
 }

@@ -97,7 +97,7 @@ public struct ReportEngine: Sendable {
 
     public init(query: ReportQuery, now: Int64, sql: ReportSQL) throws {
         guard let region = query.region else {
-            throw HubFailure(400, "bad_parameter", "region: a report needs a division-code prefix (6 digits for a county, 9 for a township, 12 for a village)")
+            throw HubFailure(.badParameter, "region: a report needs a division-code prefix (6 digits for a county, 9 for a township, 12 for a village)")
         }
         self.query = query
         self.now = now

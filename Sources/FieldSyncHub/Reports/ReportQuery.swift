@@ -29,15 +29,15 @@ public struct ReportQuery: Sendable, Equatable {
     /// Checks every parameter; a bad one is a ``HubFailure`` 400 `bad_parameter` naming it and why.
     public init(region: String? = nil, from: String, to: String, inactiveDays: Int = ReportQuery.defaultInactiveDays) throws {
         if let region, let p = SQLiteHubStore.scopeProblem(region) {
-            throw HubFailure(400, "bad_parameter", "region: \(p)")
+            throw HubFailure(.badParameter, "region: \(p)")
         }
         let f = try Self.day(from, "from"), t = try Self.day(to, "to")
-        guard f <= t else { throw HubFailure(400, "bad_parameter", "from (\(from)) is after to (\(to)): the period runs from its first day to its last, both included") }
+        guard f <= t else { throw HubFailure(.badParameter, "from (\(from)) is after to (\(to)): the period runs from its first day to its last, both included") }
         guard t - f < Self.maxPeriodDays else {
-            throw HubFailure(400, "bad_parameter", "the period \(from)…\(to) is \(t - f + 1) days; a report covers at most \(Self.maxPeriodDays) days")
+            throw HubFailure(.badParameter, "the period \(from)…\(to) is \(t - f + 1) days; a report covers at most \(Self.maxPeriodDays) days")
         }
         guard Self.inactiveDaysRange.contains(inactiveDays) else {
-            throw HubFailure(400, "bad_parameter", "inactive_days is a whole number of days in \(Self.inactiveDaysRange.lowerBound)…\(Self.inactiveDaysRange.upperBound), got \(inactiveDays)")
+            throw HubFailure(.badParameter, "inactive_days is a whole number of days in \(Self.inactiveDaysRange.lowerBound)…\(Self.inactiveDaysRange.upperBound), got \(inactiveDays)")
         }
         self.region = region
         self.from = from
@@ -47,12 +47,12 @@ public struct ReportQuery: Sendable, Equatable {
 
     /// Days since 1970-01-01 of a `YYYY-MM-DD` date (years 1900…2999), or 400 `bad_parameter`.
     static func day(_ s: String, _ name: String) throws -> Int64 {
-        if let p = DateCheck.problem(s) { throw HubFailure(400, "bad_parameter", "\(name): \(p)") }
+        if let p = DateCheck.problem(s) { throw HubFailure(.badParameter, "\(name): \(p)") }
         guard let ms = UTCTime.parseISO(s), s.utf8.count == 10 else {
-            throw HubFailure(400, "bad_parameter", "\(name): \"\(s.prefix(40))\" is not a calendar date YYYY-MM-DD")
+            throw HubFailure(.badParameter, "\(name): \"\(s.prefix(40))\" is not a calendar date YYYY-MM-DD")
         }
         let y = s.prefix(4)
-        guard y >= "1900", y <= "2999" else { throw HubFailure(400, "bad_parameter", "\(name): the year of \(s) is outside 1900…2999") }
+        guard y >= "1900", y <= "2999" else { throw HubFailure(.badParameter, "\(name): the year of \(s) is outside 1900…2999") }
         return ms / 86_400_000
     }
 
@@ -62,7 +62,7 @@ public struct ReportQuery: Sendable, Equatable {
         var q = self
         guard let r = region else { q.region = s.scope; return q }
         guard r.hasPrefix(s.scope) else {
-            throw HubFailure(403, "out_of_scope", "region \(r) (\(RegionCode.levelLabel(r))) lies outside \(s.name)'s scope \(s.scope) (\(RegionCode.levelLabel(s.scope))); ask for \(s.scope) or a region inside it")
+            throw HubFailure(.outOfScope, "region \(r) (\(RegionCode.levelLabel(r))) lies outside \(s.name)'s scope \(s.scope) (\(RegionCode.levelLabel(s.scope))); ask for \(s.scope) or a region inside it")
         }
         return q
     }

@@ -41,12 +41,12 @@ extension SQLiteHubStore {
     /// outside it is refused (403 `out_of_scope`). Runs on its own read-only connection.
     public func report(for s: Supervisor, _ q: ReportQuery) async throws -> HubReport {
         let scoped = try q.scoped(to: s)
-        let now = Self.now()
+        let now = self.now()
         let readers = reportReaders
         return try await withCheckedThrowingContinuation { cont in
             readers.queue.async {
                 cont.resume(with: Result {
-                    try readers.reader().read { db in try Self.runReport(db, ReportEngine(query: scoped, now: now, sql: .sqlite)) }
+                    try Self.storeFailure { try readers.reader().read { db in try Self.runReport(db, ReportEngine(query: scoped, now: now, sql: .sqlite)) } }
                 })
             }
         }
@@ -54,7 +54,7 @@ extension SQLiteHubStore {
 
     /// The report for `q` over the whole hub (the admin command); no region means every record.
     public func report(_ q: ReportQuery) throws -> HubReport {
-        let now = Self.now()
+        let now = self.now()
         return try reportReaders.queue.sync {
             try reportReaders.reader().read { db in try Self.runReport(db, ReportEngine(query: q, now: now, sql: .sqlite)) }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldSyncCore
 import FieldSyncReplica
 import FieldSyncTransport
+import FieldSyncCommandLine
 import FieldSyncPresentation
 import Foundation
 

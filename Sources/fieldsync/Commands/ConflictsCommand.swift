@@ -1,5 +1,6 @@
 import ArgumentParser
 import FieldSyncCore
+import FieldSyncCommandLine
 import FieldSyncPresentation
 import FieldSyncReplica
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncCore
 import FieldSyncReplica
+import FieldSyncCommandLine
 import FieldSyncPresentation
 
 struct Init: ParsableCommand {

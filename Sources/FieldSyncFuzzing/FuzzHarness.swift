@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncReplica
 import Foundation
 import GRDB
 
@@ -87,7 +88,10 @@ public final class FuzzHarness {
     /// `PRAGMA integrity_check` and `foreign_key_check` of the replica: empty when sound.
     public func checkIntegrity() -> [String] {
         do {
-            return try replica.read { db in
+            // A connection of its own: the harness sees the file as any reader would.
+            var c = Configuration()
+            c.readonly = true
+            return try DatabaseQueue(path: replica.path, configuration: c).read { db in
                 let rows = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 var out = rows == ["ok"] ? [] : rows.map { "integrity_check: \($0)" }
                 let fk = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check")

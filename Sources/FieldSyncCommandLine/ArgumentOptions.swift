@@ -1,5 +1,6 @@
 import ArgumentParser
 import FieldSyncCore
+import FieldSyncPresentation
 import FieldSyncReplica
 
 // MARK: - Arguments shared by the two CLIs
