@@ -6,7 +6,8 @@ import Testing
 
 /// Three laptops and a hub produce conflicts of every kind — concurrent edits to one field,
 /// delete versus edit, and two conflicting resolutions — see them identically everywhere, settle
-/// them from a laptop and from the hub, and after one round of syncs none is left anywhere.
+/// them from a laptop and from the hub, and after one round of syncs none is left anywhere;
+/// with the hub on SQLite and on PostgreSQL alike.
 @Suite(.serialized) struct ConflictEndToEndSpec {
     /// What a conflict list says, without local details (names of local files): id, type,
     /// candidates (change ids, values, who wins).
@@ -17,12 +18,13 @@ import Testing
         }.sorted()
     }
 
-    @Test func everyKindOfConflictIsListedIdenticallyAndSettledEverywhereInOneRound() throws {
+    @Test(arguments: StoreKind.available) func everyKindOfConflictIsListedIdenticallyAndSettledEverywhereInOneRound(kind: StoreKind) async throws {
         let dir = TempDir()
-        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
-        let add = try runCLI(["supervisor", "add", "--db", hub.db, "--name", "陈主任", "--scope", township], env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "correct horse"], binary: "fieldsync-hub")
+        let store = try await E2EHub(kind, dir)
+        let hub = try store.start(log: dir.file("hub.log"))
+        let add = try runCLI(["supervisor", "add", "--store", hub.db, "--name", "陈主任", "--scope", township], env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "correct horse"], binary: "fieldsync-hub")
         #expect(add.status == 0, "\(add.stderr)")
-        let add2 = try runCLI(["supervisor", "add", "--db", hub.db, "--name", "刘科长", "--scope", township], env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "battery staple"], binary: "fieldsync-hub")
+        let add2 = try runCLI(["supervisor", "add", "--store", hub.db, "--name", "刘科长", "--scope", township], env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "battery staple"], binary: "fieldsync-hub")
         #expect(add2.status == 0)
         let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
         let b = try Laptop(dir, "李明的笔记本", author: "李明")
