@@ -72,17 +72,31 @@ public struct NewDevice: Sendable {
 
 // MARK: - HubStore
 
-/// Everything the hub keeps, behind one narrow interface: the SQLite store is the default,
-/// a PostgreSQL store for province-size deployments implements the same.
+/// Everything the hub keeps, behind small role interfaces: the SQLite store is the default,
+/// the PostgreSQL store (FieldSyncPostgres) for a county or a province implements the same.
+/// The rules (``PushAdmission``, ``Enrolment``, ``SignIn``, ``RecordMerge``, ``Scope``,
+/// ``SupervisorRules``, ``ReportEngine``) are the hub's; a store keeps what they decide.
 ///
 /// Methods throw ``HubFailure`` for refusals that reach the client as they are, and
 /// `ReplicaError.storage` when the store itself fails (the client is told to retry).
-public protocol HubStore: AnyObject, Sendable {
+public protocol HubStore: HubIdentity, DeviceStore, ExchangeStore, SignInStore, SupervisingStore, HubAdministration {}
+
+/// Who the hub is, and its clock.
+public protocol HubIdentity: AnyObject, Sendable {
     var hubSite: SiteID { get }
     var hubName: String { get }
     /// Signs every page the hub serves and the hub's own changes (changeset.md §7).
     var hubKey: SiteKey { get }
+    /// The hub's clock (ms since 1970, UTC): injected at the store's creation, so tests set time.
+    func now() -> Int64
+    /// Where the store is (a file path, a database URL without its password), for messages.
+    var location: String { get }
+    /// Lets go of the store when the hub stops (a SQLite store folds its write-ahead log in).
+    func close() async
+}
 
+/// Devices: enrolment codes, tokens, the sites they write under.
+public protocol DeviceStore: AnyObject, Sendable {
     func addDevice(name: String, scope: String, codeLifetimeMs: Int64) async throws -> NewDevice
     func devices() async throws -> [DeviceInfo]
     func revoke(device: String) async throws -> DeviceInfo
@@ -91,6 +105,12 @@ public protocol HubStore: AnyObject, Sendable {
 
     /// A device names a new site it writes under, having proved it holds the site's key.
     func bindSite(_ binding: SiteBinding, for device: Device) async throws
+    /// Remembers when a device was last seen, its clock, and the last error it ran into.
+    func note(device: Device, deviceTime: Int64?, error: String?) async
+}
+
+/// The sync protocol: push, pull, snapshot, acknowledgement, bundles.
+public protocol ExchangeStore: AnyObject, Sendable {
 
     /// Takes a batch of changes from a device: each is judged by ``PushAdmission`` (scope,
     /// origin — `vouches` are the checked manifests sent with it — vectors, clock) and merged;
@@ -102,16 +122,16 @@ public protocol HubStore: AnyObject, Sendable {
     func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage
     /// The device confirms it has applied everything up to hub position `cursor`.
     func acknowledge(device: Device, cursor: Int64) async throws
-    /// Remembers when a device was last seen, its clock, and the last error it ran into.
-    func note(device: Device, deviceTime: Int64?, error: String?) async
     /// The names of these sites (only these: a page names the sites it carries).
     func siteNames(_ ids: Set<SiteID>) async throws -> [SiteID: String]
     /// Keeps a bundle a device uploaded (`PUT /v1/bundles/{name}`) in that device's inbox; the
     /// name is already checked (``BundleUpload/name(_:)``). The same name with the same bytes
     /// again is harmless (`again`); with other bytes, 409 `name_taken`.
     func keepBundle(named name: String, bytes: [UInt8], from device: Device) async throws -> BundleKept
+}
 
-    // Supervisors: sign-in (the rules are ``SignIn``'s), and conflicts within their scope.
+/// Supervisors' sign-in and sessions: the rules are ``SignIn``'s, the store keeps the counts.
+public protocol SignInStore: AnyObject, Sendable {
     func supervisorAccount(named name: String) async throws -> SupervisorAccount?
     /// Keeps a new session unless the account changed meanwhile (disabled, or its password hash
     /// is no longer `passwordHash`): false then. Ends the oldest sessions beyond `maxPerAccount`.
@@ -131,6 +151,10 @@ public protocol HubStore: AnyObject, Sendable {
     func logSecurityEvent(_ e: SecurityEvent) async throws
     func session(token: String) async throws -> Session
     func logout(token: String) async throws
+}
+
+/// What supervisors see and settle, always within their scope (``SupervisorRules``).
+public protocol SupervisingStore: AnyObject, Sendable {
     func conflicts(for s: Supervisor, _ f: ConflictFilter) async throws -> [ConflictInfo]
     func conflictDetail(for s: Supervisor, _ id: String) async throws -> ConflictDetail
     func resolve(for s: Supervisor, _ id: String, _ how: Resolution, note: String?) async throws -> EditResult
@@ -145,10 +169,11 @@ public protocol HubStore: AnyObject, Sendable {
     /// Reports (Protocol/reports.md): figures for a region and period within the supervisor's
     /// scope; a region outside it is 403 `out_of_scope`, no region means the whole scope.
     func report(for s: Supervisor, _ q: ReportQuery) async throws -> HubReport
-    func now() -> Int64
+}
 
-    // Administration (`fieldsync-hub supervisor …`, `security-log`, `report`): local commands,
-    // not reachable over HTTP.
+/// Administration (`fieldsync-hub supervisor …`, `security-log`, `report`): local commands,
+/// not reachable over HTTP; and the figures the metrics read.
+public protocol HubAdministration: AnyObject, Sendable {
     func addSupervisor(name: String, scope: String, password: String) async throws -> SupervisorInfo
     func supervisors() async throws -> [SupervisorInfo]
     /// Disables an account and ends its sessions; 404 when there is no active one by that name.
@@ -164,9 +189,4 @@ public protocol HubStore: AnyObject, Sendable {
 
     /// Figures for the metrics, read at each scrape.
     func vitals() async throws -> HubVitals
-
-    /// Where the store is (a file path, a database URL without its password), for messages.
-    var location: String { get }
-    /// Lets go of the store when the hub stops (a SQLite store folds its write-ahead log in).
-    func close() async
 }
