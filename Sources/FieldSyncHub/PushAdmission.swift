@@ -189,3 +189,56 @@ public enum SitePossession {
         }
     }
 }
+
+// MARK: - A batch: sorting and answering
+
+extension PushAdmission {
+    /// A change admitted to be merged, with its place in the batch.
+    public struct Admitted: Sendable {
+        public let slot: Int
+        public let change: Change
+        public let text: String
+        public let onlyIfHeld: (ApplyRefusal.Code, String)?
+    }
+
+    /// Judges every change of a batch: the refusals in their slots, and the admitted in order.
+    public static func sort(_ decoded: [Decoded], _ ctx: Context, count: Int) -> (results: [PushResult?], admitted: [Admitted]) {
+        var results = [PushResult?](repeating: nil, count: count)
+        var admitted: [Admitted] = []
+        for d in decoded {
+            switch judge(d, ctx) {
+            case .refuse(let r): results[d.index] = r
+            case .admit(let c, let text, let onlyIfHeld): admitted.append(Admitted(slot: d.index, change: c, text: text, onlyIfHeld: onlyIfHeld))
+            }
+        }
+        return (results, admitted)
+    }
+
+    /// The answer to a push once the store has merged the admitted changes (`outcomes`, in the
+    /// same order): each change's result, how many were accepted, and the device's last error
+    /// when any was refused.
+    public struct Answer: Sendable {
+        public var results: [PushResult]
+        public var accepted: Int
+        public var lastError: String?
+    }
+
+    public static func answer(_ sorted: [PushResult?], _ admitted: [Admitted], _ outcomes: [Replica.EachOutcome]) -> Answer {
+        var results = sorted
+        var accepted = 0
+        for (a, o) in zip(admitted, outcomes) {
+            let id = a.change.id.description
+            switch o {
+            case .applied, .obsolete:
+                results[a.slot] = PushResult(id: id, status: .accepted)
+                accepted += 1
+            case .duplicate: results[a.slot] = PushResult(id: id, status: .duplicate)
+            case .refused(let code, let e): results[a.slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
+            }
+        }
+        let final = results.map { $0! }
+        let refused = final.filter { $0.status == .refused }
+        let lastError = refused.first.map { "refused \(refused.count) change(s): \($0.code ?? ""): \($0.reason ?? "")" }
+        return Answer(results: final, accepted: accepted, lastError: lastError)
+    }
+}

@@ -236,42 +236,20 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                                       knownSites: Set(mentioned.inVectors.filter { self.knownSites.contains($0.raw) }),
                                       vouches: vouches, now: now)
             }
-            var results = [PushResult?](repeating: nil, count: raw.count)
-            var slots: [Int] = []
-            var incoming: [Replica.Incoming] = []
-            for d in decoded {
-                switch PushAdmission.judge(d, ctx) {
-                case .refuse(let result): results[d.index] = result
-                case .admit(let c, let text, let onlyIfHeld):
-                    slots.append(d.index)
-                    incoming.append(Replica.Incoming(c, text: text, onlyIfHeld: onlyIfHeld))
-                }
-            }
+            let (sorted, admitted) = PushAdmission.sort(decoded, ctx, count: raw.count)
+            let incoming = admitted.map { Replica.Incoming($0.change, text: $0.text, onlyIfHeld: $0.onlyIfHeld) }
             // Names only for the device's own sites: a push cannot rename the hub or another laptop.
             try r.noteSites(sites.filter { ctx.ownSites.contains($0.key) })
             let (outcomes, _) = try r.applyEach(incoming, source: .device, peer: device.id)
-            var accepted = 0
-            for ((slot, i), o) in zip(zip(slots, incoming), outcomes) {
-                let id = i.change.id.description
-                switch o {
-                case .applied, .obsolete:
-                    results[slot] = PushResult(id: id, status: .accepted)
-                    accepted += 1
-                    self.knownSites.insert(i.change.id.site.raw)
-                case .duplicate: results[slot] = PushResult(id: id, status: .duplicate)
-                case .refused(let code, let e): results[slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
-                }
-            }
-            let final = results.map { $0! }
-            let refused = final.filter { $0.status == .refused }
+            let answer = PushAdmission.answer(sorted, admitted, outcomes)
+            for (a, o) in zip(admitted, outcomes) where o == .applied || o == .obsolete { self.knownSites.insert(a.change.id.site.raw) }
             try r.database.write { db in
-                try db.execute(sql: "UPDATE hub_device SET pushed = pushed + ?, last_seen = ? WHERE id = ?", arguments: [accepted, now, device.id])
-                if let first = refused.first {
-                    try db.execute(sql: "UPDATE hub_device SET last_error = ?, last_error_at = ? WHERE id = ?",
-                                   arguments: ["refused \(refused.count) change(s): \(first.code ?? ""): \(first.reason ?? "")", now, device.id])
+                try db.execute(sql: "UPDATE hub_device SET pushed = pushed + ?, last_seen = ? WHERE id = ?", arguments: [answer.accepted, now, device.id])
+                if let e = answer.lastError {
+                    try db.execute(sql: "UPDATE hub_device SET last_error = ?, last_error_at = ? WHERE id = ?", arguments: [e, now, device.id])
                 }
             }
-            return PushResponse(results: final, hubSeq: try r.changeLogEnd())
+            return PushResponse(results: answer.results, hubSeq: try r.changeLogEnd())
         }
     }
 

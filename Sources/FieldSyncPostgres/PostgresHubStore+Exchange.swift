@@ -17,10 +17,7 @@ extension PostgresHubStore {
         let local: Bool
     }
 
-    enum Outcome {
-        case applied, obsolete, duplicate
-        case refused(ApplyRefusal.Code, InputError)
-    }
+    typealias Outcome = Replica.EachOutcome
 
     /// Applies a batch in the caller's transaction: the records it touches are locked in one
     /// order, each change is judged by ``RecordMerge`` against its record and the change log,
@@ -124,40 +121,18 @@ extension PostgresHubStore {
             let known = Set(try await pg.rows("SELECT id FROM fs_site WHERE id = ANY($1::bigint[])", [.ints(mentioned.inVectors.map { Int64(bitPattern: $0.raw) })])
                 .map { SiteID(raw: UInt64(bitPattern: try $0.int(0))) })
             let ctx = PushAdmission.Context(device: device, ownSites: own, owners: owners, knownSites: known, vouches: vouches, now: now)
-            var results = [PushResult?](repeating: nil, count: raw.count)
-            var slots: [Int] = []
-            var incoming: [Incoming] = []
-            for d in decoded {
-                switch PushAdmission.judge(d, ctx) {
-                case .refuse(let r): results[d.index] = r
-                case .admit(let c, let text, let onlyIfHeld):
-                    slots.append(d.index)
-                    incoming.append(Incoming(change: c, text: text, onlyIfHeld: onlyIfHeld, local: false))
-                }
-            }
+            let (sorted, admitted) = PushAdmission.sort(decoded, ctx, count: raw.count)
+            let incoming = admitted.map { Incoming(change: $0.change, text: $0.text, onlyIfHeld: $0.onlyIfHeld, local: false) }
             // Names only for the device's own sites: a push cannot rename the hub or another laptop.
             for (id, name) in sites where own.contains(id) { try await Self.noteSite(pg, id, name: name) }
             let outcomes = try await Self.apply(pg, incoming, peer: device.id, hubSite: hubSite, now: now)
-            var accepted = 0
-            for ((slot, i), o) in zip(zip(slots, incoming), outcomes) {
-                let id = i.change.id.description
-                switch o {
-                case .applied, .obsolete:
-                    results[slot] = PushResult(id: id, status: .accepted)
-                    accepted += 1
-                case .duplicate: results[slot] = PushResult(id: id, status: .duplicate)
-                case .refused(let code, let e): results[slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
-                }
-            }
-            let final = results.map { $0! }
-            let refused = final.filter { $0.status == .refused }
-            try await pg.exec("UPDATE hub_device SET pushed = pushed + $1, last_seen = $2 WHERE id = $3", [.int(Int64(accepted)), .int(now), .text(device.id)])
-            if let first = refused.first {
-                try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3",
-                                  [.text("refused \(refused.count) change(s): \(first.code ?? ""): \(first.reason ?? "")"), .int(now), .text(device.id)])
+            let answer = PushAdmission.answer(sorted, admitted, outcomes)
+            try await pg.exec("UPDATE hub_device SET pushed = pushed + $1, last_seen = $2 WHERE id = $3", [.int(Int64(answer.accepted)), .int(now), .text(device.id)])
+            if let e = answer.lastError {
+                try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3", [.text(e), .int(now), .text(device.id)])
             }
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
-            return PushResponse(results: final, hubSeq: head)
+            return PushResponse(results: answer.results, hubSeq: head)
         }
     }
 
@@ -254,13 +229,7 @@ extension PostgresHubStore {
                         texts.append(t)
                         size += t.utf8.count
                     }
-                    if !page.texts.isEmpty && (page.texts.count + texts.count > limit || page.bytes + size > maxBytes) {
-                        page.more = true
-                        return page
-                    }
-                    page.texts += texts
-                    page.bytes += size
-                    page.next = "\(kind.rawValue):\(id)"
+                    guard page.addRecord(texts, size: size, next: "\(kind.rawValue):\(id)", limit: limit, maxBytes: maxBytes) else { return page }
                 }
                 if ids.count > limit {
                     page.more = true

@@ -16,6 +16,21 @@ public struct ScopedPage: Sendable {
     public init(texts: [String], cursor: Int64, more: Bool, next: String?, bytes: Int) {
         (self.texts, self.cursor, self.more, self.next, self.bytes) = (texts, cursor, more, next, bytes)
     }
+
+    /// Snapshot: adds one record's changes (`size` bytes of text) whole, continuing after
+    /// `next`; when they would break `limit` or `maxBytes` on a page that holds something
+    /// already, adds nothing, marks the page `more` and returns false (a record is never split,
+    /// and one record alone always fits).
+    public mutating func addRecord(_ recordTexts: [String], size: Int, next position: String, limit: Int, maxBytes: Int) -> Bool {
+        if !texts.isEmpty && (texts.count + recordTexts.count > limit || bytes + size > maxBytes) {
+            more = true
+            return false
+        }
+        texts += recordTexts
+        bytes += size
+        next = position
+        return true
+    }
 }
 
 extension Replica {
@@ -151,13 +166,7 @@ extension Replica {
                         size += t.utf8.count
                     }
                     body.begin()
-                    if !page.texts.isEmpty && (page.texts.count + texts.count > limit || page.bytes + size > maxBytes) {
-                        page.more = true
-                        return page
-                    }
-                    page.texts += texts
-                    page.bytes += size
-                    page.next = "\(kind.rawValue):\(id)"
+                    guard page.addRecord(texts, size: size, next: "\(kind.rawValue):\(id)", limit: limit, maxBytes: maxBytes) else { return page }
                 }
                 if ids.count > limit {
                     page.more = true
