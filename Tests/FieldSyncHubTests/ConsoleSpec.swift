@@ -173,7 +173,7 @@ import Testing
 
     @Test(arguments: StoreKind.available) func behindHTTPSTheCookiesAreSecureAndOnlyTheHTTPSOriginMaySendForms(kind: StoreKind) async throws {
         let w = try await world(kind)
-        let app = Application(router: HubHTTP.router(store: w.f.store, console: ConsoleConfiguration(secureCookies: true)))
+        let app = Application(router: HubHTTP.router(store: w.f.store, logger: quietLogger(), console: ConsoleConfiguration(secureCookies: true)), logger: quietLogger())
         try await app.test(.router) { client in
             let b = Browser(client)
             let form = try await b.get("/console/login")

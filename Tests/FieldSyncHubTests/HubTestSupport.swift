@@ -25,7 +25,7 @@ struct HubFixture: @unchecked Sendable {
         store = try SQLiteHubStore(path: dir.file("hub.sqlite"), name: "测试中心", clock: time)
     }
 
-    var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store)) }
+    var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store, logger: quietLogger()), logger: quietLogger()) }
 
     /// Adds and enrols a device whose site is `key`'s, returning its token.
     func device(_ name: String, scope: String, key: SiteKey = SiteKey()) async throws -> (Device, String) {

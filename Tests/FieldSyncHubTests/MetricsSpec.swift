@@ -78,7 +78,7 @@ import Testing
         #expect(!logged.contains(a) && !logged.contains(b) && !logged.contains(Self.token), "no token in the logs")
 
         // Without a token configured, /metrics does not exist.
-        let closed = Application(router: HubHTTP.router(store: f.store))
+        let closed = Application(router: HubHTTP.router(store: f.store, logger: quietLogger()), logger: quietLogger())
         try await closed.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get, headers: bearer(Self.token)) { r in #expect(r.status == .notFound) }
         }

@@ -34,7 +34,7 @@ import Testing
         let clock = ManualClock()
         var store: any HubStore { f.store }
         /// The router as the hub has it, with a quiet log.
-        var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: f.store, logger: quietLogger())) }
+        var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: f.store, logger: quietLogger()), logger: quietLogger()) }
 
         /// `fullHash: false` stores 陈主任's password with 1,000 PBKDF2 iterations instead of
         /// 210,000 (the count is kept per account, as after an upgrade): checking it takes
@@ -473,11 +473,6 @@ fileprivate extension Result {
     var failure: Failure? { if case .failure(let f) = self { f } else { nil } }
 }
 
-private func quietLogger() -> Logger {
-    var l = Logger(label: "fieldsync-hub-test")
-    l.logLevel = .critical
-    return l
-}
 
 private func signInJSON(_ name: String, _ password: String) -> String {
     let v: JSONValue = ["name": .string(name), "password": .string(password)]

@@ -4,6 +4,7 @@ import FieldSyncTrust
 import FieldSyncPostgres
 @_spi(Hub) import FieldSyncReplica
 import Foundation
+import Logging
 import Hummingbird
 import Testing
 
@@ -71,7 +72,7 @@ struct StoreFixture: @unchecked Sendable {
         }
     }
 
-    var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store)) }
+    var app: some ApplicationProtocol { Application(router: HubHTTP.router(store: store, logger: quietLogger()), logger: quietLogger()) }
 
     /// Adds and enrols a device whose site is `key`'s, returning it and its token.
     func device(_ name: String, scope: String, key: SiteKey = SiteKey()) async throws -> (Device, String) {
@@ -79,4 +80,11 @@ struct StoreFixture: @unchecked Sendable {
         let resp = try await store.enroll(enrolment(code: d.code, key: key, name: name))
         return (Device(id: resp.device, name: name, scope: scope), resp.token)
     }
+}
+
+/// A logger for apps under test: warnings and worse only (the request log would drown the test output).
+func quietLogger() -> Logger {
+    var l = Logger(label: "fieldsync-hub-test")
+    l.logLevel = .warning
+    return l
 }

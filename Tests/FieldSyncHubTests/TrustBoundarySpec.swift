@@ -377,7 +377,7 @@ import Testing
     @Test(arguments: StoreKind.available) func overHTTPSEveryResponseCarriesHSTSAndOverPlainHTTPNone(kind: StoreKind) async throws {
         let f = try await StoreFixture(kind)
         for secure in [true, false] {
-            let app = Application(router: HubHTTP.router(store: f.store, console: ConsoleConfiguration(secureCookies: secure)))
+            let app = Application(router: HubHTTP.router(store: f.store, logger: quietLogger(), console: ConsoleConfiguration(secureCookies: secure)), logger: quietLogger())
             try await app.test(.router) { client in
                 for uri in ["/v1/health", "/v1/changes", "/console/login", "/nowhere"] {
                     try await client.execute(uri: uri, method: .get) { r in
