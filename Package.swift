@@ -103,8 +103,8 @@ let package = Package(
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: [
-                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncTransport",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         // Fuzzer of the change-set and bundle decoders (scripts/fuzz); without FIELDSYNC_FUZZ it
         // runs the files it is given through the same harness (a regression runner).

@@ -93,6 +93,21 @@ public final class PostgresHubStore: @unchecked Sendable {
         return new
     }
 
+    /// Drops database `name` on the server `url` points at (benchmarks clean up after
+    /// themselves); nobody may be connected to it. `name` as for ``createDatabase(_:on:logger:)``.
+    public static func dropDatabase(_ name: String, on url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.postgres")) async throws {
+        guard !name.isEmpty, name.utf8.count <= 63, name.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else {
+            throw ReplicaError.invalidInput(InputError("database", "a database's name is 1–63 lowercase letters, digits and _, got \"\(name.prefix(70))\""))
+        }
+        let (client, task) = await start(url, logger: logger)
+        defer { task.cancel() }
+        do {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name)"), logger: logger)
+        } catch {
+            throw storeError(error, url: url)
+        }
+    }
+
     public func now() -> Int64 { clock() }
 
     // MARK: Migrations and identity

@@ -12,6 +12,7 @@ import FieldSyncPostgres
 //   fieldsync-bench --report-generate FILE [--report-records N]   a county hub file (ReportBench.swift)
 //   fieldsync-bench --report FILE                                  reports on it vs a full scan, peak memory
 //   fieldsync-bench --pull-scale [--small N] [--large N] [--pg URL]  a village's pull, 10^4 vs 10^6 other changes
+//   fieldsync-bench --load [--pg URL] [--laptops 300,2000] [--concurrency 200] …   N laptops syncing with real hubs (LoadBench.swift)
 
 let args = CommandLine.arguments
 func arg(_ name: String, _ def: Int) -> Int {
@@ -36,6 +37,17 @@ if let i = args.firstIndex(of: "--report"), i + 1 < args.count {
 let dir = args.firstIndex(of: "--dir").map { args[$0 + 1] } ?? NSTemporaryDirectory() + "fieldsync-bench-\(getpid())"
 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }
+if args.contains("--load") {
+    do {
+        try await LoadBench.run(LoadBench.Options(args, dir: dir))
+    } catch {
+        FileHandle.standardError.write(Data("fieldsync-bench --load: \(error)\n".utf8))
+        try? FileManager.default.removeItem(atPath: dir)
+        exit(1)
+    }
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
 if args.contains("--pull-scale") {
     let pg = try args.firstIndex(of: "--pg").map { try PostgresURL(args[$0 + 1]) }
     try await PullScaleBench.run(dir: dir, small: arg("--small", 10_000), large: arg("--large", 1_000_000), pg: pg)
