@@ -80,6 +80,12 @@ enum LoadBench {
         var pushed: Int
         var pulled: Int
         var hubCPU: Double
+        /// PostgreSQL backends serving this run's database (0 for SQLite).
+        var pgCPU: Double
+        /// The load driver: every laptop's client work (libcurl, JSON, its own SQLite replica).
+        var driverCPU: Double
+        /// Both cores' busy time over the phase, whoever used it (other work on the machine too).
+        var machineBusy: Double
         var server: ServerFigures
         var syncsPerSecond: Double { Double(laptops) / wall }
         func quantile(_ q: Double) -> Double {
@@ -123,8 +129,8 @@ enum LoadBench {
     // MARK: - Running
 
     static func run(_ o: Options) async throws {
-        print("| store | laptops | at once | syncs/s | p50 | p99 | max | errors | retries | changes up / down | hub push p50 / p99 | hub pull p50 / p99 | hub requests (non-2xx) | store errors / retries | hub CPU per sync |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| store | laptops | at once | syncs/s | p50 | p99 | max | errors | retries | changes up / down | hub request p50 / p99 | hub push p50 / p99 | hub pull p50 / p99 | hub requests (non-2xx) | store errors / retries | CPU per sync: hub / PostgreSQL / laptops | cores busy (all processes) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         var results: [Result] = []
         for setup in o.setups {
             for n in o.laptops {
@@ -171,10 +177,12 @@ enum LoadBench {
             label(r.setup), "\(r.laptops)", "\(r.concurrency)", String(format: "%.1f", r.syncsPerSecond),
             seconds(r.quantile(0.5)), seconds(r.quantile(0.99)), seconds(r.latencies.max() ?? .nan),
             "\(r.errors)" + (r.firstError.map { " (\($0.prefix(120)))" } ?? ""), "\(r.retries)", "\(r.pushed) / \(r.pulled)",
+            "\(seconds(s.requestQuantile(0.5))) / \(seconds(s.requestQuantile(0.99)))",
             "\(seconds(s.quantile("push", 0.5))) / \(seconds(s.quantile("push", 0.99)))",
             "\(seconds(s.quantile("pull", 0.5))) / \(seconds(s.quantile("pull", 0.99)))",
             "\(Int(s.requests)) (\(Int(s.failedRequests)))", "\(Int(s.storeErrors)) / \(Int(s.storeRetries))",
-            String(format: "%.1f ms", r.hubCPU / Double(r.laptops) * 1000),
+            String(format: "%.1f / %.1f / %.1f ms", r.hubCPU / Double(r.laptops) * 1000, r.pgCPU / Double(r.laptops) * 1000, r.driverCPU / Double(r.laptops) * 1000),
+            String(format: "%.2f of %d", r.machineBusy / r.wall, ProcessInfo.processInfo.activeProcessorCount),
         ]
         return "| " + cells.joined(separator: " | ") + " |"
     }
@@ -246,6 +254,10 @@ enum LoadBench {
             } catch { setupErrors[i] = "\(error)" }
         }
         log("\(setup) \(n): laptops created and enrolled in \(String(format: "%.1f", Date().timeIntervalSince(t))) s")
+        // Opening a replica (its migrations checked, its schema read) is not part of a sync: the
+        // replicas stay open from the last preparing round when the file limit allows it.
+        let opened = ResultSlots<Replica>(n)
+        let keepOpen = n * 3 + 1000 < openFileLimit()
         for round in 1...2 {
             t = Date()
             await parallel(n, width: o.concurrency) { i in
@@ -254,24 +266,36 @@ enum LoadBench {
                     let r = try Replica.open(path: "\(dir)/laptops/\(i).sqlite")
                     let rep = try SyncClient(replica: r, options: opts).sync()
                     if !rep.complete { setupErrors[i] = "preparing sync incomplete: \(rep.refused.first?.reason ?? rep.retryLater.first?.reason ?? "")" }
-                    if round == 2 { try writeVisits(r, laptop: i, count: visits, day: "2026-11-20") }
+                    if round == 2 {
+                        try writeVisits(r, laptop: i, count: visits, day: "2026-11-20")
+                        if keepOpen { opened[i] = r }
+                    }
                 } catch { setupErrors[i] = "\(error)" }
             }
             log("\(setup) \(n): preparing sync round \(round) in \(String(format: "%.1f", Date().timeIntervalSince(t))) s")
         }
         let failed = (0..<n).compactMap { setupErrors[$0] }
+        let preOpened = (0..<n).filter { opened[$0] != nil }.count
         if !failed.isEmpty { throw Problem("\(setup) \(n): \(failed.count) laptop(s) could not be prepared; the first: \(failed[0])") }
 
         // Timed: every laptop syncs once, C at a time.
         let before = try hubs.map { try $0.scrape(token) }
         let cpuBefore = hubs.map { $0.cpuSeconds() }
+        let pgBefore = database.map { CPUTime.processes(commandLineContaining: $0) } ?? [:]
+        let driverBefore = CPUTime.ownProcess()
+        let machineBefore = CPUTime.machine()
         let latencies = ResultSlots<Double>(n)
         let reports = ResultSlots<SyncReport>(n)
         let errors = ResultSlots<String>(n)
         let start = DispatchTime.now().uptimeNanoseconds
         await parallel(n, width: o.concurrency) { i in
             let r: Replica
-            do { r = try Replica.open(path: "\(dir)/laptops/\(i).sqlite") } catch { errors[i] = "open: \(error)"; return }
+            if let o = opened[i] {
+                r = o
+                opened[i] = nil  // closed when this sync is done
+            } else {
+                do { r = try Replica.open(path: "\(dir)/laptops/\(i).sqlite") } catch { errors[i] = "open: \(error)"; return }
+            }
             let client = SyncClient(replica: r, options: opts)
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {
@@ -287,14 +311,19 @@ enum LoadBench {
         }
         let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let cpu = zip(hubs.map { $0.cpuSeconds() }, cpuBefore).map { $0 - $1 }.reduce(0, +)
+        let pgAfter = database.map { CPUTime.processes(commandLineContaining: $0) } ?? [:]
+        let pgCPU = pgAfter.map { pid, t in t - (pgBefore[pid] ?? 0) }.reduce(0, +)
+        let driverCPU = CPUTime.ownProcess() - driverBefore
+        let machineBusy = CPUTime.machine() - machineBefore
         let after = try hubs.map { try $0.scrape(token) }
         let server = ServerFigures(before: before, after: after)
         let reps = (0..<n).compactMap { reports[$0] }
         let errs = (0..<n).compactMap { errors[$0] }
         let result = Result(setup: setup, laptops: n, concurrency: o.concurrency, wall: wall, latencies: (0..<n).compactMap { latencies[$0] },
                             errors: errs.count, firstError: errs.first, retries: reps.map(\.retries).reduce(0, +),
-                            pushed: reps.map(\.pushed).reduce(0, +), pulled: reps.map(\.pulled).reduce(0, +), hubCPU: cpu, server: server)
-        log("\(setup) \(n): timed phase \(String(format: "%.1f", wall)) s, \(errs.count) error(s)")
+                            pushed: reps.map(\.pushed).reduce(0, +), pulled: reps.map(\.pulled).reduce(0, +), hubCPU: cpu,
+                            pgCPU: pgCPU, driverCPU: driverCPU, machineBusy: machineBusy, server: server)
+        log("\(setup) \(n): timed phase \(String(format: "%.1f", wall)) s, \(errs.count) error(s); \(preOpened) replica(s) opened beforehand")
         for h in hubs { h.stop() }
         hubs = []
         if let database { try? await PostgresHubStore.dropDatabase(database, on: o.pg!) }
@@ -313,6 +342,18 @@ enum LoadBench {
         if let s = server.socketFolder { u.queryItems = [URLQueryItem(name: "host", value: s)] }
         guard let text = u.string else { throw Problem("cannot make a URL for database \(database)") }
         return text
+    }
+
+    /// Files this process may open, raised to the hard limit first.
+    static func openFileLimit() -> Int {
+        var l = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+        if l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+        }
+        return Int(clamping: l.rlim_cur)
     }
 
     static func addDevices(_ store: any HubStore, _ n: Int, _ codes: ResultSlots<String>, width: Int) async throws {
@@ -395,6 +436,49 @@ final class ResultSlots<T>: @unchecked Sendable {
     }
 }
 
+// MARK: - CPU time
+
+/// CPU seconds from /proc: of processes, of this process, of the whole machine.
+enum CPUTime {
+    static let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// user + system time of process `pid`.
+    static func process(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the name: fields 3… of the line; utime and stime are fields 14 and 15.
+        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
+        return (u + s) / tick
+    }
+
+    static func ownProcess() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Processes whose command line contains `text` (PostgreSQL backends show their database
+    /// in it: `postgres: USER DATABASE [local] idle`), with their CPU time.
+    static func processes(commandLineContaining text: String) -> [Int32: Double] {
+        var out: [Int32: Double] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let cmd = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: cmd, as: UTF8.self).contains(text), let t = process(pid) else { continue }
+            out[pid] = t
+        }
+        return out
+    }
+
+    /// Busy time of all cores together (everything but idle and iowait), from /proc/stat.
+    static func machine() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return .nan }
+        let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard v.count >= 5 else { return .nan }
+        return (v.reduce(0, +) - v[3] - v[4]) / tick
+    }
+}
+
 // MARK: - HubServer
 
 /// A `fieldsync-hub serve` process on a free loopback port.
@@ -438,14 +522,7 @@ final class HubServer: @unchecked Sendable {
     }
 
     /// The process's CPU time so far (user + system), from /proc.
-    func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return .nan }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the name: state is field 3 of the whole line, utime 14 and stime 15.
-        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return .nan }
-        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    func cpuSeconds() -> Double { CPUTime.process(process.processIdentifier) ?? .nan }
 
     /// The hub's Prometheus text, read as Prometheus would (the metrics token).
     func scrape(_ token: String) throws -> Metrics {
@@ -525,15 +602,27 @@ struct ServerFigures {
     var failedRequests: Double { sum("fieldsync_http_requests_total") { $0["route"] != "/metrics" && !($0["status"] ?? "").hasPrefix("2") } }
     var storeErrors: Double { sum("fieldsync_store_errors_total") }
 
-    /// The `q` quantile of the sync latency histogram of `kind`, interpolated within its bucket
-    /// as Prometheus's histogram_quantile does.
+    /// The `q` quantile of the sync latency histogram of `kind` (push, pull, ack), as the store
+    /// call took it.
     func quantile(_ kind: String, _ q: Double) -> Double {
-        var buckets: [(le: Double, count: Double)] = []
-        for (s, d) in delta.values where s.name == "fieldsync_sync_duration_seconds_bucket" && s.labels["kind"] == kind {
+        quantile("fieldsync_sync_duration_seconds", q) { $0["kind"] == kind }
+    }
+
+    /// The `q` quantile of whole requests on the sync routes (authentication and bookkeeping
+    /// included), from the request duration histogram.
+    func requestQuantile(_ q: Double) -> Double {
+        quantile("fieldsync_http_request_duration_seconds", q) { $0["route"] == "/v1/changes" || $0["route"] == "/v1/ack" }
+    }
+
+    /// The `q` quantile of histogram `name` over the series `filter` takes, interpolated within
+    /// its bucket as Prometheus's histogram_quantile does.
+    func quantile(_ name: String, _ q: Double, _ filter: ([String: String]) -> Bool) -> Double {
+        var counts: [Double: Double] = [:]
+        for (s, d) in delta.values where s.name == name + "_bucket" && filter(s.labels) {
             guard let le = s.labels["le"] else { continue }
-            buckets.append((le == "+Inf" ? .infinity : Double(le) ?? .infinity, d))
+            counts[le == "+Inf" ? .infinity : Double(le) ?? .infinity, default: 0] += d
         }
-        buckets.sort { $0.le < $1.le }
+        let buckets = counts.map { (le: $0.key, count: $0.value) }.sorted { $0.le < $1.le }
         guard let total = buckets.last?.count, total > 0 else { return .nan }
         let rank = q * total
         var prev = (le: 0.0, count: 0.0)
