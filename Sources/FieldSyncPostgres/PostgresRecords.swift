@@ -44,21 +44,39 @@ enum PostgresRecords {
         return out
     }
 
-    /// Writes records back (new ones inserted), in id order.
+    /// Records written by one statement at most (binds stay far below PostgreSQL's 65,535).
+    static let storeBatch = 500
+
+    /// Writes records back (new ones inserted), in id order: one statement per kind (per
+    /// ``storeBatch`` records), not one per record. A push writes its records while it holds the
+    /// change log's head row, which every other push waits for, so each round trip here is one
+    /// every push in the fleet pays (docs/benchmarks.md, "Load").
     static func store(_ pg: PG, _ records: [PGRecord]) async throws {
-        for rec in records.sorted(by: { ($0.kind.ordinal, $0.id) < ($1.kind.ordinal, $1.id) }) {
-            let fields = rec.kind.spec.fields
-            var binds: [PGValue] = [.text(rec.id)]
-            for r in rec.state.registers.dropLast() { binds.append(PGValue(r.value)) }
-            binds.append(.int(rec.state.isDeleted ? 1 : 0))
-            binds.append(.bytes(ClockBlob.encode(rec.state, log: rec.log)))
-            let names = fields.map(\.name)
-            let placeholders = (1...binds.count).map { "$\($0)" }.joined(separator: ", ")
+        let sorted = records.sorted(by: { ($0.kind.ordinal, $0.id) < ($1.kind.ordinal, $1.id) })
+        var start = 0
+        while start < sorted.count {
+            let kind = sorted[start].kind
+            var end = start
+            while end < sorted.count, sorted[end].kind == kind, end - start < storeBatch { end += 1 }
+            let names = kind.spec.fields.map(\.name)
+            var binds: [PGValue] = []
+            var rows: [String] = []
+            for rec in sorted[start..<end] {
+                let first = binds.count + 1
+                binds.append(.text(rec.id))
+                for r in rec.state.registers.dropLast() { binds.append(PGValue(r.value)) }
+                binds.append(.int(rec.state.isDeleted ? 1 : 0))
+                binds.append(.bytes(ClockBlob.encode(rec.state, log: rec.log)))
+                rows.append("(" + (first...binds.count).map { "$\($0)" }.joined(separator: ", ") + ")")
+            }
+            // Each row's values are coerced to the columns' types as in a one-row INSERT; ids are
+            // distinct (one entry per record), as ON CONFLICT DO UPDATE requires.
             let updates = (names + ["_deleted", "_clock"]).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
             try await pg.exec("""
-                INSERT INTO \(PostgresSchema.kindTable(rec.kind))(id, \(names.joined(separator: ", ")), _deleted, _clock)
-                VALUES (\(placeholders)) ON CONFLICT (id) DO UPDATE SET \(updates)
+                INSERT INTO \(PostgresSchema.kindTable(kind))(id, \(names.joined(separator: ", ")), _deleted, _clock)
+                VALUES \(rows.joined(separator: ", ")) ON CONFLICT (id) DO UPDATE SET \(updates)
                 """, binds)
+            start = end
         }
     }
 
