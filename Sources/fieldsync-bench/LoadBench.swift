@@ -281,7 +281,7 @@ enum LoadBench {
         // Timed: every laptop syncs once, C at a time.
         let before = try hubs.map { try $0.scrape(token) }
         let cpuBefore = hubs.map { $0.cpuSeconds() }
-        let pgBefore = database.map { CPUTime.processes(commandLineContaining: $0) } ?? [:]
+        let pgBefore = database.map { CPUTime.backends(of: $0) } ?? [:]
         let driverBefore = CPUTime.ownProcess()
         let machineBefore = CPUTime.machine()
         let latencies = ResultSlots<Double>(n)
@@ -311,7 +311,7 @@ enum LoadBench {
         }
         let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let cpu = zip(hubs.map { $0.cpuSeconds() }, cpuBefore).map { $0 - $1 }.reduce(0, +)
-        let pgAfter = database.map { CPUTime.processes(commandLineContaining: $0) } ?? [:]
+        let pgAfter = database.map { CPUTime.backends(of: $0) } ?? [:]
         let pgCPU = pgAfter.map { pid, t in t - (pgBefore[pid] ?? 0) }.reduce(0, +)
         let driverCPU = CPUTime.ownProcess() - driverBefore
         let machineBusy = CPUTime.machine() - machineBefore
@@ -457,13 +457,15 @@ enum CPUTime {
         return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
-    /// Processes whose command line contains `text` (PostgreSQL backends show their database
-    /// in it: `postgres: USER DATABASE [local] idle`), with their CPU time.
-    static func processes(commandLineContaining text: String) -> [Int32: Double] {
+    /// PostgreSQL backends serving `database` (their command line reads `postgres: USER
+    /// DATABASE [local] idle`; the hubs', which name it in --store, do not start so), with their
+    /// CPU time.
+    static func backends(of database: String) -> [Int32: Double] {
         var out: [Int32: Double] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), let cmd = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  String(decoding: cmd, as: UTF8.self).contains(text), let t = process(pid) else { continue }
+            guard let pid = Int32(entry), let cmd = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let line = String(decoding: cmd, as: UTF8.self)
+            guard line.hasPrefix("postgres: "), line.split(separator: " ").contains(Substring(database)), let t = process(pid) else { continue }
             out[pid] = t
         }
         return out
