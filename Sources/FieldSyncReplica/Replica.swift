@@ -79,9 +79,12 @@ public final class Replica {
 
     static func configuration() -> Configuration {
         var c = Configuration()
-        c.journalMode = .wal
         c.busyMode = .timeout(15)
         c.prepareDatabase { db in
+            // WAL, set here rather than with `journalMode = .wal`: GRDB's WAL setup runs after
+            // this and sets synchronous = NORMAL, under which a power loss can undo commits
+            // already acknowledged (a hub's answer to a push, a laptop's cursor).
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
             // FULL: a change acknowledged to anyone survives power loss, not just a crash.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }

@@ -1,5 +1,5 @@
 import FieldSyncCore
-@testable import FieldSyncReplica
+@_spi(Hub) @testable import FieldSyncReplica
 import Foundation
 import GRDB
 import Testing
@@ -10,6 +10,26 @@ import Testing
 ///
 /// FIELDSYNC_CRASH_RUNS raises the number of kills (scripts/crash-soak).
 @Suite(.serialized) struct CrashAtomicitySpec {
+    /// Power loss, not only a killed process: every connection a replica (or the SQLite hub,
+    /// which is a replica) writes through runs in WAL with synchronous = FULL, also after it is
+    /// opened again. (GRDB's own WAL setup had silently turned FULL into NORMAL.)
+    @Test func everyWriteIsSyncedToDiskBeforeItIsAcknowledged() throws {
+        let dir = TempDir("durability")
+        let a = try makeReplica(dir, "a")
+        func modes(_ r: Replica) throws -> (String?, Int?) {
+            try r.database.read { db in
+                (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
+            }
+        }
+        let (journal, sync) = try modes(a)
+        #expect(journal == "wal")
+        #expect(sync == 2, "synchronous is \(String(describing: sync)), not FULL (2)")
+        let path = a.path
+        let reopened = try Replica.open(path: path)
+        let (journal2, sync2) = try modes(reopened)
+        #expect(journal2 == "wal" && sync2 == 2, "after opening again: \(String(describing: journal2)), \(String(describing: sync2))")
+    }
+
     @Test func importKilledAtRandomMomentsIsAllOrNothing() throws {
         let runs = ProcessInfo.processInfo.environment["FIELDSYNC_CRASH_RUNS"].flatMap(Int.init) ?? 12
         let seed = ProcessInfo.processInfo.environment["FIELDSYNC_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
