@@ -54,7 +54,7 @@ public enum PostgresImport {
         defer { runner.cancel() }
         do {
             try await PostgresHubStore.migrate(client, logger: logger)
-            return try await client.withTransaction(logger: logger) { c in
+            let summary = try await client.withTransaction(logger: logger) { c in
                 let pg = PG(connection: c, logger: logger)
                 try await pg.exec("SELECT pg_advisory_xact_lock(2026120102)")
                 if try await pg.one("SELECT 1 FROM hub_meta LIMIT 1") != nil {
@@ -62,6 +62,12 @@ public enum PostgresImport {
                 }
                 return try await copy(file, bundles: bundles, into: pg, progress: progress)
             }
+            // Statistics for the planner at once: until autovacuum gets to the freshly filled
+            // tables, it may not use the region indexes (a village's pull measured 4× slower
+            // among 10^6 changes right after a bulk load, docs/benchmarks.md).
+            progress("ANALYZE")
+            try await client.query("ANALYZE", logger: logger)
+            return summary
         } catch {
             throw PostgresHubStore.storeError(error, url: url)
         }
