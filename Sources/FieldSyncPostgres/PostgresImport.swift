@@ -126,13 +126,7 @@ public enum PostgresImport {
         for kind in RecordKind.allCases {
             let names = kind.spec.fields.map(\.name)
             let t = PostgresSchema.kindTable(kind)
-            var lastID = ""
-            while true {
-                let rows = try await file.read { db in
-                    try Row.fetchAll(db, sql: "SELECT id, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id > ? ORDER BY id LIMIT ?",
-                                     arguments: [lastID, batch])
-                }
-                guard let last = rows.last else { break }
+            try await forEachRecordBatch(file, kind) { rows in
                 try await insert(pg, t, ["id"] + names + ["_deleted", "_clock"], rows: rows.map { r in
                     var v: [PGValue] = [.text(r["id"])]
                     for n in names {
@@ -146,7 +140,6 @@ public enum PostgresImport {
                     v.append(.bytes([UInt8](r["_clock"] as Data)))
                     return v
                 }, casts: ["_deleted": "smallint"])
-                lastID = last["id"]
                 summary.records += rows.count
             }
         }
@@ -202,6 +195,22 @@ public enum PostgresImport {
         return summary
     }
 
+    /// Every record of `kind` in the SQLite file, in id order, `batch` at a time: its id, field
+    /// columns, `_deleted` and `_clock`.
+    static func forEachRecordBatch(_ file: DatabaseQueue, _ kind: RecordKind, _ body: ([Row]) async throws -> Void) async throws {
+        let columns = (["id"] + kind.spec.fields.map(\.name) + ["_deleted", "_clock"]).joined(separator: ", ")
+        let t = PostgresSchema.kindTable(kind)
+        var lastID = ""
+        while true {
+            let rows = try await file.read { db in
+                try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(t) WHERE id > ? ORDER BY id LIMIT ?", arguments: [lastID, batch])
+            }
+            guard let last = rows.last else { return }
+            try await body(rows)
+            lastID = last["id"]
+        }
+    }
+
     /// Compares both stores record by record — the winning values, every register with its
     /// competing entries and the changes logged, the open conflicts — and the change logs
     /// change by change; the first difference is an error (and the copy is rolled back).
@@ -209,14 +218,7 @@ public enum PostgresImport {
         var checked = 0
         for kind in RecordKind.allCases {
             let names = kind.spec.fields.map(\.name)
-            let t = PostgresSchema.kindTable(kind)
-            var lastID = ""
-            while true {
-                let rows = try await file.read { db in
-                    try Row.fetchAll(db, sql: "SELECT id, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id > ? ORDER BY id LIMIT ?",
-                                     arguments: [lastID, batch])
-                }
-                guard let last = rows.last else { break }
+            try await forEachRecordBatch(file, kind) { rows in
                 let there = try await PostgresRecords.load(pg, kind, rows.map { $0["id"] }, lock: false)
                 for r in rows {
                     let id: String = r["id"]
@@ -238,7 +240,6 @@ public enum PostgresImport {
                     }
                     checked += 1
                 }
-                lastID = last["id"]
             }
         }
         let conflicts = try await file.read { db in
