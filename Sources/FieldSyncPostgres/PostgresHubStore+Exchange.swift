@@ -22,8 +22,15 @@ extension PostgresHubStore {
     /// Applies a batch in the caller's transaction: the records it touches are locked in one
     /// order, each change is judged by ``RecordMerge`` against its record and the change log,
     /// and positions in the change log are taken last (the head row), so they follow commit order.
-    static func apply(_ pg: PG, _ batch: [Incoming], peer: String?, hubSite: SiteID, now: Int64) async throws -> [Outcome] {
-        guard !batch.isEmpty else { return [] }
+    /// `beforeHead` runs once the outcomes are known and before the head row is locked: whatever
+    /// the caller still writes goes there, since every other push waits while the head is held.
+    /// Returns the outcomes, and the log's new head when the batch took positions.
+    static func apply(_ pg: PG, _ batch: [Incoming], peer: String?, hubSite: SiteID, now: Int64,
+                      beforeHead: ([Outcome]) async throws -> Void = { _ in }) async throws -> (outcomes: [Outcome], head: Int64?) {
+        guard !batch.isEmpty else {
+            try await beforeHead([])
+            return ([], nil)
+        }
         // What the change log holds already under these ids (duplicates, clones across records).
         var held: [ChangeID: String] = [:]
         let ids = batch.map(\.change.id)
@@ -73,7 +80,16 @@ extension PostgresHubStore {
             if !merged.conflicts.isEmpty || !merged.closed.isEmpty { conflictWork.append((c.kind, c.row, merged)) }
             outcomes.append(.applied)
         }
-        guard !newRows.isEmpty else { return outcomes }
+        // Work that needs no position, done before the head is taken (the records are locked,
+        // so their conflicts are ours to write; a site entry is only ever inserted).
+        for (kind, row, merged) in conflictWork { try await PostgresRecords.syncConflicts(pg, kind: kind, row: row, merged) }
+        for site in Set(newRows.map(\.c.id.site)) {
+            try await pg.exec("INSERT INTO fs_site(id, hex) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", [.int(Int64(bitPattern: site.raw)), .text(site.hex)])
+        }
+        try await beforeHead(outcomes)
+        guard !newRows.isEmpty else { return (outcomes, nil) }
+        // Held to commit from here: only what needs the positions (the log rows, the records'
+        // clocks that name them).
         // The head last: positions in commit order (docs/architecture.md).
         let end = try await pg.one("UPDATE hub_log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq", [.int(Int64(newRows.count))])!.int(0)
         let first = end - Int64(newRows.count) + 1
@@ -93,11 +109,7 @@ extension PostgresHubStore {
             changed.append(rec)
         }
         try await PostgresRecords.store(pg, changed)
-        for (kind, row, merged) in conflictWork { try await PostgresRecords.syncConflicts(pg, kind: kind, row: row, merged) }
-        for site in Set(newRows.map(\.c.id.site)) {
-            try await pg.exec("INSERT INTO fs_site(id, hex) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", [.int(Int64(bitPattern: site.raw)), .text(site.hex)])
-        }
-        return outcomes
+        return (outcomes, end)
     }
 }
 
@@ -125,14 +137,19 @@ extension PostgresHubStore {
             let incoming = admitted.map { Incoming(change: $0.change, text: $0.text, onlyIfHeld: $0.onlyIfHeld, local: false) }
             // Names only for the device's own sites: a push cannot rename the hub or another laptop.
             for (id, name) in sites where own.contains(id) { try await Self.noteSite(pg, id, name: name) }
-            let outcomes = try await Self.apply(pg, incoming, peer: device.id, hubSite: hubSite, now: now)
-            let answer = PushAdmission.answer(sorted, admitted, outcomes)
-            try await pg.exec("UPDATE hub_device SET pushed = pushed + $1, last_seen = $2 WHERE id = $3", [.int(Int64(answer.accepted)), .int(now), .text(device.id)])
-            if let e = answer.lastError {
-                try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3", [.text(e), .int(now), .text(device.id)])
+            var answer: PushAdmission.Answer?
+            let (_, newHead) = try await Self.apply(pg, incoming, peer: device.id, hubSite: hubSite, now: now) { outcomes in
+                let a = PushAdmission.answer(sorted, admitted, outcomes)
+                try await pg.exec("UPDATE hub_device SET pushed = pushed + $1, last_seen = $2 WHERE id = $3", [.int(Int64(a.accepted)), .int(now), .text(device.id)])
+                if let e = a.lastError {
+                    try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3", [.text(e), .int(now), .text(device.id)])
+                }
+                answer = a
             }
-            let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
-            return PushResponse(results: answer.results, hubSeq: head)
+            // The head this push set (no second read while holding it), else the head as it is.
+            var head = newHead ?? 0
+            if newHead == nil { head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0) }
+            return PushResponse(results: answer!.results, hubSeq: head)
         }
     }
 

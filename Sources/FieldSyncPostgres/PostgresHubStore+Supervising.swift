@@ -181,7 +181,7 @@ extension PostgresHubStore {
                            writes: plan.writes, rowContext: plan.rowContext, note: plan.note, resolves: plan.settles)
             let outcome = try await apply(pg, [Incoming(change: c, text: ChangeCodec.canonicalText(c), onlyIfHeld: nil, local: true)],
                                           peer: nil, hubSite: hubSite, now: now)
-            if case .refused(_, let e)? = outcome.first { throw ReplicaError.invalidInput(e) }
+            if case .refused(_, let e)? = outcome.outcomes.first { throw ReplicaError.invalidInput(e) }
             rec = try await PostgresRecords.load(pg, kind, [id], lock: false)[id] ?? rec
             records[key] = rec
             results.append(EditResult(id, kind, change: c.id, fieldsChanged: plan.writes.map(\.field),
