@@ -18,6 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -257,8 +258,16 @@ def journey(c, w):
     c.shot("records")
     c.type("input[name=q]", "户主7号")
     c.click("form.filters button")
-    rows = d.find_elements(By.CSS_SELECTOR, "#records tbody tr")
-    check(len(rows) == 1 and "户主7号" in rows[0].text, "searching 户主7号 finds exactly that visit")
+    # The rows' text is read again if Chromium replaced the nodes meanwhile (a stale node once
+    # failed a CI run: "Node with given id does not belong to the document").
+    texts = None
+    for _ in range(20):
+        try:
+            texts = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#records tbody tr")]
+            break
+        except WebDriverException:
+            time.sleep(0.1)
+    check(texts is not None and len(texts) == 1 and "户主7号" in texts[0], "searching 户主7号 finds exactly that visit")
     c.open("/console/records?kind=dispute")
     check(OUTSIDE_TEXT not in c.text(), "a dispute in another township is not listed")
     c.open("/console/records?kind=dispute&q=" + urllib.parse.quote(OUTSIDE_TEXT))
