@@ -147,8 +147,8 @@ extension PostgresHubStore {
                 answer = a
             }
             // The head this push set (no second read while holding it), else the head as it is.
-            var head = newHead ?? 0
-            if newHead == nil { head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0) }
+            let head: Int64
+            if let newHead { head = newHead } else { head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0) }
             return PushResponse(results: answer!.results, hubSeq: head)
         }
     }
@@ -169,13 +169,7 @@ extension PostgresHubStore {
                 """, [.int(after), .text(device.id), .int(Int64(limit) + 1)] + binds)
             var page = ScopedPage(texts: [], cursor: after, more: false, next: nil, bytes: 0)
             for r in rows {
-                let body = try r.text(1)
-                if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
-                    page.more = true
-                    return page
-                }
-                page.texts.append(body)
-                page.bytes += body.utf8.count
+                guard page.addChange(try r.text(1), limit: limit, maxBytes: maxBytes) else { return page }
                 page.cursor = try r.int(0)
             }
             // Everything up to the head was looked at: the cursor may pass it all.

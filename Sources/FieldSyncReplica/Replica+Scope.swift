@@ -17,6 +17,19 @@ public struct ScopedPage: Sendable {
         (self.texts, self.cursor, self.more, self.next, self.bytes) = (texts, cursor, more, next, bytes)
     }
 
+    /// Pull: adds one change's text; when the page already holds `limit` changes, or it would
+    /// pass `maxBytes` on a page that holds something already, adds nothing, marks the page
+    /// `more` and returns false (one change alone always fits).
+    public mutating func addChange(_ body: String, limit: Int, maxBytes: Int) -> Bool {
+        if texts.count >= limit || (!texts.isEmpty && bytes + body.utf8.count > maxBytes) {
+            more = true
+            return false
+        }
+        texts.append(body)
+        bytes += body.utf8.count
+        return true
+    }
+
     /// Snapshot: adds one record's changes (`size` bytes of text) whole, continuing after
     /// `next`; when they would break `limit` or `maxBytes` on a page that holds something
     /// already, adds nothing, marks the page `more` and returns false (a record is never split,
@@ -58,13 +71,7 @@ extension Replica {
                 let row = st.text(1)
                 let from: String? = st.isNull(2) ? nil : st.text(2)
                 if Self.inScope(row: row, scope: scope) && (peer == nil || from != peer) {
-                    let body = st.text(3)
-                    if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
-                        page.more = true
-                        return page
-                    }
-                    page.texts.append(body)
-                    page.bytes += body.utf8.count
+                    guard page.addChange(st.text(3), limit: limit, maxBytes: maxBytes) else { return page }
                 }
                 page.cursor = st.int64(0)
             }
@@ -91,13 +98,7 @@ extension Replica {
             defer { st.begin() }
             var page = ScopedPage(texts: [], cursor: after, more: false, next: nil, bytes: 0)
             while try st.step(db) {
-                let body = st.text(1)
-                if page.texts.count >= limit || (!page.texts.isEmpty && page.bytes + body.utf8.count > maxBytes) {
-                    page.more = true
-                    return page
-                }
-                page.texts.append(body)
-                page.bytes += body.utf8.count
+                guard page.addChange(st.text(1), limit: limit, maxBytes: maxBytes) else { return page }
                 page.cursor = st.int64(0)
             }
             // The scope's rows ran out before the limit: the log holds nothing more for it.
