@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "FieldSyncHub",
             dependencies: [
-                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation",
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation", "FieldSyncWeb",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -75,6 +75,25 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // What the hub's console and the laptop's app share: safe HTML, forms, cookies, security
+        // headers and the conflict views as pages.
+        .target(
+            name: "FieldSyncWeb",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncPresentation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]),
+        // The cadre's own app (docs/app.md): a web app on 127.0.0.1, served by `fieldsync app`
+        // and `fieldsync daemon`, over the laptop's replica.
+        .target(
+            name: "FieldSyncApp",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation", "FieldSyncWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Chinese tables and views shared by the two CLIs and the hub's console.
         .target(name: "FieldSyncPresentation", dependencies: ["FieldSyncCore", "FieldSyncReplica"]),
         // Command-line arguments shared by the two CLIs (the only users of swift-argument-parser).
@@ -87,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation", "FieldSyncCommandLine",
+                "FieldSyncCore", "FieldSyncReplica", "FieldSyncTransport", "FieldSyncPresentation", "FieldSyncCommandLine", "FieldSyncApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -6,10 +6,25 @@ import Foundation
 
 /// How values and times look to people: money in 元, 是/否, Chinese labels, times with their zone.
 public enum Display {
-    /// Display offset from FIELDSYNC_TZ (`+08:00`); UTC when unset.
-    public static let offsetMinutes: Int = ProcessInfo.processInfo.environment["FIELDSYNC_TZ"].flatMap(UTCTime.parseOffset) ?? 0
+    /// The zone people read times in: `FIELDSYNC_TZ` as an IANA name (`Asia/Shanghai`,
+    /// `Asia/Urumqi`, `UTC`) or an offset (`+08:00`); Asia/Shanghai when unset. Times are stored
+    /// in UTC everywhere; only what people read is shifted, always with the zone named.
+    public static let zone: DisplayZone = {
+        let env = ProcessInfo.processInfo.environment["FIELDSYNC_TZ"] ?? ""
+        return env.isEmpty ? .shanghai : (DisplayZone(env) ?? .shanghai)
+    }()
 
-    public static func time(_ ms: Int64) -> String { UTCTime.human(ms, offsetMinutes: offsetMinutes) }
+    /// The zone's offset from UTC now, in minutes.
+    public static var offsetMinutes: Int { zone.offsetMinutes(at: Int64(Date().timeIntervalSince1970 * 1000)) }
+
+    /// `2026-11-22 12:04:05 Asia/Shanghai`
+    public static func time(_ ms: Int64) -> String { zone.human(ms) }
+
+    /// How pages and tables name the zone: `Asia/Shanghai (UTC+08:00)`.
+    public static var zoneLabel: String { zone.label }
+
+    /// Today's date in the zone, `YYYY-MM-DD`.
+    public static func today(_ nowMs: Int64) -> String { String(zone.human(nowMs).prefix(10)) }
 
     public static func value(_ v: FieldValue, _ field: FieldSpec?) -> String {
         guard let field else {
@@ -67,4 +82,52 @@ public enum Display {
     }
 
     public static func printJSON(_ v: JSONValue) { print(v.prettyText) }
+}
+
+// MARK: - DisplayZone
+
+/// A time zone for people: an IANA name (with its rules, daylight saving included) or a fixed offset.
+public struct DisplayZone: Sendable {
+    public let name: String
+    let fixedMinutes: Int?
+    let zone: TimeZone?
+
+    public static let shanghai = DisplayZone("Asia/Shanghai")!
+
+    /// An IANA name or an offset such as `+08:00`; nil when it is neither.
+    public init?(_ text: String) {
+        if let m = UTCTime.parseOffset(text) {
+            name = UTCTime.zoneName(m)
+            fixedMinutes = m
+            zone = nil
+        } else if let tz = TimeZone(identifier: text), text.contains("/") || text == "UTC" {
+            name = text
+            fixedMinutes = nil
+            zone = tz
+        } else if text == "Asia/Shanghai" || text == "PRC" {
+            // China has kept UTC+8 without daylight saving since 1991.
+            name = "Asia/Shanghai"
+            fixedMinutes = 480
+            zone = nil
+        } else {
+            return nil
+        }
+    }
+
+    public func offsetMinutes(at ms: Int64) -> Int {
+        if let fixedMinutes { return fixedMinutes }
+        return (zone?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000)) ?? 0) / 60
+    }
+
+    public func human(_ ms: Int64) -> String {
+        let local = UTCTime.human(ms, offsetMinutes: offsetMinutes(at: ms))
+        guard fixedMinutes == nil || name == "Asia/Shanghai" else { return local }
+        // "… UTC+08:00" → "… Asia/Shanghai"
+        return String(local.prefix(19)) + " " + name
+    }
+
+    public var label: String {
+        let m = offsetMinutes(at: Int64(Date().timeIntervalSince1970 * 1000))
+        return fixedMinutes != nil && name != "Asia/Shanghai" ? name : "\(name) (\(UTCTime.zoneName(m)))"
+    }
 }

@@ -83,7 +83,11 @@ extension Replica {
 
     /// Inserts checked records in one transaction (all or none) and returns their ids.
     public func insert(_ records: [NewRecord], author: String? = nil, note: String? = nil) throws -> [String] {
-        try write { db in
+        try write { db in try insert(db, records, author: author, note: note) }
+    }
+
+    func insert(_ db: Database, _ records: [NewRecord], author: String?, note: String?) throws -> [String] {
+        do {
             var ids: [String] = []
             ids.reserveCapacity(records.count)
             var report = ApplyReport()
@@ -116,6 +120,7 @@ extension Replica {
             }
             let wanted = checked.values.filter { !row.state.holds($0.field, $0.value) }
             guard !wanted.isEmpty else { return EditResult(id: id, kind: kind, change: nil, fieldsChanged: [], conflictsSettled: []) }
+            try dismissRefusals(db, kind, id)
             let before = Set(row.state.conflicts.map(\.field))
             let c = Change(id: nextChangeID(), kind: kind, row: id, hlc: clock.tick(wall: now),
                            author: author ?? self.author, writes: row.state.writes(setting: wanted), note: note)
@@ -151,6 +156,7 @@ extension Replica {
                 || (!deleted && reg.isEmpty) {
                 throw ReplicaError.wrongState("\(kind.spec.label) \(id) is \(deleted ? "already deleted" : "not deleted")")
             }
+            try dismissRefusals(db, kind, id)
             let before = Set(row.state.conflicts.map(\.field))
             let c = Change(id: nextChangeID(), kind: kind, row: id, hlc: clock.tick(wall: now), author: author ?? self.author,
                            writes: [FieldWrite(field: RowState.deletedField, value: target, context: reg.context)],

@@ -32,6 +32,10 @@ public struct SyncState: Sendable {
     public var snapshotDone: Bool
     public var lastAttempt: Int64?
     public var lastSuccess: Int64?
+    /// When everything pending was last offered to the hub (the push completed), and when the
+    /// last pull reached the end of what the hub had: a failed sync changes neither.
+    public var lastPush: Int64?
+    public var lastPull: Int64?
     public var lastError: String?
     public var lastErrorAt: Int64?
     public var daemonPID: Int32?
@@ -57,7 +61,7 @@ extension Replica {
             caCert: r["cacert"],
             pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], snapshotCursor: r["snapshot_cursor"],
             snapshotNext: r["snapshot_next"], snapshotDone: (r["snapshot_done"] as Int64) != 0,
-            lastAttempt: r["last_attempt"], lastSuccess: r["last_success"], lastError: r["last_error"], lastErrorAt: r["last_error_at"],
+            lastAttempt: r["last_attempt"], lastSuccess: r["last_success"], lastPush: r["last_push"], lastPull: r["last_pull"], lastError: r["last_error"], lastErrorAt: r["last_error_at"],
             daemonPID: (r["daemon_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }, daemonState: r["daemon_state"], daemonNext: r["daemon_next"])
     }
 
@@ -271,6 +275,13 @@ extension Replica {
             } else {
                 try db.execute(sql: "UPDATE fs_sync SET last_attempt = ?, last_success = ?, last_error = NULL, last_error_at = NULL WHERE id = 1", arguments: [at, at])
             }
+        }
+    }
+
+    /// Records that a sync's push (or pull) completed at `at`.
+    public func recordSyncPhase(pull: Bool, at: Int64) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE fs_sync SET \(pull ? "last_pull" : "last_push") = ? WHERE id = 1", arguments: [at])
         }
     }
 

@@ -34,6 +34,19 @@ enum ReplicaMigrations {
                 UPDATE fs_meta SET value = 2 WHERE key = 'format_version';
                 """)
         }
+        // The cadre's app (docs/app.md): its sessions and one-time links, drafts kept as people
+        // type, the forms already submitted (so a retried submit makes no second record), and
+        // when the last push and the last pull completed. Only adds: older releases read the file.
+        m.registerMigration("replica-3-app") { db in
+            try db.execute(sql: """
+                CREATE TABLE fs_app_session(hash TEXT PRIMARY KEY NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL, seen INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE fs_app_link(nonce TEXT PRIMARY KEY NOT NULL, used INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE fs_app_draft(key TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, record TEXT, fields TEXT NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE fs_app_submitted(key TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+                ALTER TABLE fs_sync ADD COLUMN last_push INTEGER;
+                ALTER TABLE fs_sync ADD COLUMN last_pull INTEGER;
+                """)
+        }
     }
 
     static var migrator: DatabaseMigrator {

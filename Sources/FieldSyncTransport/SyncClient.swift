@@ -34,6 +34,24 @@ public enum SyncError: Error, CustomStringConvertible {
         }
     }
 
+    /// What went wrong and what to do next, in Chinese first (the precise reason in brackets):
+    /// what the app's sync page and `fieldsync status` show.
+    public var explained: String {
+        let (what, next): (String, String)
+        switch self {
+        case .notEnrolled: (what, next) = ("本机还没有注册到同步中心", "请向管理员要一次性注册码，运行 fieldsync enroll --hub 地址 --code 注册码")
+        case .unauthorized: (what, next) = ("同步中心不认识本机的令牌", "请联系管理员重新注册本机（数据都在本机，不会丢失）")
+        case .forbidden: (what, next) = ("同步中心已停用本机", "请联系管理员；本机数据不会丢失，可以导出数据包交给管理员")
+        case .refused(let status, _) where status == 426: (what, next) = ("本机程序版本太旧", "请升级 FieldSync 后再同步；本机数据不会丢失")
+        case .refused: (what, next) = ("同步中心拒绝了这次请求", "请稍后再试；如果一直这样，请把下面的原因告诉管理员")
+        case .unavailable: (what, next) = ("连不上同步中心", "请检查网络后点“立即同步”；没有网络也可以继续录入，联网后会自动上传")
+        case .badResponse: (what, next) = ("同步中心的回复无法读取", "请稍后再试；如果一直这样，请联系管理员")
+        case .cancelled: (what, next) = ("同步在完成前被停止", "再点一次“立即同步”即可，已完成的部分不会重复")
+        case .local: (what, next) = ("本机数据文件出错", "请把下面的原因告诉管理员")
+        }
+        return "\(what)。\(next)。（\(description)）"
+    }
+
     /// Worth trying again later without anyone doing anything.
     public var transient: Bool {
         switch self {
@@ -84,6 +102,8 @@ public struct SyncOptions: Sendable {
     /// Reach the hub at this address instead of the enrolled one for this exchange (the same
     /// hub seen from another network, or through a relay).
     public var hubURL: String?
+    /// Told when the exchange moves on: `push`, then `pull`.
+    public var onPhase: (@Sendable (String) -> Void)?
     public init() {}
 }
 
@@ -136,13 +156,17 @@ public final class SyncClient {
         let started = replica.wallClock()
         do {
             try bindSite(state, &report)
+            options.onPhase?("push")
             try push(state, &report)
+            options.onPhase?("pull")
+            if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
             try pull(&report)
+            try local { try replica.recordSyncPhase(pull: true, at: replica.wallClock()) }
             try applyClockOffset(&report)
             try local { try replica.recordSyncAttempt(at: started, error: report.complete ? nil : summary(report)) }
             return report
         } catch let e as SyncError {
-            try? replica.recordSyncAttempt(at: started, error: e.description)
+            try? replica.recordSyncAttempt(at: started, error: e.explained)
             throw e
         }
     }

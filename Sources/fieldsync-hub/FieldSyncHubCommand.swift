@@ -161,7 +161,7 @@ struct DeviceCommand: AsyncParsableCommand {
                                 ("code", .string(d.code)), ("expires", .string(UTCTime.iso(d.expires)))).prettyText)
             } else {
                 print("已添加设备 added device \(d.id) \(d.name)，范围 scope \(d.scope) (\(RegionCode.levelLabel(d.scope)))")
-                print("注册码 enrolment code: \(d.code)   (一次有效，\(UTCTime.human(d.expires)) 前使用 / one use, valid until then)")
+                print("注册码 enrolment code: \(d.code)   (一次有效，\(Display.time(d.expires)) 前使用 / one use, valid until then)")
                 print("在笔记本上 on the laptop: fieldsync enroll --hub URL --code \(d.code)")
             }
         }
@@ -178,7 +178,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 print(JSONValue.array(list.map(SQLiteHubStoreAdmin.json)).prettyText)
                 return
             }
-            func t(_ ms: Int64?) -> String { ms.map { UTCTime.human($0) } ?? "—" }
+            func t(_ ms: Int64?) -> String { ms.map { Display.time($0) } ?? "—" }
             print("设备 devices (时间为 UTC)")
             for d in list {
                 print("\(d.id)  \(d.name)  范围 \(d.scope)  状态 \(statusLabel(d))")

@@ -1,3 +1,4 @@
+import FieldSyncWeb
 import FieldSyncCore
 import FieldSyncPresentation
 import Foundation
@@ -54,7 +55,7 @@ enum ConsoleLayout {
         </head>
         <body>
         \(body)
-        <footer>时间均以 \(UTCTime.zoneName(Display.offsetMinutes)) 显示 · 金额以元显示（按分存储）</footer>
+        <footer>时间均以 \(Display.zoneLabel) 显示 · 金额以元显示（按分存储）</footer>
         </body>
         </html>
         """

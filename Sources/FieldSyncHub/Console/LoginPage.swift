@@ -1,3 +1,4 @@
+import FieldSyncWeb
 import FieldSyncCore
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import FieldSyncWeb
 import Foundation
 
 // MARK: - SVGChart

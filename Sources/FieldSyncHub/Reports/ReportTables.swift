@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncPresentation
 
 // MARK: - ReportTable
 
@@ -180,33 +181,16 @@ extension HubReport {
 /// Excel and LibreOffice show as text and do not display (OWASP "CSV injection"). Number cells
 /// are written by the hub itself and stay numbers.
 public enum ReportCSV {
-    public static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+    public static let bom = CSVText.bom
 
     public static func bytes(_ t: ReportTable) -> [UInt8] {
-        var out = bom
-        func line(_ fields: [String]) {
-            for (i, f) in fields.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out += Array(field(f).utf8)
-            }
-            out += [0x0D, 0x0A]
-        }
-        line(t.columns.map(\.label).map(inert))
-        for r in t.rows { line(r.map { if case .text(let s) = $0 { inert(s) } else { $0.plain } }) }
-        return out
+        // Number cells are written by the hub itself and stay numbers.
+        CSVText.file(header: t.columns.map(\.label), rows: t.rows.map { $0.map { if case .text(let s) = $0 { s } else { $0.plain } } },
+                     isNumber: { r, c in if case .text = t.rows[r][c] { false } else { true } })
     }
 
     /// Text a spreadsheet will show, never evaluate.
-    public static func inert(_ s: String) -> String {
-        guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
-        return "'" + s
-    }
-
-    static func field(_ s: String) -> String {
-        let needs = s.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
-            || s.first == " " || s.last == " "
-        return needs ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
+    public static func inert(_ s: String) -> String { CSVText.inert(s) }
 
     /// The file name a section is saved as: `fieldsync-report-522224-2026-01-01-2026-06-30-visits.csv`.
     public static func fileName(_ r: HubReport, _ section: String) -> String {

@@ -160,7 +160,7 @@ extension RecordCommand {
                 ])))
                 return
             }
-            print("\(rec.kind.spec.label) \(rec.id) 的修改历史 (时间为 \(UTCTime.zoneName(Display.offsetMinutes)))")
+            print("\(rec.kind.spec.label) \(rec.id) 的修改历史 (时间为 \(Display.zoneLabel))")
             var t = TextTable(["时间", "字段", "值", "作者", "来源站点", "状态", "变更"])
             for e in entries {
                 let f = rec.kind.spec.field(e.field)

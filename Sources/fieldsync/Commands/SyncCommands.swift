@@ -128,6 +128,8 @@ struct Daemon: ParsableCommand {
     @Option(help: "Seconds between syncs when nothing changes.") var interval: Double = 300
     @Option(help: "Seconds to wait after a local edit before syncing (edits often come in bursts).") var settle: Double = 5
     @Option(help: "Longest wait, in seconds, between attempts while the hub is unreachable.") var maxBackoff: Double = 900
+    @Option(help: "Serve the cadre's app (docs/app.md) on this port of 127.0.0.1; 0 picks a free port.") var appPort: Int = AppDefaults.port
+    @Flag(help: "Do not serve the app.") var noApp = false
 
     func run() throws {
         let r = try global.open()
@@ -158,7 +160,18 @@ struct Daemon: ParsableCommand {
         let client = SyncClient(replica: r, http: http, options: options)
         let pid = getpid()
         func now() -> Double { Date().timeIntervalSince1970 }
-        func log(_ s: String) { FileHandle.standardError.write(Data("\(UTCTime.iso(Int64(now() * 1000))) fieldsync daemon: \(s)\n".utf8)) }
+        @Sendable func log(_ s: String) { FileHandle.standardError.write(Data("\(UTCTime.iso(Int64(Date().timeIntervalSince1970 * 1000))) fieldsync daemon: \(s)\n".utf8)) }
+        if !noApp {
+            // The app runs beside the sync loop; a taken port leaves the daemon syncing without it.
+            let path = global.path, port = appPort
+            Thread.detachNewThread {
+                do {
+                    try AppDefaults.serve(replica: path, port: port, signals: false) { port, link in
+                        log("app on http://127.0.0.1:\(port)/ — one-time link: \(link)")
+                    }
+                } catch { log("the app is not served: \(error)") }
+            }
+        }
         var failures = 0
         var nextDue = now()
         var editSeenAt: Double?

@@ -9,12 +9,12 @@
 ///     let cell: HTML = "<td class=\"who\">\(name)</td>"   // <td class="who">&lt;b&gt;王芳&lt;/b&gt;</td>
 ///
 /// Markup made elsewhere (another `HTML`) is interpolated as it is. There is no way to interpolate
-/// a `String` as markup: `HTML(trusted:)` is for constants in this module only.
+/// a `String` as markup: `HTML(trusted:)` is for constants in this package only.
 public struct HTML: Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
     public private(set) var markup: String
 
-    /// Markup written in this module's code (never data).
-    init(trusted markup: String) { self.markup = markup }
+    /// Markup written in this package's code (never data).
+    package init(trusted markup: String) { self.markup = markup }
 
     public init(stringLiteral value: String) { markup = value }
 
@@ -73,15 +73,15 @@ public struct HTML: Sendable, CustomStringConvertible, ExpressibleByStringInterp
 
 // MARK: - URLs
 
-/// Builds the console's own links: a fixed path and query values percent-encoded.
-enum ConsoleURL {
+/// Builds the console's and the app's own links: a fixed path and query values percent-encoded.
+public enum WebURL {
     /// Characters left as they are in a path segment or query value (RFC 3986 unreserved).
-    static func isUnreserved(_ b: UInt8) -> Bool {
+    public static func isUnreserved(_ b: UInt8) -> Bool {
         (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || (0x30...0x39).contains(b)
             || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
     }
 
-    static func encode(_ s: some StringProtocol) -> String {
+    public static func encode(_ s: some StringProtocol) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for b in s.utf8 {
@@ -90,15 +90,15 @@ enum ConsoleURL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `/console/records?kind=dispute&q=%E5%AE%85` — parameters with nil or empty values are left out.
-    static func make(_ path: String, _ query: [(String, String?)] = []) -> String {
+    /// `/app/records?kind=dispute&q=%E5%AE%85` — parameters with nil or empty values are left out.
+    public static func make(_ path: String, _ query: [(String, String?)] = []) -> String {
         let q = query.compactMap { k, v in v.flatMap { $0.isEmpty ? nil : encode(k) + "=" + encode($0) } }
         return q.isEmpty ? path : path + "?" + q.joined(separator: "&")
     }
 
     /// Percent-decodes a path segment or form value (`+` is a space in forms): nil when it is not
     /// well formed or not UTF-8.
-    static func decode(_ s: some StringProtocol, plusIsSpace: Bool) -> String? {
+    public static func decode(_ s: some StringProtocol, plusIsSpace: Bool) -> String? {
         var bytes: [UInt8] = []
         var it = Array(s.utf8)[...]
         func hexValue(_ c: UInt8) -> UInt8? {
