@@ -164,9 +164,10 @@ public enum FormText {
         var best: (String, Int)?
         for o in options {
             let a = Array(o)
-            let d = (o.contains(typed) || typed.contains(o)) ? abs(a.count - t.count) : distance(t, a)
-            let limit = max(1, max(a.count, t.count) / 3)
-            guard d <= limit else { continue }
+            let contains = o.contains(typed) || typed.contains(o)
+            let d = contains ? abs(a.count - t.count) : distance(t, a)
+            // One written inside the other ("入户" for "入户走访") is a slip however long the rest.
+            guard contains || d <= max(1, max(a.count, t.count) / 3) else { continue }
             if best == nil || d < best!.1 { best = (o, d) }
         }
         return best?.0
