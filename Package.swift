@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "FieldSyncHubTests",
             dependencies: [
-                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncTransport", "FieldSyncTestSupport",
+                "FieldSyncCore", "FieldSyncTrust", "FieldSyncReplica", "FieldSyncHub", "FieldSyncPostgres", "FieldSyncTransport", "FieldSyncTestSupport", "FieldSyncWeb", "FieldSyncApp",
                 "fieldsync", "fieldsync-hub", "fieldsync-netlab-proxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -277,7 +277,7 @@ def journey(c, w):
     check(HOSTILE in c.text("#fields") and d.title != "pwned", "record text that looks like markup shows as text and runs nothing")
     c.open(f"/console/records/{w.dispute}")
     history = c.text("#history")
-    check("修改历史" in c.text() and "王芳" in history and "李明" in history and "冲突中" in history and "UTC" in history,
+    check("修改历史" in c.text() and "王芳" in history and "李明" in history and "冲突中" in history and "Asia/Shanghai" in history,
           "the dispute's history shows both authors, the competing values and times with their zone")
     c.shot("record-history")
 

@@ -61,7 +61,7 @@ extension AppPages {
         let key = try ConflictHTML.key(row: row, field: field, path: "/conflicts")
         let typed = form["value"] ?? ""
         do {
-            let spec = try state.with { r -> FieldSpec? in
+            let spec = form["how"] != "value" ? nil : try state.with { r -> FieldSpec? in
                 let d = try r.conflictDetail(key)
                 return d.info.type == .concurrentValues ? d.info.kind.spec.field(d.info.field) : nil
             }

@@ -179,7 +179,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 return
             }
             func t(_ ms: Int64?) -> String { ms.map { Display.time($0) } ?? "—" }
-            print("设备 devices (时间为 UTC)")
+            print("设备 devices (时间为 \(Display.zoneLabel))")
             for d in list {
                 print("\(d.id)  \(d.name)  范围 \(d.scope)  状态 \(statusLabel(d))")
                 print("    最近同步 last sync: \(t(d.lastSync))   最近联系 last seen: \(t(d.lastSeen))   待下发 pending: \(d.pending)   已上传 pushed: \(d.pushed)")

@@ -79,7 +79,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     static func heading(_ r: HubReport) -> String {
         let name = r.region.name.map { " \($0)" } ?? ""
-        return "统计报表 \(r.region.level) \(r.region.code)\(name)：\(r.from) 至 \(r.to)（含首尾，日期按 UTC）\n"
+        return "统计报表 \(r.region.level) \(r.region.code)\(name)：\(r.from) 至 \(r.to)（含首尾；时间以 \(Display.zoneLabel) 显示）\n"
             + "生成于 \(Display.time(r.generatedAt))；同步情况为生成时的状态；未走访天数 \(r.inactiveDays) 天；金额单位 元"
     }
 

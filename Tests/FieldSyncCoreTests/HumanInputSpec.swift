@@ -21,12 +21,15 @@ import Testing
         ("1,000,000.99", 100_000_099), ("¥12.50", 1250), ("￥3", 300), ("88元", 8800), ("-1.5", -150),
         // 0.07 × 100 is 7.000000000000001 in floating point: the conversion must not use it
         ("0.07", 7), ("1.15", 115), ("4.35", 435), ("9999999999999.99", 999_999_999_999_999),
+        // Full-width digits and punctuation, and 万 (the same reading as the app's forms).
+        ("１２", 1200), ("１，２００．５０", 120_050), ("12.5万", 12_500_000), ("12.5万元", 12_500_000), ("3万", 3_000_000),
+        ("0.0001万", 100), ("１．２万", 1_200_000),
     ])
     func yuanConvertsToFenExactly(text: String, fen: Int64) {
         #expect(FieldSpec.yuanToFen(text) == fen, "\(text)")
     }
 
-    @Test(arguments: ["12.345", "0.001", ".5", "5.", "1.2.3", "", "-", "abc", "1e3", "1 000", "10000000000000", "--1", "1.-5", "+5", "１２"])
+    @Test(arguments: ["12.345", "0.001", ".5", "5.", "1.2.3", "", "-", "abc", "1e3", "1 000", "10000000000000", "--1", "1.-5", "+5", "1万2", "万"])
     func yuanWithMoreThanTwoDecimalsOrNoDigitsIsRefused(text: String) {
         #expect(FieldSpec.yuanToFen(text) == nil, "\(text) gave \(String(describing: FieldSpec.yuanToFen(text)))")
     }

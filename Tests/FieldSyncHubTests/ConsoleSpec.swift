@@ -1,3 +1,4 @@
+import FieldSyncWeb
 import FieldSyncCore
 import FieldSyncTrust
 @testable import FieldSyncHub
@@ -285,7 +286,7 @@ import Testing
             #expect(list.status == .ok && list.text.contains("冲突审核") && list.text.contains("办理状态"))
             let detail = try await b.get("/console/conflicts/\(w.inScope)/status")
             #expect(detail.status == .ok)
-            for text in ["已化解", "已上报", "王芳", "李明", "目前胜出", "共同起点", "受理", "确认处理", " UTC"] {
+            for text in ["已化解", "已上报", "王芳", "李明", "目前胜出", "共同起点", "受理", "确认处理", " Asia/Shanghai"] {
                 #expect(detail.text.contains(text), "the conflict page lacks \(text)")
             }
             let s = try await w.f.store.supervisor(named: "陈主任")
@@ -329,7 +330,7 @@ import Testing
             let b = Browser(client)
             _ = try await b.signIn()
             let record = try await b.get("/console/records/\(w.hostileRow)")
-            for text in ["矛盾纠纷", "当事人", "修改历史", "王芳", "已被覆盖", "当前值", "张三与李四", " UTC"] {
+            for text in ["矛盾纠纷", "当事人", "修改历史", "王芳", "已被覆盖", "当前值", "张三与李四", " Asia/Shanghai"] {
                 #expect(record.text.contains(text), "the record page lacks \(text)")
             }
             let devices = try await b.get("/console/devices")

@@ -131,10 +131,11 @@ public enum FormText {
         return String(out)
     }
 
-    /// Money typed in 元 → 分, exactly: `1,200.50`, `¥300`, `300元`, `12.5万`, `12.5万元`.
+    /// Money typed in 元 → 分, exactly: `1,200.50`, `¥300`, `300元`, `12.5万`, `12.5万元`,
+    /// full-width digits. The one reading of 元 for forms, CSV ledgers and the console.
     /// Nil when it is not an amount (or is too large to be one).
     public static func moneyFen(_ raw: String) -> Int64? {
-        var s = narrow(raw).trimmingSpaces.replacingAll(" ", "")
+        var s = narrow(raw).trimmingSpaces
         for sign in ["¥", "￥", "人民币"] where s.hasPrefix(sign) { s.removeFirst(sign.count) }
         if s.hasSuffix("元") { s.removeLast() }
         var scaleDigits = 0  // decimals that 万 moves
@@ -153,6 +154,8 @@ public enum FormText {
             guard !o else { return nil }
             fen = m
         }
+        // Under 10^13 元: no budget in a village comes near, and it leaves room to add up.
+        guard fen < 1_000_000_000_000_000 else { return nil }
         return negative ? -fen : fen
     }
 

@@ -65,25 +65,8 @@ extension FieldSpec {
         return groups.joined()
     }
 
-    /// `1,234.5` 元 → 123450 分, exactly (no floating point).
-    public static func yuanToFen(_ s: String) -> Int64? {
-        var t = s.replacingAll("¥", "").replacingAll("￥", "").replacingAll("元", "")
-        var negative = false
-        if t.hasPrefix("-") { negative = true; t.removeFirst() }
-        let parts = t.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let whole = ungrouped(parts[0]),
-              parts.count == 1 || parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-              let yuan = Int64(whole), yuan < 10_000_000_000_000
-        else { return nil }
-        var fen: Int64 = 0
-        if parts.count == 2 {
-            let f = parts[1]
-            guard (1...2).contains(f.count), let v = Int64(f) else { return nil }
-            fen = f.count == 1 ? v * 10 : v
-        }
-        let total = yuan * 100 + fen
-        return negative ? -total : total
-    }
+    /// `1,234.5` 元 → 123450 分, exactly (no floating point): ``FormText/moneyFen(_:)``.
+    public static func yuanToFen(_ s: String) -> Int64? { FormText.moneyFen(s) }
 
     /// `2023/1/4`, `2023.1.4`, `2023年1月4日`, `2023-01-04` → `2023-01-04`.
     public static func normalizeDate(_ s: String) -> String? {

@@ -109,7 +109,8 @@ extension ConsolePages {
         }
         let how: Resolution, note: String?
         do {
-            (how, note) = try ConflictHTML.resolution(form, spec: try await fieldSpec(key, s))
+            // The field is looked up only for a typed value: a conflict settled meanwhile is the store's to report.
+            (how, note) = try ConflictHTML.resolution(form, spec: form["how"] == "value" ? try await fieldSpec(key, s) : nil)
         } catch let e as WebPageError where e.status == 422 {
             return try await again(e.detail)
         }

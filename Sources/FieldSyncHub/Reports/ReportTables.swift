@@ -49,7 +49,8 @@ public enum ReportCell: Sendable, Equatable {
         case .yuan(let fen): return ReportNumbers.fixed2(fen)
         case .hundredths(let h): return ReportNumbers.fixed2(h)
         case .half(let t): return ReportNumbers.half(t)
-        case .time(let ms): return UTCTime.iso(ms)
+        // People's time: the hub's zone (Display.zone), named in the column's label.
+        case .time(let ms): return String(Display.time(ms).prefix(19))
         case .empty: return ""
         }
     }
@@ -81,8 +82,8 @@ extension HubReport {
             })
         case "sync": return breakdown(section, "同步情况（截至生成时）", sync, syncColumns, syncCells)
         case "devices":
-            let cols = [("device", "设备编号"), ("name", "设备名称"), ("scope", "范围"), ("status", "状态"), ("lastSync", "最近同步(UTC)"),
-                        ("lastSeen", "最近联系(UTC)"), ("lagHours", "滞后(小时)"), ("pending", "待下发变更"), ("lastError", "最近错误")].map(ReportColumn.init)
+            let cols = [("device", "设备编号"), ("name", "设备名称"), ("scope", "范围"), ("status", "状态"), ("lastSync", "最近同步(\(Display.zone.name))"),
+                        ("lastSeen", "最近联系(\(Display.zone.name))"), ("lagHours", "滞后(小时)"), ("pending", "待下发变更"), ("lastError", "最近错误")].map(ReportColumn.init)
             return ReportTable(section: section, title: "设备同步明细", columns: cols, rows: devices.map { d in
                 [.text(d.id), .text(d.name), .text(d.scope), .text(Self.statusLabel(d.status)), d.lastSync.map(ReportCell.time) ?? .empty,
                  d.lastSeen.map(ReportCell.time) ?? .empty, d.lagMs.map { .hundredths(Self.hoursHundredths($0)) } ?? .empty,
@@ -158,8 +159,8 @@ extension HubReport {
     }
 
     var syncColumns: [ReportColumn] {
-        [("devices", "设备数"), ("awaitingEnrolment", "待注册"), ("revoked", "已吊销"), ("neverSynced", "从未同步"), ("lastSync", "最近同步(UTC)"),
-         ("oldestSync", "最久未同步(UTC)"), ("maxLagHours", "最大滞后(小时)"), ("withErrors", "有错误设备"), ("pendingChanges", "待下发变更"),
+        [("devices", "设备数"), ("awaitingEnrolment", "待注册"), ("revoked", "已吊销"), ("neverSynced", "从未同步"), ("lastSync", "最近同步(\(Display.zone.name))"),
+         ("oldestSync", "最久未同步(\(Display.zone.name))"), ("maxLagHours", "最大滞后(小时)"), ("withErrors", "有错误设备"), ("pendingChanges", "待下发变更"),
          ("conflictsOpen", "未处理冲突")].map(ReportColumn.init)
     }
 
