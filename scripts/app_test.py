@@ -308,6 +308,8 @@ def journey(c, app, w):
     check("冲突已处理" in c.text("#conflict-settled"), "the conflict is settled in the app")
 
     # --- Sync: the button runs a real sync; then a failed one leaves "last success" alone.
+    # A visit in another township's village: the hub refuses it (out of scope).
+    outside = w.add("a", "visit", {"village": "520221106201", "cadre_name": "王芳", "visit_date": "2026-11-21", "visit_kind": "回访", "household_head": "越界户"})
     c.open("/sync")
     pending = int(re.search(r"\d+", c.text("#sync-pending")).group(0))
     check(pending > 0, f"the sync page counts {pending} changes not yet at the hub")
@@ -317,6 +319,15 @@ def journey(c, app, w):
     check(c.text("#sync-pending").startswith("0"), "nothing is left to send after the sync")
     check(c.text("#last-push") != "—" and c.text("#last-pull") != "—", "the last push and pull show their times")
     c.shot("sync")
+    check("out_of_scope" in c.text("#refused"), "the sync page lists the change the hub refused")
+    c.open("/record/" + outside)
+    check("拒收" in c.text("#refused") and "out_of_scope" in c.text("#refused"), "the refused change is shown on its record with the hub's reason")
+    c.shot("record-refused")
+    d.execute_script("window.confirm = function () { return true; }")
+    c.click("#delete")
+    check(not d.find_elements(By.ID, "refused"), "after deleting the local record the refusal is no longer shown on it")
+    c.open("/sync")
+    check(not d.find_elements(By.ID, "refused"), "…nor on the sync page")
     last = c.text("#last-success")
     w.stop()
     c.click("#sync-now")
@@ -335,6 +346,52 @@ def journey(c, app, w):
     d.find_element(By.ID, "bundle-file").send_keys(other)
     c.click("#import-bundle")
     check("已导入数据包" in c.text("#imported"), "a bundle from a USB stick imports through the page")
+
+    # --- A CSV ledger: previewed, imported, and imported again without duplicates.
+    ledger = os.path.join(w.tmp, "台账.csv")
+    with open(ledger, "w", encoding="utf-8-sig", newline="") as f:
+        f.write("村(社区)代码,项目名称,项目类别,项目状态,预算金额(元)\r\n"
+                "520221105201,村集体茶叶加工厂,集体经济,完工,\"1,500,000\"\r\n"  # exists: an update of its status
+                "520221105203,岩脚村饮水工程,基础设施,规划,12.5万\r\n"           # new
+                "520221105203,坏行,不知道,规划,100\r\n")                           # wrong kind of project
+    def preview():
+        c.open("/files")
+        Select(d.find_element(By.ID, "csv-kind")).select_by_value("project")
+        d.find_element(By.ID, "csv-file").send_keys(ledger)
+        c.click("#csv-preview")
+        return c.text("#csv-summary")
+    before = len(app.records("project"))
+    summary = preview()
+    check("新增 1 条" in summary and "更新 1 条" in summary and "有误 1 行" in summary, "the preview shows what is added, updated and wrong: " + summary)
+    check(len(app.records("project")) == before, "the preview writes nothing")
+    c.shot("csv-preview")
+    c.click("#csv-apply")
+    check("新增 1 条，更新 1 条" in c.text("#csv-imported"), "confirming imports the good rows")
+    check(app.sql("SELECT budget_fen, status FROM project WHERE name = '岩脚村饮水工程'") == [(12_500_000, "规划")], "12.5万 in a (元) column is 12,500,000 分")
+    check(app.sql("SELECT status FROM project WHERE name = '村集体茶叶加工厂'") == [("完工",)], "the existing project found by its natural key was updated")
+    summary = preview()
+    check("新增 0 条" in summary and "更新 0 条" in summary and "已有且相同 2 条" in summary, "the same file again adds and changes nothing: " + summary)
+    check(len(app.records("project")) == before + 1, "one project more in all")
+
+
+def daemon_serves(w):
+    """`fieldsync daemon` serves the same app beside its sync loop."""
+    log = os.path.join(w.tmp, "daemon.log")
+    p = subprocess.Popen([w.fs, "--db", os.path.join(w.tmp, "b.sqlite"), "daemon", "--interval", "3600", "--app-port", "0"],
+                         stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    try:
+        for _ in range(300):
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/open\?t=[0-9a-f-]+", open(log).read())
+            if m:
+                break
+            time.sleep(0.1)
+        else:
+            raise Failure("the daemon did not print the app's link: " + open(log).read()[-500:])
+        status, _, body = http("GET", m.group(0))
+        check(status == 200 and "进入工作台" in body.decode(), "the daemon serves the app and logs a one-time link")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(20)
 
 
 def drafts_survive(app, w, shots):
@@ -389,6 +446,7 @@ def main():
         d.quit()
         d = None
         drafts_survive(app, w, args.shots)
+        daemon_serves(w)
         print(f"app-test: all {len(checks)} checks passed in {time.time() - started:.0f} s")
         return 0
     except Exception as e:

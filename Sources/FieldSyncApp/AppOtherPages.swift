@@ -14,7 +14,7 @@ extension AppPages {
         try state.with { r in
             var f = ConflictFilter()
             if let k = AppRequest.query(request, "kind") {
-                guard let kind = RecordKind(rawValue: k) else { throw WebPageError(400, "没有这种记录", "unknown kind \"\(k.prefix(40))\"") }
+                guard let kind = RecordKind(rawValue: k) else { throw WebPageError(400, "没有这种记录", "没有“\(k.prefix(40))”这种记录 (unknown kind)") }
                 f.kind = kind
             }
             let list = try r.conflicts(matching: f)
@@ -150,12 +150,14 @@ extension AppPages {
     func files(_ request: Request, _ s: AppSession) throws -> Response {
         try state.with { r in
             let imported: HTML = AppRequest.query(request, "imported").map { AppLayout.notice("ok", "已导入数据包：\($0)", id: "imported") } ?? .empty
+            let csvDone: HTML = AppRequest.query(request, "csv").map { AppLayout.notice("ok", "已导入台账：\($0)", id: "csv-imported") } ?? .empty
             let kinds = [RecordKind.visit, .dispute, .project, .household, .cadre].map { k -> HTML in
                 "<li><a href=\"/records/\(k.rawValue)/export.csv\" id=\"csv-\(k.rawValue)\">\(k.spec.label)（全部）</a></li>"
             }
             let body: HTML = """
                 <h1>文件</h1>
                 \(imported)
+                \(csvDone)
                 <h2>用 U 盘交换数据（数据包）</h2>
                 <p>没有网络时，可以把本机的全部变更导出为数据包，用 U 盘带到别的电脑或同步中心导入。导入同一个数据包多次不会重复。</p>
                 <p><a class="button primary" href="/files/export.bundle" id="export-bundle">导出数据包</a></p>
@@ -163,6 +165,15 @@ extension AppPages {
                   <input type="hidden" name="csrf" value="\(s.csrf)">
                   <label>选择数据包文件（.bundle）<input type="file" name="bundle" id="bundle-file" accept=".bundle,.gz,application/gzip" required></label>
                   <button type="submit" class="primary" id="import-bundle">导入数据包</button>
+                </form>
+                <h2>导入 Excel 台账（CSV）</h2>
+                <p>先预览：哪些行会新增、哪些会更新已有记录、哪些有误，确认后才写入。表头用字段名或中文名；金额列要写单位，如“预算金额(元)”。
+                有“编号”列的行更新该记录；没有编号时，按“同一条记录”的字段认出已有记录（走访：村、户主、走访日期、走访方式；纠纷：村、当事人、受理日期；项目：村、项目名称；农户：村、户主姓名；干部：驻点、姓名），所以同一个文件导入两次不会重复。</p>
+                <form method="post" action="/files/csv" enctype="multipart/form-data" class="filters" id="csv-form">
+                  <input type="hidden" name="csrf" value="\(s.csrf)">
+                  <label>记录种类 <select name="kind" id="csv-kind">\(HTML.join([RecordKind.visit, .dispute, .project, .household, .cadre].map { "<option value=\"\($0.rawValue)\">\($0.spec.label)</option>" as HTML }))</select></label>
+                  <label>CSV 文件（UTF-8 或 GB18030）<input type="file" name="csv" id="csv-file" accept=".csv,text/csv" required></label>
+                  <button type="submit" class="primary" id="csv-preview">预览</button>
                 </form>
                 <h2>导出为 Excel 表格（CSV）</h2>
                 <p class="muted">在各记录列表页可按筛选条件导出；这里导出全部。金额以元为单位，文件带 UTF-8 标记，Excel 能直接打开中文。</p>
@@ -178,7 +189,7 @@ extension AppPages {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/export.bundle"
         let site = try state.with { r in _ = try r.exportBundle(to: path); return try r.status().siteName }
-        guard let data = FileManager.default.contents(atPath: path) else { throw WebPageError(500, "导出失败", "the bundle file could not be read back") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw WebPageError(500, "导出失败", "导出的数据包无法读取 (the bundle file could not be read back)") }
         var r = Response(status: .ok, headers: [.contentType: "application/gzip"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         let safe = String(site.unicodeScalars.filter { ($0.value >= 0x30 && $0.value <= 0x39) || ($0.value >= 0x61 && $0.value <= 0x7A) || $0 == "-" })
         r.headers[.contentDisposition] = "attachment; filename=\"fieldsync-\(safe.isEmpty ? "export" : safe)-\(Display.today(state.now)).bundle\""
@@ -191,7 +202,7 @@ extension AppPages {
     func importBundle(_ request: inout Request, _ s: AppSession) async throws -> Response {
         let type = request.headers[.contentType] ?? ""
         guard let boundary = Multipart.boundary(type) else {
-            throw WebPageError(415, "上传格式不对", "expected a file from the page's form (multipart/form-data), got \(type.prefix(60))")
+            throw WebPageError(415, "上传格式不对", "请用页面上的表单选择文件上传 (expected multipart/form-data, got \(type.prefix(60)))")
         }
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: Self.maxUpload) } catch {
@@ -214,6 +225,96 @@ extension AppPages {
         let a = report.apply
         let summary = "新变更 \(a.applied) 条，已有 \(a.duplicates) 条，新冲突 \(a.conflictsOpened) 个" + (a.setAside > 0 ? "，\(a.setAside) 条无法验证来源已搁置" : "")
         return WebHeaders.redirect(WebURL.make("/files", [("imported", summary)]))
+    }
+}
+
+// MARK: - CSV ledgers
+
+extension AppPages {
+    static let maxCSV = 20 << 20
+
+    /// Writes an uploaded CSV where the importer can read it, runs `body`, removes it.
+    func withFile<T>(_ bytes: [UInt8], _ body: (String) throws -> T) throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldsync-app-\(Hex.random(bytes: 8))").path
+        try OwnerOnly.makeFolder(dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ledger.csv"
+        try OwnerOnly.writeAtomically(bytes, to: path)
+        return try body(path)
+    }
+
+    func previewCSV(_ request: inout Request, _ s: AppSession) async throws -> Response {
+        guard let boundary = Multipart.boundary(request.headers[.contentType] ?? "") else {
+            throw WebPageError(415, "上传格式不对", "请用页面上的表单选择文件上传 (expected multipart/form-data)")
+        }
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: Self.maxCSV) } catch {
+            throw WebPageError(413, "文件太大", "网页最多导入 \(Self.maxCSV >> 20) MB 的台账；更大的请用命令 fieldsync record import")
+        }
+        let parts = try Multipart.parse(Array(body.readableBytesView), boundary: boundary)
+        func text(_ n: String) -> String? { parts.first { $0.name == n }.map { String(decoding: $0.body, as: UTF8.self) } }
+        try WebGuard.checkCSRF(sent: text("csrf"), expected: s.csrf)
+        guard let kind = text("kind").flatMap(RecordKind.init(rawValue:)), kind != .region else {
+            throw WebPageError(422, "请选择记录种类", "请选择文件里记录的种类 (choose the kind of records)")
+        }
+        guard let file = parts.first(where: { $0.name == "csv" }), !file.body.isEmpty else {
+            throw WebPageError(422, "没有选择文件", "请选择一个 CSV 文件再预览")
+        }
+        let token = Hex.random(bytes: 16)
+        state.uploads.withLock { $0[token] = (kind, file.filename ?? "ledger.csv", file.body) }
+        return try preview(token, s)
+    }
+
+    func plan(_ token: String) throws -> (ImportPlan, String) {
+        guard let upload = state.uploads.withLock({ $0[token] }) else {
+            throw WebPageError(410, "预览已过期", "请重新选择文件预览（工作台重启后预览不再保留）")
+        }
+        do {
+            let plan = try withFile(upload.bytes) { path in try state.with { r in try RecordImport.plan(kind: upload.kind, path: path, format: .csv, using: r) } }
+            return (plan, upload.name)
+        } catch ReplicaError.invalidInput(let e) {
+            throw WebPageError(422, "台账无法读取", "“\(upload.name)”：\(e.reason)")
+        }
+    }
+
+    func preview(_ token: String, _ s: AppSession) throws -> Response {
+        let (plan, name) = try plan(token)
+        let rows = plan.rows.prefix(500).map { row -> HTML in
+            let (label, cls, detail): (String, String, HTML)
+            switch row.action {
+            case .add: (label, cls, detail) = ("新增", "ok", "\(row.summary)")
+            case .update(let id, let values):
+                (label, cls, detail) = ("更新", "warn", "<a href=\"/record/\(WebURL.encode(id))\">\(RecordID.short(id))</a>：" + HTML.join(values.map { v in
+                    "\(Display.fieldLabel(plan.kind, v.field)) → \(Display.value(v.value, plan.kind.spec.field(v.field)))" as HTML }, separator: "；"))
+            case .unchanged(let id): (label, cls, detail) = ("已有，相同", "off", "<a href=\"/record/\(WebURL.encode(id))\">\(RecordID.short(id))</a> \(row.summary)")
+            case .wrong(let why): (label, cls, detail) = ("有误", "bad", "\(why)")
+            }
+            return "<tr><td>\(row.line)</td><td><span class=\"badge \(cls)\">\(label)</span></td><td>\(detail)</td></tr>"
+        }
+        let writes = plan.adds + plan.updates
+        return try state.with { r in
+            let body: HTML = """
+                <h1>导入预览 · \(plan.kind.spec.label) · \(name)</h1>
+                <p id="csv-summary">新增 <b>\(plan.adds)</b> 条 · 更新 <b>\(plan.updates)</b> 条 · 已有且相同 <b>\(plan.unchanged)</b> 条 · 有误 <b>\(plan.wrong)</b> 行（\(plan.encoding)）。还没有写入任何内容。</p>
+                \(plan.wrong > 0 ? AppLayout.notice("error", "有 \(plan.wrong) 行有误，不会导入；可以改正文件后重新预览，或只导入其余的行。", id: "csv-wrong") : .empty)
+                <form method="post" action="/files/csv/apply" class="actions">
+                  <input type="hidden" name="csrf" value="\(s.csrf)"><input type="hidden" name="token" value="\(token)">
+                  <button type="submit" class="primary" id="csv-apply"\(writes == 0 ? HTML(trusted: " disabled") : .empty)>确认导入（新增 \(plan.adds)，更新 \(plan.updates)）</button>
+                  <a href="/files">取消</a>
+                </form>
+                <table id="csv-rows"><thead><tr><th>行</th><th>结果</th><th>内容</th></tr></thead><tbody>\(rows)</tbody></table>
+                """
+            return html(AppLayout.page("导入预览", .files, try frame(r, s), body))
+        }
+    }
+
+    func applyCSV(_ s: AppSession, _ form: WebForm) throws -> Response {
+        guard let token = form["token"], Replica.isFormKey(token) else { throw WebPageError(400, "预览已过期", "请重新选择文件预览 (the form names no preview)") }
+        // Planned again against the replica as it is now (a sync may have come in meanwhile).
+        let (plan, name) = try plan(token)
+        let (added, updated) = try state.with { r in try r.apply(plan) }
+        state.uploads.withLock { _ = $0.removeValue(forKey: token) }
+        return WebHeaders.redirect(WebURL.make("/files", [("csv", "\(name)：新增 \(added.count) 条，更新 \(updated.count) 条，\(plan.unchanged) 条已有且相同，\(plan.wrong) 行有误未导入")]))
     }
 }
 

@@ -175,7 +175,7 @@ extension AppPages {
 
     static func formKey(_ form: WebForm) throws -> String {
         guard let key = form["key"], Replica.isFormKey(key) else {
-            throw WebPageError(400, "表单已过期", "the form carries no key; open the form again")
+            throw WebPageError(400, "表单已过期", "表单缺少编号，请重新打开表单 (the form carries no key)")
         }
         return key
     }
@@ -289,7 +289,7 @@ extension AppPages {
 
     func saveDraft(_ key: String, _ s: AppSession, _ form: WebForm) throws -> Response {
         guard Replica.isFormKey(key), let kind = form["kind"].flatMap(RecordKind.init(rawValue:)) else {
-            throw WebPageError(400, "草稿有误", "a draft names its form's key and kind")
+            throw WebPageError(400, "草稿有误", "草稿缺少表单编号或种类 (a draft names its form's key and kind)")
         }
         let record = form["record"].flatMap { $0.isEmpty ? nil : $0 }
         try state.with { r in

@@ -77,13 +77,22 @@ enum AppRoutes {
                 return try await pages.importBundle(&request, s)
             }
         }
-        get("/**") { _, _, _ in throw WebPageError(404, "页面不存在", "the app has no page at this address") }
+        router.post("/files/csv") { request, _ in
+            await respond(request, state, logger) { request in
+                try WebGuard.checkOrigin(request, secure: false)
+                let s = try AppRequest.session(request, state)
+                var request = request
+                return try await pages.previewCSV(&request, s)
+            }
+        }
+        post("/files/csv/apply") { _, _, s, f in try pages.applyCSV(s, f) }
+        get("/**") { _, _, _ in throw WebPageError(404, "页面不存在", "工作台没有这个页面 (the app has no page at this address)") }
     }
 
     static func kind(_ c: Context) throws -> RecordKind {
         let k = try AppRequest.parameter(c, "kind")
         guard let kind = RecordKind(rawValue: k), kind != .region else {
-            throw WebPageError(404, "没有这种记录", "the app lists visit, dispute, project, household and cadre records, not \"\(k.prefix(40))\"")
+            throw WebPageError(404, "没有这种记录", "工作台列出走访、纠纷、项目、农户和干部，没有“\(k.prefix(40))” (no such kind)")
         }
         return kind
     }

@@ -76,6 +76,8 @@ final class AppState: @unchecked Sendable {
     private let lock = NSLock()
     private let replica: Replica
     let sync: SyncRunner
+    /// CSV files uploaded for a preview, by token, until imported (or the app stops).
+    let uploads = Mutex<[String: (kind: RecordKind, name: String, bytes: [UInt8])]>([:])
     /// The port really listened on (known once the server runs).
     private let portBox = Mutex<Int>(0)
 
@@ -152,7 +154,7 @@ enum AppRequest {
     static func checkHost(_ request: Request, port: Int) throws {
         let host = request.head.authority ?? ""
         guard host == "127.0.0.1:\(port)" || host == "localhost:\(port)" else {
-            throw WebPageError(403, "地址不对，请求被拒绝", "this app answers only to http://127.0.0.1:\(port) (the request named the host \"\(host.prefix(80))\")")
+            throw WebPageError(403, "地址不对，请求被拒绝", "工作台只接受 http://127.0.0.1:\(port) 的访问；这个请求用的是“\(host.prefix(80))” (this app answers only to 127.0.0.1:\(port))")
         }
     }
 
@@ -174,7 +176,7 @@ enum AppRequest {
 
     static func parameter(_ context: AppServer.Context, _ name: String) throws -> String {
         guard let raw = context.parameters.get(name), let v = WebURL.decode(raw, plusIsSpace: false), (1...200).contains(v.utf8.count) else {
-            throw WebPageError(404, "页面不存在", "the address names nothing here")
+            throw WebPageError(404, "页面不存在", "这个地址没有对应的内容 (the address names nothing here)")
         }
         return v
     }

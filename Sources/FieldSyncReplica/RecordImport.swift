@@ -8,7 +8,8 @@ import Glibc
 /// row before anything is written.
 ///
 /// CSV headers may be field keys (`visit_date`) or Chinese labels (`走访日期`). A money column
-/// is in 分 unless its header says 元: `预算金额(元)`, `budget_fen(元)` or `budget_yuan`.
+/// names its unit: `预算金额(元)`, `budget_fen(元)` or `budget_yuan` for 元; `预算金额(分)` or the
+/// key `budget_fen` for 分. A Chinese label alone (`预算金额`) is refused: 125000 could mean either.
 /// Text may be UTF-8 (with or without BOM) or GB18030, which Excel writes on Chinese Windows.
 public enum RecordImport {
     public enum Format: String, Sendable { case jsonLines = "jsonl", csv }
@@ -22,24 +23,29 @@ public enum RecordImport {
         public var encoding: String
     }
 
-    /// Reads and checks a file. Throws one error listing up to 20 bad lines.
-    public static func parse(kind: RecordKind, path: String, format: Format? = nil, encoding: Encoding = .auto,
-                             using replica: Replica) throws -> Parsed {
+    /// One row of a file: its line and the record it asks for, or what is wrong with it.
+    public struct Row: Sendable {
+        public var line: Int
+        public var result: Result<NewRecord, InputError>
+    }
+
+    /// Reads and checks a file row by row. Throws only when the file as a whole cannot be read
+    /// (missing, not text, a bad header).
+    public static func rows(kind: RecordKind, path: String, format: Format? = nil, encoding: Encoding = .auto,
+                            using replica: Replica) throws -> (rows: [Row], encoding: String) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReplicaError.invalidInput(InputError(path, "cannot read the file (does it exist?)"))
         }
         let (text, used) = try decodeText([UInt8](data), encoding: encoding, path: path)
         let fmt = format ?? (path.lowercased().hasSuffix(".csv") ? .csv : .jsonLines)
-        var records: [NewRecord] = []
-        var lines: [Int] = []
-        var problems: [String] = []
+        var out: [Row] = []
+        func bad(_ line: Int, _ reason: String) { out.append(Row(line: line, result: .failure(InputError("line \(line)", reason)))) }
         func take(_ line: Int, _ obj: JSONObject) {
             do {
-                records.append(try replica.check(kind, obj, creating: true))
-                lines.append(line)
+                out.append(Row(line: line, result: .success(try replica.check(kind, obj, creating: true))))
             } catch let e as ReplicaError {
-                if case .invalidInput(let ie) = e { problems.append("line \(line): \(ie.reason)") } else { problems.append("line \(line): \(e)") }
-            } catch { problems.append("line \(line): \(error)") }
+                if case .invalidInput(let ie) = e { bad(line, ie.reason) } else { bad(line, "\(e)") }
+            } catch { bad(line, "\(error)") }
         }
         switch fmt {
         case .jsonLines:
@@ -48,11 +54,11 @@ public enum RecordImport {
                 if l.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
                 do {
                     guard case .object(let o) = try JSONValue.parse(String(l)) else {
-                        problems.append("line \(n + 1): expected a JSON object")
+                        bad(n + 1, "expected a JSON object")
                         continue
                     }
                     take(n + 1, o)
-                } catch { problems.append("line \(n + 1): not valid JSON (\(error))") }
+                } catch { bad(n + 1, "not valid JSON (\(error))") }
             }
         case .csv:
             let rows = try CSV.parse(text, path: path)
@@ -61,11 +67,11 @@ public enum RecordImport {
             for row in rows.dropFirst() {
                 if row.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
                 if row.fields.count > columns.count {
-                    problems.append("line \(row.line): \(row.fields.count) cells but the header has \(columns.count)")
+                    bad(row.line, "\(row.fields.count) cells but the header has \(columns.count)")
                     continue
                 }
                 var obj = JSONObject()
-                var bad = false
+                var problems: [String] = []
                 for (i, cell) in row.fields.enumerated() {
                     let col = columns[i]
                     guard let field = col.field else {
@@ -76,11 +82,26 @@ public enum RecordImport {
                         let v = try field.parseHuman(cell, unit: col.unit)
                         if v != .null { obj[field.name] = v }
                     } catch {
-                        problems.append("line \(row.line): \(field.location(in: kind)): \(error.reason)")
-                        bad = true
+                        problems.append("\(field.location(in: kind)): \(error.reason)")
                     }
                 }
-                if !bad { take(row.line, obj) }
+                if problems.isEmpty { take(row.line, obj) } else { bad(row.line, problems.joined(separator: "; ")) }
+            }
+        }
+        return (out, used)
+    }
+
+    /// Reads and checks a file. Throws one error listing up to 20 bad lines.
+    public static func parse(kind: RecordKind, path: String, format: Format? = nil, encoding: Encoding = .auto,
+                             using replica: Replica) throws -> Parsed {
+        let (rows, used) = try rows(kind: kind, path: path, format: format, encoding: encoding, using: replica)
+        var records: [NewRecord] = []
+        var lines: [Int] = []
+        var problems: [String] = []
+        for row in rows {
+            switch row.result {
+            case .success(let r): records.append(r); lines.append(row.line)
+            case .failure(let e): problems.append(e.description)
             }
         }
         if !problems.isEmpty {
@@ -104,11 +125,16 @@ public enum RecordImport {
         for raw in names {
             var name = raw.trimmingCharacters(in: .whitespaces)
             var unit = FieldSpec.MoneyUnit.fen
+            var unitWritten = false
             for suffix in ["(元)", "（元）", "_yuan"] where name.hasSuffix(suffix) {
                 name = String(name.dropLast(suffix.count))
                 unit = .yuan
+                unitWritten = true
             }
-            for suffix in ["(分)", "（分）"] where name.hasSuffix(suffix) { name = String(name.dropLast(suffix.count)) }
+            for suffix in ["(分)", "（分）"] where name.hasSuffix(suffix) {
+                name = String(name.dropLast(suffix.count))
+                unitWritten = true
+            }
             if name == "id" || name == "编号" {
                 out.append(Column(field: nil, unit: unit, isID: true))
                 continue
@@ -119,6 +145,11 @@ public enum RecordImport {
             }
             guard seen.insert(f.name).inserted else {
                 throw ReplicaError.invalidInput(InputError("\(path): header", "field \(f.name) (\(f.label)) appears twice"))
+            }
+            // A money column names its unit (`预算金额(元)`, `预算金额(分)`, or the key `budget_fen`,
+            // which says 分): a bare `预算金额` with 125000 in it could mean either, 100× apart.
+            if f.type == .money, !unitWritten, name != f.name {
+                throw ReplicaError.invalidInput(InputError("\(path): header", "金额列“\(raw)”没有写单位：请把表头写成“\(f.label)(元)”或“\(f.label)(分)” (the money column \"\(raw)\" names no unit; write \(f.label)(元) or \(f.label)(分))"))
             }
             out.append(Column(field: f, unit: f.type == .money ? unit : .fen, isID: false))
         }

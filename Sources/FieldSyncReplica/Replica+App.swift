@@ -149,12 +149,13 @@ extension Replica {
 
     // MARK: Refusals
 
-    /// The hub's refusals of this record's changes, newest first.
+    /// The hub's refusals of this record's changes, newest first (none once it is deleted here).
     public func refusals(kind: RecordKind, row: String) throws -> [(change: String, code: String, reason: String, at: Int64)] {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.change, r.code, r.reason, r.at FROM fs_sync_refused r JOIN fs_change c ON c.seq = r.seq
-                WHERE c.kind = ? AND c.row = ? ORDER BY r.seq DESC
+                WHERE c.kind = ? AND c.row = ? AND NOT EXISTS (SELECT 1 FROM \(SQLLayout.table(kind)) t WHERE t.id = c.row AND t._deleted = 1)
+                ORDER BY r.seq DESC
                 """, arguments: [kind.rawValue, row]).map { ($0["change"], $0["code"], $0["reason"], $0["at"]) }
         }
     }

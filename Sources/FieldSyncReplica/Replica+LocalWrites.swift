@@ -46,7 +46,11 @@ extension Replica {
                 continue
             }
             do throws(InputError) {
-                let v = try f.decode(json)
+                let v: FieldValue
+                do throws(InputError) { v = try f.decode(f.personJSON(json)) } catch {
+                    // Chinese first, what to type, the precise reason in brackets.
+                    throw InputError("", f.explain(error, json))
+                }
                 if let row = existing, let p = spec.regionProblem(field: key, value: v, row: row) {
                     problems.append("\(f.location(in: kind)): \(p)")
                     continue
@@ -58,7 +62,7 @@ extension Replica {
         }
         if creating {
             for f in spec.fields where f.required && input[f.name] == nil {
-                problems.append("\(f.location(in: kind)): is required (\(f.type.formatHint))")
+                problems.append("\(f.location(in: kind)): 必填，请填写\(f.label)：\(f.formHint) (is required: \(f.type.formatHint))")
             }
             if kind == .region && id == nil && input["id"] == nil {
                 problems.append("region.id: a region's id is its division code (6, 9 or 12 digits)")

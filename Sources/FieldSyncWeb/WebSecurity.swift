@@ -95,11 +95,11 @@ public struct WebForm: Sendable {
     public static func read(_ request: inout Request, maxBytes: Int = maxBytes) async throws -> WebForm {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         guard type.hasPrefix("application/x-www-form-urlencoded") else {
-            throw WebPageError(415, "表单格式不对", "expected an HTML form (application/x-www-form-urlencoded), got \(type.isEmpty ? "no Content-Type" : String(type.prefix(60)))")
+            throw WebPageError(415, "表单格式不对", "请从页面上的表单提交 (expected an HTML form, application/x-www-form-urlencoded, got \(type.isEmpty ? "no Content-Type" : String(type.prefix(60))))")
         }
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: maxBytes) } catch {
-            throw WebPageError(413, "提交的内容太长", "the form is larger than \(maxBytes) bytes")
+            throw WebPageError(413, "提交的内容太长", "表单超过 \(maxBytes) 字节 (the form is larger than \(maxBytes) bytes)")
         }
         return try parse(String(decoding: buffer.readableBytesView, as: UTF8.self))
     }
@@ -109,7 +109,7 @@ public struct WebForm: Sendable {
         for pair in body.split(separator: "&") where !pair.isEmpty {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let k = WebURL.decode(kv[0], plusIsSpace: true), let v = WebURL.decode(kv.count == 2 ? kv[1] : "", plusIsSpace: true) else {
-                throw WebPageError(400, "表单内容无法读取", "a form field is not well-formed percent-encoded UTF-8")
+                throw WebPageError(400, "表单内容无法读取", "表单内容不是有效的 UTF-8 (a form field is not well-formed percent-encoded UTF-8)")
             }
             form.fields.append((k, v))
         }
@@ -124,19 +124,19 @@ public enum WebGuard {
     /// then `Referer`, when the browser sent them, must name this site.
     public static func checkOrigin(_ request: Request, secure: Bool) throws {
         if let site = request.headers[WebHeaders.secFetchSite], site != "same-origin", site != "none" {
-            throw WebPageError(403, "请求被拒绝", "the form was sent from another site (Sec-Fetch-Site: \(site.prefix(40)))")
+            throw WebPageError(403, "请求被拒绝", "这个表单来自别的网站 (the form was sent from another site, Sec-Fetch-Site: \(site.prefix(40)))")
         }
         guard let host = request.head.authority else {
-            throw WebPageError(400, "请求被拒绝", "the request names no host")
+            throw WebPageError(400, "请求被拒绝", "请求没有写明主机 (the request names no host)")
         }
         let own = (secure ? "https://" : "http://") + host
         if let origin = request.headers[.origin] {
             guard origin == own else {
-                throw WebPageError(403, "请求被拒绝", "the form was sent from another origin (\(origin.prefix(80))), not \(own)")
+                throw WebPageError(403, "请求被拒绝", "这个表单来自别的网站 \(origin.prefix(80))，不是 \(own) (the form was sent from another origin)")
             }
         } else if let referer = request.headers[.referer] {
             guard referer == own || referer.hasPrefix(own + "/") else {
-                throw WebPageError(403, "请求被拒绝", "the form was sent from another page (\(referer.prefix(80)))")
+                throw WebPageError(403, "请求被拒绝", "这个表单来自别的网页 (the form was sent from another page: \(referer.prefix(80)))")
             }
         }
     }
@@ -145,10 +145,10 @@ public enum WebGuard {
     /// request), compared in constant time.
     public static func checkCSRF(sent: String?, expected: String) throws {
         guard let sent, !sent.isEmpty else {
-            throw WebPageError(403, "请求被拒绝：缺少安全令牌", "the form carries no CSRF token; reload the page and try again")
+            throw WebPageError(403, "请求被拒绝：缺少安全令牌", "表单缺少安全令牌，请刷新页面后重试 (the form carries no CSRF token; reload the page and try again)")
         }
         guard Hex.equalInConstantTime(sent, expected) else {
-            throw WebPageError(403, "请求被拒绝：安全令牌不符", "the form's CSRF token does not belong to this session; reload the page and try again")
+            throw WebPageError(403, "请求被拒绝：安全令牌不符", "表单的安全令牌与当前会话不符，请刷新页面后重试 (the form's CSRF token does not belong to this session; reload the page and try again)")
         }
     }
 

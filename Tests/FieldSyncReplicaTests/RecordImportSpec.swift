@@ -30,6 +30,39 @@ import Testing
         #expect(road["progress_notes"] == .null)
     }
 
+    /// 125000 under a bare 预算金额 could be 元 or 分 (100× apart): the header must say which, the
+    /// same rule as the CLI's JSON and the app's forms (issue 11).
+    @Test func aMoneyColumnWithoutItsUnitIsRefusedAndTheKeyOrAUnitIsTaken() throws {
+        let dir = TempDir()
+        let a = try makeReplica(dir, "a")
+        let file = dir.file("bare.csv")
+        try "村(社区)代码,项目名称,项目类别,预算金额,项目状态\r\n520221105201,茶园,产业发展,125000,在建\r\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runCLI(["record", "import", "project", file], db: a.path)
+        #expect(r.status == 65 && r.stderr.contains("金额列“预算金额”没有写单位") && r.stderr.contains("预算金额(元)"), "\(r.stderr)")
+        #expect(try a.records(.project).isEmpty)
+        for (header, fen) in [("预算金额(分)", 125_000 as Int64), ("budget_fen", 125_000), ("预算金额(元)", 12_500_000)] {
+            let f = dir.file("unit-\(fen)-\(header.utf8.count).csv")
+            try "村(社区)代码,项目名称,项目类别,\(header),项目状态\r\n520221105201,茶园\(header),产业发展,125000,在建\r\n".write(toFile: f, atomically: true, encoding: .utf8)
+            let ok = try runCLI(["record", "import", "project", f], db: a.path)
+            #expect(ok.status == 0, "\(header): \(ok.stderr)")
+            #expect(try a.records(.project).first { $0["name"] == .text("茶园\(header)") }?["budget_fen"] == .integer(fen), "\(header)")
+        }
+    }
+
+    /// Money in the CLI's JSON: a number is 分 (the key says so), text must name its unit.
+    @Test func moneyAsTextInJsonNamesItsUnit() throws {
+        let dir = TempDir()
+        let a = try makeReplica(dir, "a")
+        let base = #"{"village":"520221105201","project_kind":"产业发展","status":"在建","name":"#
+        for (value, fen) in [(#""12.5万""#, 12_500_000 as Int64), (#""1,200.50元""#, 120_050), (#""300分""#, 300), ("125000", 125_000)] {
+            let r = try runCLI(["record", "add", "project", "--json", base + "\"项目\(fen)\",\"budget_fen\":\(value)}"], db: a.path)
+            #expect(r.status == 0, "\(value): \(r.stderr)")
+            #expect(try a.records(.project).first { $0["name"] == .text("项目\(fen)") }?["budget_fen"] == .integer(fen), "\(value)")
+        }
+        let bare = try runCLI(["record", "add", "project", "--json", base + #""裸数","budget_fen":"125000"}"#], db: a.path)
+        #expect(bare.status == 65 && bare.stderr.contains("金额要写明单位"), "\(bare.stderr)")
+    }
+
     @Test func aBadRowIsReportedByLineAndNothingIsImported() throws {
         let dir = TempDir()
         let a = try makeReplica(dir, "a")

@@ -94,6 +94,13 @@ extension FieldSpec {
 
     static func shown(_ s: String) -> String { s.unicodeScalars.count > 20 ? String(s.prefix(20)) + "…" : s }
 
+    /// The replica's refusal of `json`, Chinese first, with what to type and the precise English
+    /// reason in brackets: how the CLI and imports word a bad value.
+    public func explain(_ e: InputError, _ json: JSONValue) -> String {
+        let zh = chinese(e, json)
+        return zh.contains(e.reason) ? "\(zh)。\(formHint)" : "\(zh)。\(formHint) (\(e.reason))"
+    }
+
     /// The replica's refusal in Chinese (its English reason in brackets).
     func chinese(_ e: InputError, _ json: JSONValue) -> String {
         switch (type, json) {
@@ -105,6 +112,10 @@ extension FieldSpec {
             return "\(i) 超出范围"
         case (.money, .int(let i)) where i > 1_000_000_000_000_000:
             return "金额大得不合常理"
+        case (_, .null): return "请填写\(label)（必填项）"
+        case (.choice, .string(let v)), (.choices, .string(let v)):
+            let near = { () -> String? in if case .choice(let o) = type { return FormText.nearest(v, in: o) } else { return nil } }()
+            return "“\(Self.shown(v))”不是可选的\(label)" + (near.map { "，您是不是要选“\($0)”？" } ?? "")
         case (.date, _): return "不是存在的日期（\(e.reason)）"
         case (.regionCode, _): return "区划代码有误（\(e.reason)）"
         case (.reference, _): return "编号有误（\(e.reason)）"
@@ -189,5 +200,34 @@ public enum FormText {
             swap(&prev, &cur)
         }
         return prev[b.count]
+    }
+}
+
+// MARK: - Money in a person's JSON
+
+extension FieldSpec {
+    /// A value a person wrote in JSON (`fieldsync record add --json`, a JSON Lines import), in the
+    /// same terms as the forms and CSV ledgers: money as a number is integer 分 (the key says so:
+    /// `budget_fen`); money as text must name its unit — `"12.5万"`, `"1,200.50元"`, `"¥300"`
+    /// (元) or `"1200分"` — so `125000` can never mean 元 in one place and 分 in another.
+    public func personJSON(_ json: JSONValue) throws(InputError) -> JSONValue {
+        // Dates, yes/no and several choices as people write them, as in the forms and CSV.
+        if case .string(let raw) = json {
+            switch type {
+            case .date: return FieldSpec.normalizeDate(FormText.narrow(raw).trimmingSpaces).map { .string($0) } ?? json
+            case .bool, .choices: return (try? parseHuman(FormText.narrow(raw))) ?? json
+            default: break
+            }
+        }
+        guard type == .money, case .string(let raw) = json else { return json }
+        let s = FormText.narrow(raw).trimmingSpaces
+        if s.hasSuffix("分"), let fen = FieldSpec.wholeNumber(String(s.dropLast()).trimmingSpaces) { return .int(fen) }
+        if s.contains("元") || s.contains("万") || s.hasPrefix("¥") || s.hasPrefix("￥") {
+            guard let fen = FormText.moneyFen(s) else {
+                throw InputError("", "“\(FieldSpec.shown(raw))”不是金额；如 \"12.5万\"、\"1,200.50元\" (not an amount in 元)")
+            }
+            return .int(fen)
+        }
+        throw InputError("", "金额要写明单位：写成 \"\(s)元\" 或 \"\(s)分\"，或写整数分 (money as text names its unit: \"\(s)元\" or \"\(s)分\", or give integer 分)")
     }
 }

@@ -176,9 +176,12 @@ extension RecordCommand {
             abstract: "Import records from JSON Lines or CSV, all or nothing (批量导入).",
             discussion: """
                 CSV: a header row of field keys or Chinese labels (as in the Excel ledgers), e.g. \
-                村(社区)代码,户主,走访干部,走访日期,走访方式,走访情况. Money columns are in 分; a header ending in (元) \
-                takes yuan, e.g. 预算金额(元). Dates may be 2023/1/4 or 2023年1月4日. UTF-8 or GB18030.
-                A bad row is reported by line number and nothing is imported.
+                村(社区)代码,户主,走访干部,走访日期,走访方式,走访情况. A money column names its unit: 预算金额(元) or \
+                预算金额(分) (the key budget_fen is 分). Dates may be 2023/1/4 or 2023年1月4日. UTF-8 or GB18030.
+                A row with an id (编号) column updates that record; without one, a row matching an existing record \
+                on its natural key (visit: village, household_head, visit_date, visit_kind; dispute: village, parties, \
+                reported_on; project: village, name; household: village, head_name; cadre: village, name) updates it, \
+                so importing the same file twice adds nothing. A bad row is reported by line number and nothing is imported.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The kind of every record in the file.") var kind: RecordKind
@@ -194,9 +197,14 @@ extension RecordCommand {
                 guard let x = RecordImport.Format(rawValue: f) else { throw ValidationError("--format is jsonl or csv") }
                 return x
             }
-            let parsed = try RecordImport.parse(kind: kind, path: file, format: fmt, encoding: enc, using: r)
-            let ids = try r.insert(parsed.records, author: write.author, note: write.note)
-            print("已导入 imported \(ids.count) 条\(kind.spec.label) from \(file) (\(parsed.encoding))")
+            let plan = try RecordImport.plan(kind: kind, path: file, format: fmt, encoding: enc, using: r)
+            let wrong = plan.rows.compactMap { row -> String? in if case .wrong(let why) = row.action { "第 \(row.line) 行 line \(row.line): \(why)" } else { nil } }
+            guard wrong.isEmpty else {
+                let more = wrong.count > 20 ? "\n  … 另有 \(wrong.count - 20) 行 and \(wrong.count - 20) more" : ""
+                throw ReplicaError.invalidInput(InputError(file, "\(wrong.count) 行有误，没有导入任何记录 (\(wrong.count) bad line(s), nothing was imported):\n  " + wrong.prefix(20).joined(separator: "\n  ") + more))
+            }
+            let (added, updated) = try r.apply(plan, author: write.author, note: write.note)
+            print("已导入 imported \(added.count) 条新\(kind.spec.label)，更新 updated \(updated.count) 条，\(plan.unchanged) 条已有且相同 unchanged — from \(file) (\(plan.encoding))")
         }
     }
 }
