@@ -228,6 +228,8 @@ def journey(c, app, w):
     check(not app.sql("SELECT 1 FROM fs_app_draft WHERE key = ?", key2), "the submitted form's draft is gone")
     check("张三" in c.text("#row-household_head") and "民意收集" in c.text("#row-topics"), "the record page shows every field with its value")
     check("未上传" in c.text("#history"), "the history says the hub does not have the new visit yet")
+    check("定位" not in c.text("#history"), "a new record writes no empty fields")
+    check("牛角村" in c.text("#row-village"), "the village shows with its name")
     c.shot("record")
     fits(c, "record")
 

@@ -114,6 +114,21 @@ struct AppPages: Sendable {
         }
     }
 
+    /// The names of the places this laptop knows (its region records), for showing codes.
+    func placeNames(_ r: Replica) throws -> [String: String] {
+        var q = RecordQuery(kind: .region)
+        q.limit = 1000
+        var out: [String: String] = [:]
+        for rec in try r.browse(q).records { if case .text(let n) = rec["name"] { out[rec.id] = n } }
+        return out
+    }
+
+    /// A division code as people read it: `牛角村（520221105201）`.
+    static func place(_ v: FieldValue, _ names: [String: String]) -> String {
+        guard case .text(let code) = v else { return "—" }
+        return names[code].map { "\($0)（\(code)）" } ?? code
+    }
+
     // MARK: Lists
 
     /// The list's filters, read from the address.
@@ -193,9 +208,10 @@ struct AppPages: Sendable {
                 return "<a href=\"\(WebURL.make(base, params))\">\(c.label)\(mark)</a>"
             }
             let head = columns.map { "<th>\(sortLink($0))</th>" as HTML }
+            let names = try placeNames(r)
             let rows = result.records.map { rec -> HTML in
                 let cells = columns.map { c -> HTML in
-                    let v = Display.value(rec[c.name], c)
+                    let v = c.name == spec.regionField ? (names[Display.value(rec[c.name], c)] ?? Display.value(rec[c.name], c)) : Display.value(rec[c.name], c)
                     return c.type == .money ? "<td class=\"num\">\(v)</td>" : "<td>\(ConflictHTML.clip(v, 40))</td>"
                 }
                 let badges: HTML = (rec.conflicts.isEmpty ? HTML.empty : " <span class=\"badge warn\">冲突</span>") + (rec.deleted ? " <span class=\"badge off\">已删除</span>" : HTML.empty)

@@ -162,13 +162,17 @@ extension AppPages {
     }
 
     /// Reads every field the schema's way (``FieldSpec/readForm(_:)``), collecting each problem.
-    static func read(_ texts: [(name: String, text: String)], _ kind: RecordKind) -> (JSONObject, FormState) {
+    /// A new record leaves empty fields out (nothing to write); an edit sends them, to clear.
+    static func read(_ texts: [(name: String, text: String)], _ kind: RecordKind, creating: Bool) -> (JSONObject, FormState) {
         var input = JSONObject()
         var fs = FormState()
         for (name, text) in texts {
             fs.texts[name] = text
             guard let f = kind.spec.field(name) else { continue }
-            do throws(FormProblem) { input[name] = f.encode(try f.readForm(text)) } catch { fs.problems[name] = error }
+            do throws(FormProblem) {
+                let v = try f.readForm(text)
+                if !(creating && v == .null) { input[name] = f.encode(v) }
+            } catch { fs.problems[name] = error }
         }
         return (input, fs)
     }
@@ -211,7 +215,7 @@ extension AppPages {
             // Sent again (a double click, a retried request): the record the first one made.
             if let id = try r.submitted(key) { return WebHeaders.redirect("/record/\(WebURL.encode(id))?saved=1") }
             let texts = Self.texts(form, kind, editing: false)
-            var (input, fs) = Self.read(texts, kind)
+            var (input, fs) = Self.read(texts, kind, creating: true)
             if fs.problems.isEmpty {
                 do {
                     let record = try r.check(kind, input, creating: true)
@@ -260,7 +264,7 @@ extension AppPages {
             let rec = try r.record(id)
             if try r.submitted(key) != nil { return WebHeaders.redirect("/record/\(WebURL.encode(rec.id))?saved=1") }
             let texts = Self.texts(form, rec.kind, editing: true)
-            var (input, fs) = Self.read(texts, rec.kind)
+            var (input, fs) = Self.read(texts, rec.kind, creating: false)
             if fs.problems.isEmpty {
                 do {
                     _ = try r.edit(rec.id, input)
@@ -312,8 +316,10 @@ extension AppPages {
             let unsent = try r.unsentChanges(kind: kind, row: rec.id)
             let refusals = try r.refusals(kind: kind, row: rec.id)
             let enrolled = try r.syncState() != nil
+            let names = try placeNames(r)
             let rows = kind.spec.fields.map { f -> HTML in
-                let v = Display.value(rec[f.name], f)
+                let v: String
+                if case .regionCode = f.type { v = Self.place(rec[f.name], names) } else { v = Display.value(rec[f.name], f) }
                 let conflict: HTML = rec.conflicts.contains(f.name)
                     ? " <a class=\"badge warn\" href=\"/conflicts/\(WebURL.encode(rec.id))/\(f.name)\">冲突，去处理</a>" : .empty
                 return "<tr id=\"row-\(f.name)\"><th>\(f.label)</th><td class=\"\(f.type == .longText ? "long" : "")\">\(v)\(conflict)</td></tr>"

@@ -104,10 +104,20 @@ package enum RecordViews {
         let ahead = w.hlc.millis - next.hlc.millis
         if w.hlc.millis != next.hlc.millis {
             let suspicious = ahead > maxDrift ? ahead : nil
-            return ("所有副本按 (时间, 站点编号) 选出同一个值：胜出的修改时间 \(UTCTime.iso(w.hlc.millis)) 晚于其他候选"
+            // No time written here: the views show each candidate's time in the reader's zone.
+            return ("所有副本按 (时间, 站点编号) 选出同一个值：胜出的修改时间晚于其他候选（晚 \(Self.span(ahead))）"
                     + (suspicious != nil ? "（⚠ 晚了 \(ahead / 86_400_000) 天以上：可能来自时钟不准的设备）" : ""), suspicious)
         }
         return ("两个修改的时间相同，站点编号较大者胜出 (\(w.change.site.hex) > \(next.change.site.hex))", nil)
+    }
+
+    /// A time difference for people: 45 秒, 12 分钟, 3 小时, 5 天.
+    static func span(_ ms: Int64) -> String {
+        let s = ms.magnitude / 1000
+        if s < 60 { return "\(ms.magnitude < 1000 ? "不到 1" : String(s)) 秒" }
+        if s < 3600 { return "\(s / 60) 分钟" }
+        if s < 86_400 { return "\(s / 3600) 小时" }
+        return "\(s / 86_400) 天"
     }
 
     /// The writes that settle the conflict on `field` as `how` says: they cover every competing

@@ -154,7 +154,7 @@ extension Replica {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.change, r.code, r.reason, r.at FROM fs_sync_refused r JOIN fs_change c ON c.seq = r.seq
-                WHERE c.kind = ? AND c.row = ? AND NOT EXISTS (SELECT 1 FROM \(SQLLayout.table(kind)) t WHERE t.id = c.row AND t._deleted = 1)
+                WHERE c.kind = ? AND c.row = ? AND r.dismissed IS NULL AND NOT EXISTS (SELECT 1 FROM \(SQLLayout.table(kind)) t WHERE t.id = c.row AND t._deleted = 1)
                 ORDER BY r.seq DESC
                 """, arguments: [kind.rawValue, row]).map { ($0["change"], $0["code"], $0["reason"], $0["at"]) }
         }
@@ -162,8 +162,8 @@ extension Replica {
 
     /// A later local edit or delete of the record is the way out of a refusal: it stops being reported.
     func dismissRefusals(_ db: Database, _ kind: RecordKind, _ row: String) throws {
-        try db.execute(sql: "DELETE FROM fs_sync_refused WHERE seq IN (SELECT seq FROM fs_change WHERE kind = ? AND row = ?)",
-                       arguments: [kind.rawValue, row])
+        try db.execute(sql: "UPDATE fs_sync_refused SET dismissed = ? WHERE dismissed IS NULL AND seq IN (SELECT seq FROM fs_change WHERE kind = ? AND row = ?)",
+                       arguments: [now, kind.rawValue, row])
     }
 }
 

@@ -291,14 +291,14 @@ extension Replica {
         }
     }
 
-    /// Changes the hub refused for good, newest first — but not those of a record deleted here
-    /// since: deleting the local record is a way out of a refusal (as is editing it, which
-    /// dismisses the refusal), after which it is no longer reported.
+    /// Changes the hub refused for good, newest first — but not those the cadre has dealt with:
+    /// editing the record again (which dismisses them) or deleting it here is the way out of a
+    /// refusal, after which it is no longer reported (the refusal stays recorded).
     public func refusedByHub() throws -> [(seq: Int64, change: String, code: String, reason: String, at: Int64)] {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.seq, r.change, r.code, r.reason, r.at, c.kind, c.row FROM fs_sync_refused r LEFT JOIN fs_change c ON c.seq = r.seq
-                ORDER BY r.seq DESC
+                WHERE r.dismissed IS NULL ORDER BY r.seq DESC
                 """).compactMap { r in
                 let seq: Int64 = r["seq"], change: String = r["change"], code: String = r["code"], reason: String = r["reason"], at: Int64 = r["at"]
                 if let k = (r["kind"] as String?).flatMap(RecordKind.init(rawValue:)), let row = r["row"] as String?,

@@ -36,7 +36,8 @@ enum ReplicaMigrations {
         }
         // The cadre's app (docs/app.md): its sessions and one-time links, drafts kept as people
         // type, the forms already submitted (so a retried submit makes no second record), and
-        // when the last push and the last pull completed. Only adds: older releases read the file.
+        // when the last push and the last pull completed, and which refusals the cadre has dealt
+        // with (the refusal itself stays: the change was refused). Only adds: older releases read the file.
         m.registerMigration("replica-3-app") { db in
             try db.execute(sql: """
                 CREATE TABLE fs_app_session(hash TEXT PRIMARY KEY NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL, seen INTEGER NOT NULL) WITHOUT ROWID;
@@ -45,6 +46,7 @@ enum ReplicaMigrations {
                 CREATE TABLE fs_app_submitted(key TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
                 ALTER TABLE fs_sync ADD COLUMN last_push INTEGER;
                 ALTER TABLE fs_sync ADD COLUMN last_pull INTEGER;
+                ALTER TABLE fs_sync_refused ADD COLUMN dismissed INTEGER;
                 """)
         }
     }

@@ -25,7 +25,8 @@ enum SyncExit {
     }
 
     static func fail(_ e: SyncError) -> Never {
-        FileHandle.standardError.write(Data("fieldsync: error: \(e)\n".utf8))
+        // Chinese first with what to do next, the precise reason in brackets.
+        FileHandle.standardError.write(Data("fieldsync: 错误 error: \(e.explained)\n".utf8))
         Foundation.exit(code(e))
     }
 }
