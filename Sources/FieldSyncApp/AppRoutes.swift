@@ -68,23 +68,20 @@ enum AppRoutes {
         post("/sync") { _, _, s, _ in try pages.startSync(s) }
         get("/files") { r, _, s in try pages.files(r, s) }
         get("/files/export.bundle") { _, _, s in try pages.exportBundle(s) }
-        router.post("/files/import") { request, _ in
-            await respond(request, state, logger) { request in
-                // A file from the page's file input: multipart/form-data, with the CSRF secret as a part.
-                try WebGuard.checkOrigin(request, secure: false)
-                let s = try AppRequest.session(request, state)
-                var request = request
-                return try await pages.importBundle(&request, s)
+        /// A file from a page's file input: multipart/form-data, the CSRF secret one of its parts
+        /// (the handler checks it once the body is read).
+        func upload(_ path: RouterPath, _ h: @escaping @Sendable (inout Request, AppSession) async throws -> Response) {
+            router.post(path) { request, _ in
+                await respond(request, state, logger) { request in
+                    try WebGuard.checkOrigin(request, secure: false)
+                    let s = try AppRequest.session(request, state)
+                    var request = request
+                    return try await h(&request, s)
+                }
             }
         }
-        router.post("/files/csv") { request, _ in
-            await respond(request, state, logger) { request in
-                try WebGuard.checkOrigin(request, secure: false)
-                let s = try AppRequest.session(request, state)
-                var request = request
-                return try await pages.previewCSV(&request, s)
-            }
-        }
+        upload("/files/import") { r, s in try await pages.importBundle(&r, s) }
+        upload("/files/csv") { r, s in try await pages.previewCSV(&r, s) }
         post("/files/csv/apply") { _, _, s, f in try pages.applyCSV(s, f) }
         get("/**") { _, _, _ in throw WebPageError(404, "页面不存在", "工作台没有这个页面 (the app has no page at this address)") }
     }

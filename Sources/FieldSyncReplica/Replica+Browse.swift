@@ -74,15 +74,11 @@ extension Replica {
         if !query.includeDeleted { conds.append("_deleted = 0") }
         if let text = query.text, !text.isEmpty {
             // instr(), not LIKE: % and _ in what people type are ordinary characters.
-            // One instr() over the text columns joined by U+001F (which nobody types, and which a
-            // search containing it is refused for): a tenth of the calls of one per column.
-            let columns = ["id"] + spec.fields.filter { $0.type.sqlType == "TEXT" }.map { "ifnull(\($0.name), '')" }
-            if text.unicodeScalars.contains("\u{1F}") {
-                conds.append("0")
-            } else {
-                conds.append("instr(" + columns.joined(separator: " || char(31) || ") + ", ?) > 0")
-                args.append(text)
-            }
+            // One instr() per column, OR-ed: measured faster than one instr() over the columns
+            // joined (scripts/bench --app-search), since a match ends a row's test early.
+            let columns = ["id"] + spec.fields.filter { $0.type.sqlType == "TEXT" }.map(\.name)
+            conds.append("(" + columns.map { "instr(\($0), ?) > 0" }.joined(separator: " OR ") + ")")
+            args += columns.map { _ in text }
         }
         let k = query.kind.rawValue
         for (field, value) in query.equals where spec.field(field) != nil {

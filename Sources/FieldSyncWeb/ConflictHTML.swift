@@ -107,7 +107,7 @@ public enum ConflictHTML {
         }
         choices.append("<label class=\"choice\"><input type=\"radio\" name=\"how\" value=\"newest\" id=\"take-newest\"> 采用时间最晚的值</label>")
         if c.type == .concurrentValues, let spec {
-            let hint = InputHint.text(spec)
+            let hint = spec.formHint + (spec.required ? "" : "；留空表示清空该字段")
             choices.append("""
                 <label class="choice"><input type="radio" name="how" value="value" id="take-value"> 填写新值（例如把两份记录合并）：</label>
                 <textarea name="value" id="new-value" placeholder="\(hint)">\(typed)</textarea>
@@ -173,21 +173,5 @@ public enum ConflictHTML {
             }
         }
         return "<div class=\"diff\">\(out)</div>"
-    }
-}
-
-// MARK: - InputHint
-
-/// What to type in a field, in Chinese: the same words in the console, the app's forms and the CLI.
-public enum InputHint {
-    public static func text(_ spec: FieldSpec) -> String {
-        switch spec.type {
-        case .money: return "金额以元填写，如 1,234.50 或 12.5万"
-        case .bool: return "填 是 或 否"
-        case .date: return "日期如 2026-11-20 或 2026年11月20日"
-        case .choice(let o): return "取值之一：" + o.joined(separator: "、")
-        case .choices(let o): return "可多选，用顿号分隔：" + o.joined(separator: "、")
-        default: return "留空表示清空该字段"
-        }
     }
 }

@@ -92,16 +92,12 @@ enum ConsoleLayout {
 
     /// The console's only stylesheet, served from the hub itself (no outside assets; the
     /// Content-Security-Policy allows styles from here and nothing inline).
-    static let stylesheet = """
+    static let stylesheet = WebStyle.base + "\n" + """
         :root { --ink: #1f2933; --muted: #66717d; --line: #d5dbe1; --accent: #b3261e; --bg: #f6f7f9; --ok: #1e7b34; --warn: #a15c00; }
-        * { box-sizing: border-box; }
-        body { margin: 0; font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif;
-               color: var(--ink); background: var(--bg); font-size: 15px; line-height: 1.55; }
         header.top { display: flex; align-items: center; gap: 1.5em; background: #8c1c13; color: #fff; padding: .6em 1.2em; flex-wrap: wrap; }
         header.top .brand { font-weight: bold; font-size: 1.1em; }
         header.top nav a { color: #fde8e6; text-decoration: none; margin-right: 1em; padding: .2em .4em; border-radius: 3px; }
         header.top nav a.here { background: #fff; color: #8c1c13; }
-        header.top .who { margin-left: auto; font-size: .9em; }
         header.top form.logout button { background: transparent; color: #fff; border: 1px solid #fff; border-radius: 3px; padding: .2em .8em; cursor: pointer; }
         main { max-width: 1200px; margin: 1.2em auto; padding: 0 1.2em; }
         main.narrow { max-width: 420px; margin-top: 4em; }
@@ -112,42 +108,23 @@ enum ConsoleLayout {
         th { background: #eef1f4; font-weight: 600; white-space: nowrap; }
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
         td.long { white-space: pre-wrap; word-break: break-word; max-width: 40em; }
-        tr.deleted td { color: var(--muted); text-decoration: line-through; }
         tr.winner td, td.winner { background: #fff7e0; }
-        .notice { padding: .6em 1em; border-radius: 4px; border: 1px solid; }
-        .notice.info { background: #eef4fb; border-color: #b6cce6; }
-        .notice.ok { background: #e9f6ec; border-color: #9fd3ab; color: var(--ok); }
         .notice.error { background: #fdecea; border-color: #f2b8b5; color: var(--accent); }
-        .badge { display: inline-block; padding: 0 .5em; border-radius: 3px; font-size: .85em; border: 1px solid; white-space: nowrap; }
-        .badge.ok { color: var(--ok); border-color: #9fd3ab; background: #e9f6ec; }
-        .badge.warn { color: var(--warn); border-color: #f0c987; background: #fff4e0; }
         .badge.bad { color: var(--accent); border-color: #f2b8b5; background: #fdecea; }
-        .badge.off { color: var(--muted); border-color: var(--line); background: #f0f0f0; }
         form.filters { display: flex; gap: .8em; flex-wrap: wrap; align-items: end; background: #fff; padding: .8em; border: 1px solid var(--line); margin-bottom: 1em; }
-        form.filters label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); }
-        input, select, textarea, button { font: inherit; }
         input[type=text], input[type=password], input[type=date], select, textarea { padding: .3em .4em; border: 1px solid #aab4be; border-radius: 3px; }
         button.primary { background: #8c1c13; color: #fff; border: none; border-radius: 3px; padding: .4em 1.2em; cursor: pointer; }
         .login-box { background: #fff; border: 1px solid var(--line); padding: 1.5em; border-radius: 6px; }
         .login-box label { display: block; margin: .8em 0 .2em; }
         .login-box input[type=text], .login-box input[type=password] { width: 100%; }
         .login-box button { margin-top: 1.2em; width: 100%; }
-        .cards { display: flex; gap: 1em; flex-wrap: wrap; margin-bottom: 1em; }
         .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .8em 1.2em; min-width: 10em; }
         .card .n { font-size: 1.6em; font-weight: bold; }
-        .card .l { color: var(--muted); font-size: .9em; }
-        .pager { display: flex; gap: 1em; align-items: center; }
-        .muted { color: var(--muted); }
         .diff { background: #fff; border: 1px solid var(--line); padding: .5em .8em; font-size: .95em; }
         .diff div { white-space: pre-wrap; word-break: break-word; }
-        .diff .add { background: #e6f6e9; }
-        .diff .add::before { content: "+ "; color: var(--ok); }
-        .diff .del { background: #fdecea; text-decoration: line-through; }
         .diff .del::before { content: "− "; color: var(--accent); }
         .diff .same { color: var(--muted); }
         .diff .fold { color: var(--muted); font-style: italic; }
-        fieldset.resolve { background: #fff; border: 1px solid var(--line); padding: 1em; }
-        fieldset.resolve label.choice { display: block; margin: .3em 0; }
         fieldset.resolve textarea { width: 100%; min-height: 6em; }
         svg.chart { background: #fff; border: 1px solid var(--line); max-width: 100%; height: auto; }
         svg.chart text { font-size: 12px; fill: #333; }
@@ -162,7 +139,5 @@ enum ConsoleLayout {
         .scroll { overflow-x: auto; }
         .scroll td, .scroll th { white-space: nowrap; }
         h2 a.csv { font-size: .75em; font-weight: normal; margin-left: 1em; }
-        footer { text-align: center; color: var(--muted); font-size: .85em; margin: 2em 0 1em; }
-        a { color: #1a5fb4; }
         """
 }
