@@ -43,7 +43,7 @@ struct StatusCommand: ParsableCommand {
                 func t(_ ms: Int64?) -> JSONValue { ms.map { .string(UTCTime.iso($0)) } ?? .null }
                 return .object(JSONObject([
                     ("hub", .string(st.hubURL)), ("hubName", .string(st.hubName)), ("device", .string(st.device)), ("scope", .string(st.scope)),
-                    ("lastSuccess", t(st.lastSuccess)), ("lastAttempt", t(st.lastAttempt)), ("lastError", st.lastError.map { .string($0) } ?? .null),
+                    ("lastSuccess", t(st.lastSuccess)), ("lastPush", t(st.lastPush)), ("lastPull", t(st.lastPull)), ("lastAttempt", t(st.lastAttempt)), ("lastError", st.lastError.map { .string($0) } ?? .null),
                     ("lastErrorAt", t(st.lastErrorAt)), ("changesWaiting", .int(Int64(waiting ?? 0))), ("pushCursor", .int(st.pushCursor)),
                     ("pullCursor", .int(st.pullCursor)), ("daemon", st.daemonState.map { .string($0) } ?? .null),
                     ("daemonPid", st.daemonPID.map { .int(Int64($0)) } ?? .null), ("daemonNext", t(st.daemonNext)),
@@ -67,6 +67,7 @@ struct StatusCommand: ParsableCommand {
         if let st = sync {
             t.add(["同步中心 hub", "\(st.hubName) \(st.hubURL)  设备 \(st.device)  范围 \(st.scope)"])
             t.add(["最近成功同步 last success", st.lastSuccess.map { Display.time($0) } ?? "从未 never"])
+            t.add(["最近成功上传/下载 last push/pull", "\(st.lastPush.map { Display.time($0) } ?? "从未 never") / \(st.lastPull.map { Display.time($0) } ?? "从未 never")"])
             if let e = st.lastError {
                 t.add(["✘ 最近错误 last error", "\(st.lastErrorAt.map { Display.time($0) } ?? "")  \(e)"])
             }
