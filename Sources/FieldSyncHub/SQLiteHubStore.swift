@@ -363,3 +363,46 @@ public enum SQLiteHubStoreAdmin {
         ]))
     }
 }
+
+// MARK: - Online backup
+
+extension SQLiteHubStore {
+    /// A consistent copy of the hub file at `path`, taken while hubs may be serving it (SQLite's
+    /// online backup API, one read transaction: every committed push is in it or none of it is),
+    /// written to `destination`, which must not exist yet; owner-only like the hub file (it holds
+    /// the hub's signing key and the devices' token hashes). Returns the copy's size in bytes.
+    public static func backup(path: String, to destination: String) throws -> Int {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReplicaError.notFound("\(path): 这里没有同步中心文件 (no hub file here)")
+        }
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw ReplicaError.alreadyExists(path: destination)
+        }
+        let partial = destination + ".partial"
+        unlink(partial)
+        try OwnerOnly.createFile(partial)
+        do {
+            var config = Configuration()
+            config.readonly = true
+            let source = try DatabaseQueue(path: path, configuration: config)
+            let copy = try DatabaseQueue(path: partial)
+            try source.backup(to: copy)
+            try copy.writeWithoutTransaction { db in
+                // A file that stands alone: no WAL beside it, checked whole.
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                let check = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "?"
+                guard check == "ok" else { throw ReplicaError.storage("the copy failed its integrity check: \(check)") }
+            }
+            try copy.close()
+            try source.close()
+        } catch {
+            unlink(partial)
+            throw error
+        }
+        guard rename(partial, destination) == 0 else {
+            unlink(partial)
+            throw ReplicaError.storage("could not move the copy to \(destination) (errno \(errno))")
+        }
+        return ((try? FileManager.default.attributesOfItem(atPath: destination)[.size]) as? NSNumber)?.intValue ?? 0
+    }
+}

@@ -126,7 +126,7 @@ package enum RecordViews {
     package static func settling(_ kind: RecordKind, _ id: String, field: String, _ state: RowState, _ how: Resolution, note: String?) throws
         -> (writes: [FieldWrite], rowContext: [String: VersionVector]?, settles: [ChangeID], note: String) {
         guard let conflict = state.conflicts.first(where: { $0.field == field }) else {
-            throw ReplicaError.wrongState("\(kind.spec.label) \(RecordID.short(id)) has no open conflict on \(field) (settled already?)")
+            throw ReplicaError.wrongState("\(kind.spec.label) \(RecordID.short(id)) 的“\(kind.spec.field(field)?.label ?? field)”没有未解决的冲突，可能已被处理 (no open conflict on \(field): settled already?)")
         }
         let dots = conflict.dots
         var writes: [FieldWrite]

@@ -120,7 +120,7 @@ extension Replica {
         return try write { db in
             let row = try loadRow(db, kind, id)
             guard !row.state.isDeleted else {
-                throw ReplicaError.wrongState("\(kind.spec.label) \(id) is deleted; undelete it first (fieldsync record undelete \(id))")
+                throw ReplicaError.wrongState("\(kind.spec.label) \(RecordID.short(id)) 已删除，请先恢复：fieldsync record undelete \(RecordID.short(id)) (\(id) is deleted; undelete it first)")
             }
             let wanted = checked.values.filter { !row.state.holds($0.field, $0.value) }
             guard !wanted.isEmpty else { return EditResult(id: id, kind: kind, change: nil, fieldsChanged: [], conflictsSettled: []) }
@@ -158,7 +158,7 @@ extension Replica {
             let settlesRecordConflict = deleted && !row.state.unseenEdits.isEmpty
             if row.state.holds(RowState.deletedField, target) && !settlesRecordConflict
                 || (!deleted && reg.isEmpty) {
-                throw ReplicaError.wrongState("\(kind.spec.label) \(id) is \(deleted ? "already deleted" : "not deleted")")
+                throw ReplicaError.wrongState("\(kind.spec.label) \(RecordID.short(id)) \(deleted ? "已经删除了" : "没有被删除") (\(id) is \(deleted ? "already deleted" : "not deleted"))")
             }
             try dismissRefusals(db, kind, id)
             let before = Set(row.state.conflicts.map(\.field))

@@ -21,16 +21,18 @@ public enum ReplicaError: Error, CustomStringConvertible, Sendable {
     /// SQLite failed (disk full, I/O error, locked). The transaction was rolled back.
     case storage(String)
 
+    /// Chinese first (what is wrong, what to do), the precise English after.
     public var description: String {
         switch self {
         case .invalidInput(let e): return e.description
-        case .badBundle(let path, let reason): return "\(path): \(reason)"
-        case .notFound(let id): return "no record with id \(id)"
-        case .ambiguous(let p, let m): return "id prefix \(p) matches \(m.count) records (\(m.prefix(5).joined(separator: ", "))…); give more digits"
+        case .badBundle(let path, let reason): return "数据包无法导入，本机数据没有改变 (\(path): \(reason))"
+        case .notFound(let id): return "找不到编号为 \(id) 的记录 (no record with id \(id))"
+        case .ambiguous(let p, let m):
+            return "编号 \(p) 对应 \(m.count) 条记录，请多写几位 (id prefix \(p) matches \(m.count) records: \(m.prefix(5).joined(separator: ", "))…; give more digits)"
         case .wrongState(let s): return s
-        case .notAReplica(let path, let reason): return "\(path) is not a usable FieldSync replica: \(reason)"
-        case .alreadyExists(let path): return "\(path) already exists; choose another --db or remove it first"
-        case .storage(let s): return "storage error: \(s) (nothing was changed)"
+        case .notAReplica(let path, let reason): return "\(path) 不是可用的 FieldSync 数据文件 (not a usable FieldSync replica: \(reason))"
+        case .alreadyExists(let path): return "\(path) 已存在：请换一个 --db 路径或先移走它 (already exists; choose another --db or remove it first)"
+        case .storage(let s): return "存储出错，本次没有改动任何数据 (storage error: \(s); nothing was changed)"
         }
     }
 }

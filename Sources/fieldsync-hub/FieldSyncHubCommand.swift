@@ -19,7 +19,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
             Everything is kept in one SQLite file (--db), or in PostgreSQL (--store postgres://…) for a county or a province served by \
             several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.
             """,
-        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self])
+        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self])
 
     static func main() async {
         do {
@@ -207,5 +207,26 @@ struct DeviceCommand: AsyncParsableCommand {
             let d = try await hub.openExisting().revoke(device: device)
             print("已吊销 revoked \(d.id) \(d.name)")
         }
+    }
+}
+
+// MARK: - backup
+
+struct HubBackup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "A consistent copy of a running SQLite hub (备份同步中心).",
+        discussion: """
+            Takes the copy with SQLite's online backup API while `serve` keeps serving; DEST must not exist. \
+            For a PostgreSQL store use pg_dump (docs/operations.md). Restoring: stop the hub, put the copy in place, start it.
+            """)
+    @OptionGroup var hub: HubOptions
+    @Argument(help: "The file to write (must not exist).") var destination: String
+
+    func run() async throws {
+        guard !hub.isPostgres else {
+            throw ValidationError("PostgreSQL 存储请用 pg_dump 备份：pg_dump -Fc -f DEST 数据库 (back up a PostgreSQL store with pg_dump; docs/operations.md)")
+        }
+        let bytes = try SQLiteHubStore.backup(path: hub.location, to: destination)
+        print("已备份 backed up \(hub.location) → \(destination) (\(bytes) bytes, integrity_check ok)")
     }
 }

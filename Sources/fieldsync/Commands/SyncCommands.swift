@@ -131,6 +131,7 @@ struct Daemon: ParsableCommand {
     @Option(help: "Longest wait, in seconds, between attempts while the hub is unreachable.") var maxBackoff: Double = 900
     @Option(help: "Serve the cadre's app (docs/app.md) on this port of 127.0.0.1; 0 picks a free port.") var appPort: Int = AppDefaults.port
     @Flag(help: "Do not serve the app.") var noApp = false
+    @Option(help: "Once a day, write a bundle of what the hub does not have yet into this folder (fieldsync backup).") var backupDir: String?
 
     func run() throws {
         let r = try global.open()
@@ -175,6 +176,7 @@ struct Daemon: ParsableCommand {
         }
         var failures = 0
         var nextDue = now()
+        var nextBackup = now()
         var editSeenAt: Double?
         log("started (pid \(pid)), syncing every \(Int(interval)) s and \(Int(settle)) s after local edits")
         while !stop.requested {
@@ -203,6 +205,15 @@ struct Daemon: ParsableCommand {
                     nextDue = now() + delay
                     log("sync failed (\(failures) in a row), next attempt in \(Int(delay)) s: \(e)")
                     try? r.recordDaemon(pid: pid, state: "backing off after \(failures) failure(s): \(e)", next: Int64(nextDue * 1000))
+                }
+            }
+            if let dir = backupDir, now() >= nextBackup {
+                do {
+                    if let rep = try r.backup(toFolder: dir) { log("backup: \(rep.changes) change(s) not yet at the hub in \(rep.path)") }
+                    nextBackup = now() + 86_400
+                } catch {
+                    log("backup into \(dir) failed, next try in an hour: \(error)")
+                    nextBackup = now() + 3600
                 }
             }
             // Never a busy loop: sleep a second between looks.

@@ -1,0 +1,107 @@
+import FieldSyncCore
+import FieldSyncTrust
+@testable import FieldSyncHub
+@_spi(Hub) import FieldSyncReplica
+import Foundation
+import GRDB
+import Testing
+
+/// Years in the field (issue 12): files from this release open in later ones, a laptop's unsent
+/// work leaves on a USB stick and merges once on its replacement, and a running hub is backed up.
+@Suite(.serialized) struct LifecycleSpec {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/release-2").path
+
+    /// Tests/Fixtures/release-2 (made by make.sh with the release of 2026-12): the laptop opens with
+    /// its key and token from the secret file, keeps its records and its draft, and its unsent
+    /// edit and project reach the hub of the same release; the supervisor still signs in.
+    @Test func releaseTwoFilesOpenSyncAndKeepEverything() throws {
+        let dir = TempDir(#function)
+        let hubFile = dir.file("hub.sqlite"), laptop = dir.file("laptop.sqlite")
+        for (from, to) in [("hub.sqlite", hubFile), ("laptop.sqlite", laptop), ("laptop.sqlite.secret", laptop + ".secret")] {
+            try FileManager.default.copyItem(atPath: Self.fixtures + "/" + from, toPath: to)
+            chmod(to, 0o600)  // git keeps 0644
+        }
+        let site = try DatabaseQueue(path: laptop).read { try String.fetchOne($0, sql: "SELECT value FROM fs_meta WHERE key = 'site'")! }
+        let r = try Replica.open(path: laptop)
+        #expect(r.site.hex == site, "the same site: its key came from the secret file")
+        #expect(try r.syncState()?.token.hasPrefix("fst_") == true)
+        #expect(try r.records(.dispute).first?["status"] == .text("已化解"))
+        #expect(try r.records(.project).first?["budget_fen"] == .integer(12_500_000))
+        #expect(try r.draft("0123456789abcdef0123456789abcdef")?.text("notes") == "草稿：还没写完", "the app's draft survives")
+        #expect(try r.pendingPushCount() == 2)
+        let hub = try HubProcess(db: hubFile, log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let s = try runCLI(["sync", "--json", "--hub", hub.url], db: laptop)
+        #expect(s.status == 0 && (try? JSONValue.parse(s.stdout))?["pushed"] == .int(2), "\(s.stdout) \(s.stderr)")
+        let held = try hubState(hub, village: "520221105201").joined()
+        #expect(held.contains("已化解") && held.contains("村集体茶叶加工厂") && held.contains("李大山"))
+        let signIn = try hubAPI(hub, "POST", "/v1/sessions", body: #"{"name":"陈主任","password":"fixture-password-2"}"#)
+        #expect(signIn.0 == 200, "\(signIn)")
+    }
+
+    /// A laptop is replaced: its unsent work goes on a USB stick (`fieldsync backup`), the new
+    /// laptop, enrolled for the same village, gets the village from the hub and imports the
+    /// stick; when the old laptop syncs too, nothing is doubled.
+    @Test func aReplacedLaptopsBackupMergesOnceEvenIfTheOldOneSyncsLater() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let old = try Laptop(dir, "旧笔记本", author: "王芳")
+        try old.enroll(hub, scope: "520221105201")
+        let synced = try old.add("dispute", disputeJSON(parties: "已同步的纠纷"))
+        #expect(try old.sync().status == 0)
+        // Nothing pending: no bundle.
+        let none = try old.run(["backup", "--to", dir.file("usb"), "--json"])
+        #expect(none.status == 0 && (try? JSONValue.parse(none.stdout))?["file"] == .null, "\(none.stdout) \(none.stderr)")
+        let unsent = try old.add("dispute", disputeJSON(parties: "没来得及同步的纠纷"))
+        try old.edit(synced, #"{"status":"调解中"}"#)
+        let b = try old.run(["backup", "--to", dir.file("usb"), "--json"])
+        let file = try #require((try? JSONValue.parse(b.stdout))?["file"]?.stringValue, "\(b.stdout) \(b.stderr)")
+        #expect(b.status == 0 && file.hasPrefix(dir.file("usb") + "/fieldsync-backup-"))
+        #expect((try? JSONValue.parse(b.stdout))?["changes"] == .int(2), "\(b.stdout)")
+        // The replacement: enrolled for the same village, it gets the synced record from the hub.
+        let new = try Laptop(dir, "新笔记本", author: "王芳")
+        try new.enroll(hub, scope: "520221105201")
+        #expect(try new.sync().status == 0)
+        #expect(try new.run(["record", "get", unsent]).status != 0, "the unsent record is not at the hub yet")
+        let imported = try new.run(["bundle", "import", file])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(try new.sync().status == 0)
+        #expect(try old.sync().status == 0, "the old laptop syncs too, later")
+        #expect(try new.sync().status == 0)
+        let hubHeld = try Replica.open(path: hub.db)
+        let disputes = try hubHeld.records(.dispute, villagePrefix: "520221105201")
+        #expect(disputes.count == 2, "two disputes, none doubled: \(disputes.map(\.id))")
+        #expect(disputes.first { $0.id == synced }?["status"] == .text("调解中"))
+        let twice = try hubHeld.database.read { try Int.fetchOne($0, sql: "SELECT count(*) - count(DISTINCT site || ':' || counter) FROM fs_change") ?? -1 }
+        #expect(twice == 0, "no change logged twice at the hub")
+        #expect(try new.state(village: "520221105201") == old.state(village: "520221105201"), "old and new laptops agree")
+    }
+
+    /// `fieldsync-hub backup` copies a hub while it serves: the copy opens as a hub with every
+    /// record, and a second backup to the same name is refused rather than overwriting.
+    @Test func aRunningHubIsBackedUpConsistently() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let a = try Laptop(dir, "笔记本", author: "王芳")
+        try a.enroll(hub, scope: "520221105201")
+        for i in 0..<20 { _ = try a.add("dispute", disputeJSON(parties: "当事人\(i)")) }
+        #expect(try a.sync().status == 0)
+        let copy = dir.file("backup/hub-copy.sqlite")
+        try FileManager.default.createDirectory(atPath: dir.file("backup"), withIntermediateDirectories: true)
+        let r = try runCLI(["backup", "--db", hub.db, copy], binary: "fieldsync-hub")
+        #expect(r.status == 0 && r.stdout.contains("integrity_check ok"), "\(r.stdout) \(r.stderr)")
+        let mode = (try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? NSNumber)?.uint16Value ?? 0
+        #expect(mode == 0o600, "the copy is owner-only (it holds the hub's key)")
+        #expect(!FileManager.default.fileExists(atPath: copy + "-wal"), "the copy stands alone")
+        let restored = try SQLiteHubStore(path: copy)
+        #expect(try restored.replica.records(.dispute).count == 20)
+        let again = try runCLI(["backup", "--db", hub.db, copy], binary: "fieldsync-hub")
+        #expect(again.status != 0 && again.stderr.contains("已存在"), "\(again.stderr)")
+        let missing = try runCLI(["backup", "--db", dir.file("no-such-hub.sqlite"), dir.file("x.sqlite")], binary: "fieldsync-hub")
+        #expect(missing.status != 0 && missing.stderr.contains("no hub file here"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("no-such-hub.sqlite")), "a mistyped path makes no hub")
+    }
+}
