@@ -122,8 +122,10 @@ struct BundleCommand: ParsableCommand {
                 print("⚠ \(a.setAside) 条变更来源无法证实，已另行保存、未合并 (set aside, not merged: their origin cannot be proved)\(first.map { "：\($0.change): \($0.reason)" } ?? "")")
             }
             if !a.clockAhead.isEmpty {
-                let worst = a.clockAhead.values.max()! / 86_400_000
-                print("⚠ \(a.clockAhead.count) 条变更的时间超前本机时钟（最多约 \(worst) 天）：发送方设备时钟不准。变更已保留，但不会把本机时钟拨快。")
+                let worst = a.clockAhead.values.max()!
+                // Rounded to the nearest day (or hour under a day): 3 days ahead reads "3 天", not "2".
+                let ahead = worst >= 86_400_000 ? "\((worst + 43_200_000) / 86_400_000) 天" : "\(max(1, (worst + 1_800_000) / 3_600_000)) 小时"
+                print("⚠ \(a.clockAhead.count) 条变更的时间超前本机时钟（最多约 \(ahead)）：发送方设备时钟不准。变更已保留；本机时钟最多只拨快到当前时间后 1 小时 (changes up to about \(ahead) ahead: the sender's clock is wrong; kept, and this clock moves at most 1 hour past now)")
             }
         }
     }
