@@ -82,7 +82,7 @@ def day(db, village, cadre, seed):
 
 try:
     hub_db = os.path.join(W, "hub.sqlite")
-    hub, m = start([HUB, "serve", "--db", hub_db, "--host", "0.0.0.0", "--port", "0", "--log-level", "error"], r":(\d+) ", os.path.join(W, "hub.log"))
+    hub, m = start([HUB, "serve", "--create", "--db", hub_db, "--host", "0.0.0.0", "--port", "0", "--log-level", "error"], r":(\d+) ", os.path.join(W, "hub.log"))
     hub_port = int(m.group(1))
     direct = f"http://127.0.0.1:{hub_port}"
     print(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; release build; hub on loopback with its SQLite store.\n")

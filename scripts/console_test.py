@@ -56,7 +56,7 @@ class World:
     def __init__(self, bin_dir, tmp):
         self.fs, self.hub_bin, self.tmp = os.path.join(bin_dir, "fieldsync"), os.path.join(bin_dir, "fieldsync-hub"), tmp
         self.db = os.path.join(tmp, "hub.sqlite")
-        self.hub = subprocess.Popen([self.hub_bin, "serve", "--db", self.db, "--host", "127.0.0.1", "--port", "0", "--log-level", "error"],
+        self.hub = subprocess.Popen([self.hub_bin, "serve", "--create", "--db", self.db, "--host", "127.0.0.1", "--port", "0", "--log-level", "error"],
                                     stdout=open(os.path.join(tmp, "hub.out"), "w"), stderr=open(os.path.join(tmp, "hub.log"), "w"))
         for _ in range(300):
             out = open(os.path.join(tmp, "hub.out")).read()

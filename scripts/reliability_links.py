@@ -70,7 +70,7 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 def start_hub(db, port, host="127.0.0.1"):
-    return Proc([HUB, "serve", "--db", db, "--host", host, "--port", str(port), "--log-level", "error"], r":(\d+) ", "hub")
+    return Proc([HUB, "serve", "--create", "--db", db, "--host", host, "--port", str(port), "--log-level", "error"], r":(\d+) ", "hub")
 
 def start_proxy(upstream_port, extra, listen="127.0.0.1:0"):
     return Proc([PROXY, "--listen", listen, "--upstream", f"127.0.0.1:{upstream_port}"] + extra, r":(\d+) →", "proxy")

@@ -501,7 +501,7 @@ final class HubServer: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: binary)
         // Every client here is 127.0.0.1: the per-address cap (64 by default, for one village's
         // router) would refuse the fleet, so it is raised above the concurrency.
-        p.arguments = ["serve", "--store", store, "--port", "0", "--metrics-token-file", tokenFile,
+        p.arguments = ["serve", "--create", "--store", store, "--port", "0", "--metrics-token-file", tokenFile,
                        "--max-connections-per-address", String(maxPerAddress), "--hub-name", "负载基准"]
         FileManager.default.createFile(atPath: output + ".out", contents: nil)
         FileManager.default.createFile(atPath: output + ".log", contents: nil)

@@ -17,14 +17,18 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         abstract: "The FieldSync hub: laptops push and pull changes here; supervisors see their region (同步中心).",
         discussion: """
             Everything is kept in one SQLite file (--db), or in PostgreSQL (--store postgres://…) for a county or a province served by \
-            several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error.
+            several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error · 78 no hub store at the path given (fieldsync-hub init makes one).
             """,
-        subcommands: [Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self])
+        subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self])
 
     static func main() async {
         do {
             var command = try parseAsRoot()
             if var c = command as? AsyncParsableCommand { try await c.run() } else { try command.run() }
+        } catch let m as StoreMissing {
+            // 78 (EX_CONFIG): retrying cannot help; systemd units stop on it.
+            FileHandle.standardError.write(Data("fieldsync-hub: error: \(m.message)\n".utf8))
+            Foundation.exit(78)
         } catch let f as HubFailure {
             FileHandle.standardError.write(Data("fieldsync-hub: error: \(f.message)\n".utf8))
             Foundation.exit(f.status == 404 ? 1 : f.status == 422 ? 65 : f.status == 400 ? 64 : 1)
@@ -36,6 +40,9 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// No hub store at the path given (exit 78).
+struct StoreMissing: Error { let message: String }
 
 struct HubOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The hub's SQLite file (created if missing).", valueName: "path")) var db: String = "hub.sqlite"
@@ -64,11 +71,11 @@ struct HubOptions: ParsableArguments {
         return try SQLiteHubStore(path: location, name: hubName)
     }
 
-    /// Opens a store that must exist already (admin commands other than serve and device add
-    /// should not leave an empty hub file behind a typo).
+    /// Opens a store that must exist already: a mistyped path never makes a new, empty hub
+    /// (`fieldsync-hub init` or `serve --create` makes one).
     func openExisting() async throws -> any HubStore {
         if !isPostgres, !FileManager.default.fileExists(atPath: location) {
-            throw HubFailure(.notFound, "\(location): no hub file here (give --db PATH of the file `fieldsync-hub serve` uses, or --store postgres://…)")
+            throw StoreMissing(message: "\(location): 这里没有同步中心文件；新建请运行 fieldsync-hub init --db \(location) (no hub file here: give --db PATH of the file `fieldsync-hub serve` uses, or --store postgres://…; to make a new hub run `fieldsync-hub init` or `serve --create`)")
         }
         return try await open(create: false)
     }
@@ -92,6 +99,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections one client address may hold at once.") var maxConnectionsPerAddress: Int = 64
     @Option(help: ArgumentHelp("A file whose first line is the token Prometheus sends (Authorization: Bearer) to read /metrics; also $FIELDSYNC_METRICS_TOKEN. Without one, /metrics is off.", valueName: "path"))
     var metricsTokenFile: String?
+    @Flag(help: "Make a new hub file when --db names none (otherwise a missing file is an error, so a mistyped path never starts an empty hub).")
+    var create = false
 
     /// The metrics token, from --metrics-token-file or the environment (at least 16 characters).
     func metricsToken() throws -> String? {
@@ -115,7 +124,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--head-timeout, --body-timeout and --body-grace are 1…3600 seconds, --min-body-rate 0…1000000, --max-connections-per-address 1…100000")
         }
         let token = try metricsToken()
-        let store = try await hub.open()
+        let store = try await (create ? hub.open() : hub.openExisting())
         var logger = Logger(label: "fieldsync-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let scheme = tlsCert == nil ? "http" : "https"
@@ -154,7 +163,7 @@ struct DeviceCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard (1...24 * 366).contains(expiresHours) else { throw ValidationError("--expires-hours is 1…8784 (a year)") }
-            let store = try await hub.open()
+            let store = try await hub.openExisting()
             let d = try await store.addDevice(name: name, scope: scope, codeLifetimeMs: Int64(expiresHours) * 3_600_000)
             if json {
                 print(JSONValue(dictionaryLiteral: ("device", .string(d.id)), ("name", .string(d.name)), ("scope", .string(d.scope)),
@@ -228,5 +237,23 @@ struct HubBackup: AsyncParsableCommand {
         }
         let bytes = try SQLiteHubStore.backup(path: hub.location, to: destination)
         print("已备份 backed up \(hub.location) → \(destination) (\(bytes) bytes, integrity_check ok)")
+    }
+}
+
+// MARK: - init
+
+struct HubInit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Make a new hub store (新建同步中心).",
+        discussion: "fieldsync-hub init --db /var/lib/fieldsync/hub.sqlite --hub-name 落别乡同步中心. Refuses a file that exists already. With --store postgres://… it creates the tables in that (existing, empty) database.")
+    @OptionGroup var hub: HubOptions
+
+    func run() async throws {
+        if !hub.isPostgres, FileManager.default.fileExists(atPath: hub.location) {
+            throw ValidationError("\(hub.location) 已存在，不再新建 (already exists; serve it with fieldsync-hub serve --db \(hub.location))")
+        }
+        let store = try await hub.open(create: true)
+        print("已新建同步中心 made hub \(store.hubName) (\(store.hubSite.hex)) — \(store.location)")
+        await store.close()
     }
 }

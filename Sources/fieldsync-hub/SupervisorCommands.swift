@@ -29,7 +29,7 @@ struct SupervisorCommand: AsyncParsableCommand {
                 if isatty(0) != 0 { FileHandle.standardError.write(Data("password (至少 8 个字符): ".utf8)) }
                 password = readLine(strippingNewline: true) ?? ""
             }
-            let s = try await hub.open().addSupervisor(name: name, scope: scope, password: password)
+            let s = try await hub.openExisting().addSupervisor(name: name, scope: scope, password: password)
             print("已添加督导 added supervisor \(s.name)，范围 scope \(s.scope) (\(RegionCode.levelLabel(s.scope)))")
         }
     }

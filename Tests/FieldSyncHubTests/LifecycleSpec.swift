@@ -79,6 +79,25 @@ import Testing
         #expect(try new.state(village: "520221105201") == old.state(village: "520221105201"), "old and new laptops agree")
     }
 
+    /// Only `init` (or `serve --create`) makes a hub: serve and the admin commands stop with exit
+    /// 78 on a path with no hub, leaving no file behind; `init` refuses a file that exists.
+    @Test func aMistypedPathNeverMakesAHub() throws {
+        let dir = TempDir(#function)
+        let typo = dir.file("hbu.sqlite")
+        for args in [["serve", "--db", typo, "--port", "0"], ["device", "add", "--db", typo, "--name", "王芳", "--scope", "520221105201"],
+                     ["supervisor", "add", "--db", typo, "--name", "陈主任", "--scope", "520221105"], ["device", "list", "--db", typo]] {
+            let r = try runCLI(args, env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "a-long-enough-password"], binary: "fieldsync-hub")
+            #expect(r.status == 78 && r.stderr.contains("这里没有同步中心文件") && r.stderr.contains("fieldsync-hub init"), "\(args[0]): \(r.status) \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: typo), "\(args[0]) made no file")
+        }
+        let made = try runCLI(["init", "--db", typo, "--hub-name", "落别乡同步中心"], binary: "fieldsync-hub")
+        #expect(made.status == 0 && made.stdout.contains("落别乡同步中心"), "\(made.stderr)")
+        let again = try runCLI(["init", "--db", typo], binary: "fieldsync-hub")
+        #expect(again.status != 0 && again.stderr.contains("已存在"), "\(again.stderr)")
+        let added = try runCLI(["device", "add", "--db", typo, "--name", "王芳", "--scope", "520221105201"], binary: "fieldsync-hub")
+        #expect(added.status == 0, "\(added.stderr)")
+    }
+
     /// `fieldsync-hub backup` copies a hub while it serves: the copy opens as a hub with every
     /// record, and a second backup to the same name is refused rather than overwriting.
     @Test func aRunningHubIsBackedUpConsistently() throws {

@@ -21,7 +21,7 @@ final class HubProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: fieldsyncBinary("fieldsync-hub"))
         // --store takes a SQLite path or a postgres:// URL alike.
-        p.arguments = ["serve", "--store", db, "--port", String(port), "--log-level", "warning"] + extra
+        p.arguments = ["serve", "--create", "--store", db, "--port", String(port), "--log-level", "warning"] + extra
         let out = Pipe()
         p.standardOutput = out
         FileManager.default.createFile(atPath: log, contents: nil)

@@ -392,6 +392,8 @@ import Testing
     @Test func hubFilesAndInboxesAreOwnerOnlyWhateverTheUmask() async throws {
         let dir = TempDir(#function)
         let db = dir.file("new/hub.sqlite")
+        let made = try runCLI(["init", "--db", db], binary: "fieldsync-hub", umask: 0)
+        #expect(made.status == 0, "\(made.stderr)")
         let r = try runCLI(["device", "add", "--db", db, "--name", "王芳", "--scope", village1, "--json"], binary: "fieldsync-hub", umask: 0)
         #expect(r.status == 0, "\(r.stderr)")
         func mode(_ p: String) throws -> UInt16 { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? NSNumber)?.uint16Value ?? 0o777 }

@@ -10,6 +10,7 @@ B=${B:?}; out=${1:?}
 mkdir -p "$out"; cd "$out"
 rm -f hub.sqlite* laptop.sqlite*
 port=$((20000 + RANDOM % 20000))
+$B/fieldsync-hub init --db hub.sqlite --hub-name 同步中心 >/dev/null
 code=$($B/fieldsync-hub device add --db hub.sqlite --name 王芳 --scope 520221105201 --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["code"])')
 FIELDSYNC_SUPERVISOR_PASSWORD=fixture-password-2 $B/fieldsync-hub supervisor add --db hub.sqlite --name 陈主任 --scope 520221105 >/dev/null
 $B/fieldsync-hub serve --db hub.sqlite --port $port > hub.log 2>&1 &
