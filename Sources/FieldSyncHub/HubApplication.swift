@@ -19,9 +19,12 @@ public struct HubServerConfiguration: Sendable {
     public var tlsKey: String?
     /// Timeouts and the per-address connection cap (docs/security.md).
     public var limits: ConnectionLimits
+    /// Pulls need at least this client release (426 below it); pushes never do.
+    public var minClientRelease: Int?
 
     public init(host: String = "127.0.0.1", port: Int = 8780, tlsCertificate: String? = nil, tlsKey: String? = nil,
-                limits: ConnectionLimits = ConnectionLimits()) {
+                limits: ConnectionLimits = ConnectionLimits(), minClientRelease: Int? = nil) {
+        self.minClientRelease = minClientRelease
         self.host = host
         self.port = port
         self.tlsCertificate = tlsCertificate
@@ -42,7 +45,8 @@ public enum HubHTTP {
 
     /// The router with every endpoint; tests drive it in process (`app.test(.router)`).
     public static func router(store: any HubStore, logger: Logger = Logger(label: "fieldsync-hub"),
-                              console: ConsoleConfiguration = ConsoleConfiguration(), metrics: HubMetrics = HubMetrics()) -> Router<HubRequestContext> {
+                              console: ConsoleConfiguration = ConsoleConfiguration(), metrics: HubMetrics = HubMetrics(),
+                              minClientRelease: Int? = nil) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
         // Each request logged as it arrives, tokens and cookies redacted; HubMiddleware logs how it ended.
         router.add(middleware: LogRequestsMiddleware(.info, includeHeaders: .all(), redactHeaders: [.authorization, .cookie, .setCookie]))
@@ -100,7 +104,7 @@ public enum HubHTTP {
             var request = request
             let body: JSONValue
             do { body = try await readJSON(&request) } catch let f as HubFailure {
-                await store.note(device: device, deviceTime: deviceTime(request), error: "push refused: \(f.message)")
+                await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: "push refused: \(f.message)")
                 throw f
             }
             guard case .array(let changes)? = body["changes"] else {
@@ -124,7 +128,7 @@ public enum HubHTTP {
                 for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue, n.unicodeScalars.count <= 200 { sites[id] = n } }
             }
             let vouches = try self.vouches(body["manifests"], store: store)
-            await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let resp = try await store.push(changes, sites: sites, vouches: vouches, from: device)
             metrics.sync("push", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
@@ -134,10 +138,11 @@ public enum HubHTTP {
 
         router.get("/v1/changes") { request, _ in
             let device = try await authenticate(request, store)
+            try requireRelease(request, minClientRelease)
             let after = try int(request, "after", default: 0, range: 0...Int64.max)
             let limit = try int(request, "limit", default: 1000, range: 1...5000)
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
-            await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let page = try await store.pull(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
             metrics.sync("pull", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
@@ -159,10 +164,11 @@ public enum HubHTTP {
 
         router.get("/v1/snapshot") { request, _ in
             let device = try await authenticate(request, store)
+            try requireRelease(request, minClientRelease)
             let after = try snapshotPosition(request)
             let limit = try int(request, "limit", default: 1000, range: 1...5000)
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
-            await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
             metrics.sync("snapshot", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
@@ -182,12 +188,12 @@ public enum HubHTTP {
             let bytes = Array(body.readableBytesView)
             let parsed: BundleUpload.Parsed
             do { parsed = try BundleUpload.parse(bytes) } catch let f as HubFailure {
-                await store.note(device: device, deviceTime: deviceTime(request), error: "bundle \(name) refused: \(f.message)")
+                await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: "bundle \(name) refused: \(f.message)")
                 throw f
             }
             let vouches = Vouches(parsed.manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
             let kept = try await store.keepBundle(named: name, bytes: bytes, from: device)
-            await store.note(device: device, deviceTime: deviceTime(request), error: nil)
+            await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
             // Merged exactly as a push, in batches of the push size: a change is judged on its own.
             var results: [PushResult] = []
             var hubSeq: Int64 = 0
@@ -416,7 +422,8 @@ public enum HubHTTP {
     /// Builds the application for `fieldsync-hub serve`.
     public static func application(store: any HubStore, configuration: HubServerConfiguration, logger: Logger, metrics: HubMetrics = HubMetrics(),
                                    onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
-        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: configuration.servesTLS), metrics: metrics)
+        let r = router(store: store, logger: logger, console: ConsoleConfiguration(secureCookies: configuration.servesTLS), metrics: metrics,
+                       minClientRelease: configuration.minClientRelease)
         let config = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "FieldSync-Hub")
         let port = configuration.port
         let limits = configuration.limits
@@ -443,6 +450,22 @@ public enum HubHTTP {
 
     static func deviceTime(_ r: Request) -> Int64? { r.headers[deviceTime].flatMap { Int64($0) } }
 
+    static let clientHeader = HTTPField.Name(SyncProtocol.clientHeader)!
+
+    /// What the device says it runs and holds (sync.md §2); nil when it does not say (releases
+    /// before 3) — `authenticate` has refused a header that does not read.
+    static func clientReport(_ r: Request) -> ClientReport? { r.headers[clientHeader].flatMap(ClientReport.parse) }
+
+    /// Pulls need at least the hub's minimum release (426); pushes never do, so a laptop too old
+    /// to pull still hands over everything it holds.
+    static func requireRelease(_ r: Request, _ minimum: Int?) throws {
+        guard let minimum else { return }
+        let release = clientReport(r)?.release ?? 0
+        guard release >= minimum else {
+            throw HubFailure(.upgradeRequired, "本机 FieldSync 程序太旧（\(release == 0 ? "第 3 版以前" : "第 \(release) 版")），同步中心要求至少第 \(minimum) 版才能下载：请升级 FieldSync；上传照常，本机数据不会丢失 (this release \(release) is below the hub's minimum \(minimum) for pulls: upgrade fieldsync; pushes still work and nothing on the laptop is lost)")
+        }
+    }
+
     static func authenticate(_ request: Request, _ store: any HubStore) async throws -> Device {
         guard let auth = request.headers[.authorization] else { throw HubFailure.missingToken }
         let parts = auth.split(separator: " ", maxSplits: 1)
@@ -453,6 +476,9 @@ public enum HubHTTP {
         // The device's clock (sync.md §2) is optional, but when sent it is a whole number.
         if let t = request.headers[deviceTime], !isDigits(t, max: 18) {
             throw HubFailure(.badParameter, "\(SyncProtocol.deviceTimeHeader) is the device's clock in Unix milliseconds (digits only), got \"\(t.prefix(40))\"")
+        }
+        if let c = request.headers[clientHeader], ClientReport.parse(c) == nil {
+            throw HubFailure(.badParameter, "\(SyncProtocol.clientHeader) is \"release=N; schema=N; pending=N[; oldest=UNIX-MS]\" (digits only), got \"\(c.prefix(80))\"")
         }
         return device
     }

@@ -20,7 +20,7 @@ public struct HubFailure: Error, Sendable, CustomStringConvertible {
         case notFound = "not_found", methodNotAllowed = "method_not_allowed"
         case conflict, exists, nameTaken = "name_taken", siteTaken = "site_taken", behindHorizon = "behind_horizon"
         // 413, 415, 422: the content is refused
-        case tooLarge = "too_large", unsupportedEncoding = "unsupported_encoding"
+        case tooLarge = "too_large", unsupportedEncoding = "unsupported_encoding", upgradeRequired = "upgrade_required"
         case invalid, badBundle = "bad_bundle", tooManySites = "too_many_sites", tooManyManifests = "too_many_manifests"
         // 429, 5xx: later, or the hub's fault
         case busy, tooManyAttempts = "too_many_attempts", io, internalError = "internal", unavailable
@@ -37,6 +37,7 @@ public struct HubFailure: Error, Sendable, CustomStringConvertible {
             case .behindHorizon: 410
             case .tooLarge: 413
             case .unsupportedEncoding: 415
+            case .upgradeRequired: 426
             case .invalid, .badBundle, .tooManySites, .tooManyManifests: 422
             case .busy, .tooManyAttempts: 429
             case .io, .internalError: 500

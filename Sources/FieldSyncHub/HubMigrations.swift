@@ -73,5 +73,14 @@ enum HubMigrations {
                 try db.execute(sql: "CREATE INDEX hub_change_r\(n) ON fs_change(substr(row, 1, \(n)), seq)")
             }
         }
+        // What each device says about itself on every request (sync.md §2, ClientReport).
+        m.registerMigration("hub-5-client") { db in
+            try db.execute(sql: """
+                ALTER TABLE hub_device ADD COLUMN client_release INTEGER;
+                ALTER TABLE hub_device ADD COLUMN client_schema INTEGER;
+                ALTER TABLE hub_device ADD COLUMN client_pending INTEGER;
+                ALTER TABLE hub_device ADD COLUMN client_oldest INTEGER;
+                """)
+        }
     }
 }

@@ -41,10 +41,14 @@ public struct DeviceInfo: Sendable {
     public var pushed: Int
     /// Its clock minus the hub's at its last request (ms).
     public var clockSkew: Int64?
+    /// What it said about itself at its last request (sync.md §2): its release, schema, the
+    /// changes it had not offered yet and when the oldest was made. Nil before release 3.
+    public var client: ClientReport?
 
     public init(id: String, name: String, scope: String, site: String?, siteName: String?, created: Int64, enrolled: Int64?, revoked: Int64?,
                 codeExpires: Int64?, lastSeen: Int64?, lastSync: Int64?, lastError: String?, lastErrorAt: Int64?, pullCursor: Int64,
-                pending: Int, pushed: Int, clockSkew: Int64?) {
+                pending: Int, pushed: Int, clockSkew: Int64?, client: ClientReport? = nil) {
+        self.client = client
         (self.id, self.name, self.scope, self.site, self.siteName, self.created) = (id, name, scope, site, siteName, created)
         (self.enrolled, self.revoked, self.codeExpires, self.lastSeen, self.lastSync) = (enrolled, revoked, codeExpires, lastSeen, lastSync)
         (self.lastError, self.lastErrorAt, self.pullCursor, self.pending, self.pushed, self.clockSkew) = (lastError, lastErrorAt, pullCursor, pending, pushed, clockSkew)
@@ -106,7 +110,7 @@ public protocol DeviceStore: AnyObject, Sendable {
     /// A device names a new site it writes under, having proved it holds the site's key.
     func bindSite(_ binding: SiteBinding, for device: Device) async throws
     /// Remembers when a device was last seen, its clock, and the last error it ran into.
-    func note(device: Device, deviceTime: Int64?, error: String?) async
+    func note(device: Device, deviceTime: Int64?, client: ClientReport?, error: String?) async
 }
 
 /// The sync protocol: push, pull, snapshot, acknowledgement, bundles.

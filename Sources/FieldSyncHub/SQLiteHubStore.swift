@@ -121,7 +121,8 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
                 enrolled: enrolled, revoked: row["revoked"], codeExpires: row["code_expires"], lastSeen: row["last_seen"],
                 lastSync: row["last_sync"], lastError: row["last_error"], lastErrorAt: row["last_error_at"], pullCursor: cursor,
                 pending: enrolled == nil ? 0 : try r.countChanges(after: cursor, scope: scope, excludingPeer: id, regionIndexed: true),
-                pushed: row["pushed"], clockSkew: row["clock_skew"])
+                pushed: row["pushed"], clockSkew: row["clock_skew"],
+                client: (row["client_release"] as Int?).map { ClientReport(release: $0, schema: row["client_schema"] ?? 0, pending: row["client_pending"] ?? 0, oldestUnsent: row["client_oldest"]) })
         }
     }
 
@@ -320,12 +321,16 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
-    public func note(device: Device, deviceTime: Int64?, error: String?) async {
+    public func note(device: Device, deviceTime: Int64?, client: ClientReport?, error: String?) async {
         _ = try? await run { r in
             try r.database.write { db in
                 let now = self.now()
                 try db.execute(sql: "UPDATE hub_device SET last_seen = ?, clock_skew = COALESCE(?, clock_skew) WHERE id = ?",
                                arguments: [now, deviceTime.map { $0 - now }, device.id])
+                if let c = client {
+                    try db.execute(sql: "UPDATE hub_device SET client_release = ?, client_schema = ?, client_pending = ?, client_oldest = ? WHERE id = ?",
+                                   arguments: [c.release, c.schema, c.pending, c.oldestUnsent, device.id])
+                }
                 if let error {
                     try db.execute(sql: "UPDATE hub_device SET last_error = ?, last_error_at = ? WHERE id = ?", arguments: [error, now, device.id])
                 }
@@ -360,6 +365,9 @@ public enum SQLiteHubStoreAdmin {
             ("lastSync", t(d.lastSync)), ("pending", .int(Int64(d.pending))), ("pushed", .int(Int64(d.pushed))),
             ("lastError", d.lastError.map { .string($0) } ?? .null), ("lastErrorAt", t(d.lastErrorAt)),
             ("clockSkewMs", d.clockSkew.map { .int($0) } ?? .null), ("pullCursor", .int(d.pullCursor)),
+            ("clientRelease", d.client.map { .int(Int64($0.release)) } ?? .null), ("clientSchema", d.client.map { .int(Int64($0.schema)) } ?? .null),
+            ("unsentOnDevice", d.client.map { .int(Int64($0.pending)) } ?? .null),
+            ("oldestUnsentOnDevice", d.client?.oldestUnsent.map { .string(UTCTime.iso($0)) } ?? .null),
         ]))
     }
 }

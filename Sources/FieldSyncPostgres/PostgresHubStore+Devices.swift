@@ -23,7 +23,8 @@ extension PostgresHubStore {
             var out: [DeviceInfo] = []
             for r in try await pg.rows("""
                 SELECT id, name, scope, site, site_name, created, enrolled, revoked, code_expires, last_seen, last_sync, last_error,
-                  last_error_at, pull_cursor, pushed, clock_skew FROM hub_device ORDER BY created, id
+                  last_error_at, pull_cursor, pushed, clock_skew, client_release, client_schema, client_pending, client_oldest
+                FROM hub_device ORDER BY created, id
                 """) {
                 let id = try r.text(0), scope = try r.text(2), cursor = try r.int(13), enrolled = try r.optInt(6)
                 out.append(DeviceInfo(
@@ -31,7 +32,8 @@ extension PostgresHubStore {
                     enrolled: enrolled, revoked: try r.optInt(7), codeExpires: try r.optInt(8), lastSeen: try r.optInt(9),
                     lastSync: try r.optInt(10), lastError: try r.optText(11), lastErrorAt: try r.optInt(12), pullCursor: cursor,
                     pending: enrolled == nil ? 0 : try await Self.pendingCount(pg, after: cursor, scope: scope, device: id),
-                    pushed: Int(try r.int(14)), clockSkew: try r.optInt(15)))
+                    pushed: Int(try r.int(14)), clockSkew: try r.optInt(15),
+                    client: try r.optInt(16).map { ClientReport(release: Int($0), schema: Int(try r.optInt(17) ?? 0), pending: Int(try r.optInt(18) ?? 0), oldestUnsent: try r.optInt(19)) }))
             }
             return out
         }
@@ -137,11 +139,15 @@ extension PostgresHubStore {
         }
     }
 
-    public func note(device: Device, deviceTime: Int64?, error: String?) async {
+    public func note(device: Device, deviceTime: Int64?, client: ClientReport?, error: String?) async {
         let now = self.now()
         _ = try? await transaction { pg in
             try await pg.exec("UPDATE hub_device SET last_seen = $1, clock_skew = COALESCE($2, clock_skew) WHERE id = $3",
                               [.int(now), .opt(deviceTime.map { $0 &- now }), .text(device.id)])
+            if let c = client {
+                try await pg.exec("UPDATE hub_device SET client_release = $1, client_schema = $2, client_pending = $3, client_oldest = $4 WHERE id = $5",
+                                  [.int(Int64(c.release)), .int(Int64(c.schema)), .int(Int64(c.pending)), .opt(c.oldestUnsent), .text(device.id)])
+            }
             if let error {
                 try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3", [.text(error), .int(now), .text(device.id)])
             }

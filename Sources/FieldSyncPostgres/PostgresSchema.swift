@@ -81,6 +81,8 @@ enum PostgresSchema {
             guard s.hasPrefix("CREATE TABLE") else { return s }
             return s.replacingOccurrences(of: #"\btext\b"#, with: #"text COLLATE "C""#, options: .regularExpression)
         }
-        return [Migration(name: "pg-1", statements: first)]
+        // What each device says about itself on every request (sync.md §2, ClientReport).
+        let client = ["ALTER TABLE hub_device ADD COLUMN client_release bigint, ADD COLUMN client_schema bigint, ADD COLUMN client_pending bigint, ADD COLUMN client_oldest bigint"]
+        return [Migration(name: "pg-1", statements: first), Migration(name: "pg-2-client", statements: client)]
     }
 }

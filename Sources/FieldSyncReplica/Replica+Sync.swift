@@ -127,6 +127,16 @@ extension Replica {
         }
     }
 
+    /// What this replica says about itself on every request to the hub (sync.md §2): the
+    /// schema it holds, the changes not yet offered, and when the oldest of them was made.
+    public func clientReport() throws -> ClientReport {
+        try read { db in
+            let cursor = try Int64.fetchOne(db, sql: "SELECT push_cursor FROM fs_sync WHERE id = 1") ?? 0
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), min(received) FROM fs_change WHERE seq > ? AND source != 2", arguments: [cursor])
+            return ClientReport(schema: Schema.current.version, pending: row?[0] ?? 0, oldestUnsent: row?[1])
+        }
+    }
+
     /// Records the hub's answer to a pushed batch and moves the push cursor past every change
     /// that is settled (accepted, duplicate, or refused for good), in one transaction. Returns
     /// the changes refused for good and those to offer again.

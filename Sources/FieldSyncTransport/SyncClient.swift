@@ -333,7 +333,10 @@ public final class SyncClient {
     // MARK: Requests
 
     func authHeaders(_ s: SyncState) -> [(String, String)] {
-        [("Authorization", "Bearer \(s.token)"), (SyncProtocol.deviceTimeHeader, String(replica.wallClock()))]
+        var h = [("Authorization", "Bearer \(s.token)"), (SyncProtocol.deviceTimeHeader, String(replica.wallClock()))]
+        // What this laptop runs and holds (sync.md §2), read once per request: it is small.
+        if let report = try? replica.clientReport() { h.append((SyncProtocol.clientHeader, report.header)) }
+        return h
     }
 
     /// Sends a request, retrying what may pass: no connection, a cut transfer, 5xx, 429, with

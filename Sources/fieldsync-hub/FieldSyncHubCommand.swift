@@ -99,6 +99,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections one client address may hold at once.") var maxConnectionsPerAddress: Int = 64
     @Option(help: ArgumentHelp("A file whose first line is the token Prometheus sends (Authorization: Bearer) to read /metrics; also $FIELDSYNC_METRICS_TOKEN. Without one, /metrics is off.", valueName: "path"))
     var metricsTokenFile: String?
+    @Option(help: "Refuse pulls (426, with a Chinese message saying what to upgrade) from laptops below this FieldSync release; their pushes are still taken. Also $FIELDSYNC_MIN_CLIENT_RELEASE. Give every hub process the same.")
+    var minClientRelease: Int?
     @Flag(help: "Make a new hub file when --db names none (otherwise a missing file is an error, so a mistyped path never starts an empty hub).")
     var create = false
 
@@ -124,6 +126,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--head-timeout, --body-timeout and --body-grace are 1…3600 seconds, --min-body-rate 0…1000000, --max-connections-per-address 1…100000")
         }
         let token = try metricsToken()
+        let minimumRelease = minClientRelease ?? ProcessInfo.processInfo.environment["FIELDSYNC_MIN_CLIENT_RELEASE"].flatMap { Int($0) }
+        if let m = minimumRelease, !(1...1_000_000).contains(m) { throw ValidationError("--min-client-release is a release number, 1 or more") }
         let store = try await (create ? hub.open() : hub.openExisting())
         var logger = Logger(label: "fieldsync-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -133,7 +137,8 @@ struct Serve: AsyncParsableCommand {
             configuration: HubServerConfiguration(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
                                                   limits: ConnectionLimits(headTimeout: .seconds(Int64(headTimeout)), bodyIdleTimeout: .seconds(Int64(bodyTimeout)),
                                                                            minBodyBytesPerSecond: minBodyRate, bodyGrace: .seconds(Int64(bodyGrace)),
-                                                                           maxConnectionsPerAddress: maxConnectionsPerAddress)),
+                                                                           maxConnectionsPerAddress: maxConnectionsPerAddress),
+                                                  minClientRelease: minimumRelease),
             logger: logger, metrics: HubMetrics(token: token)
         ) { [host, store] bound in
             // Written straight to the file descriptor: scripts and tests wait for this line.
@@ -192,6 +197,11 @@ struct DeviceCommand: AsyncParsableCommand {
             for d in list {
                 print("\(d.id)  \(d.name)  范围 \(d.scope)  状态 \(statusLabel(d))")
                 print("    最近同步 last sync: \(t(d.lastSync))   最近联系 last seen: \(t(d.lastSeen))   待下发 pending: \(d.pending)   已上传 pushed: \(d.pushed)")
+                if let c = d.client {
+                    print("    程序 release \(c.release)  数据格式 schema \(c.schema)  设备上未上传 unsent on the laptop: \(c.pending)" + (c.oldestUnsent.map { "（最早 oldest \(t($0))）" } ?? ""))
+                } else if d.enrolled != nil {
+                    print("    程序 release: 早于第 3 版 before release 3 (it does not report itself)")
+                }
                 if let skew = d.clockSkew, abs(skew) > 60_000 { print("    ⚠ 时钟偏差 clock off by \(skew / 1000) s") }
                 if let e = d.lastError { print("    最近错误 last error (\(t(d.lastErrorAt))): \(e)") }
             }

@@ -98,6 +98,43 @@ import Testing
         #expect(added.status == 0, "\(added.stderr)")
     }
 
+    /// Every request says what the laptop runs and holds; the device list shows it. A hub that
+    /// requires a newer release refuses the old laptop's pulls (426, in Chinese, saying what to
+    /// upgrade) but still takes its pushes, and the laptop keeps all its data.
+    @Test func tooOldClientsStillPushButCannotPullAndReportTheirVersion() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"), extra: ["--min-client-release", String(FieldSyncRelease.current + 1)])
+        defer { hub.kill(SIGTERM) }
+        let a = try Laptop(dir, "旧程序的笔记本", author: "王芳")
+        try a.enroll(hub, scope: "520221105201")
+        let id = try a.add("dispute", disputeJSON(parties: "老版本也要交上来的纠纷"))
+        let r = try a.sync()
+        #expect(r.status == 65 && r.stderr.contains("本机程序版本太旧") && r.stderr.contains("upgrade_required"), "\(r.status) \(r.stderr)")
+        #expect(try hubState(hub, village: "520221105201").joined().contains("老版本也要交上来的纠纷"), "the push was taken")
+        #expect(try a.run(["record", "get", id]).status == 0, "nothing on the laptop is lost")
+        let status = try a.status()
+        #expect(status["sync"]?["lastError"]?.stringValue?.contains("升级") == true, "\(status)")
+        // The device list shows its release and what it had not sent when it last spoke.
+        _ = try a.add("visit", #"{"village":"520221105201","cadre_name":"王芳","visit_date":"2026-11-20","visit_kind":"回访"}"#)
+        _ = try a.sync()
+        let list = try JSONValue.parse(try runCLI(["device", "list", "--db", hub.db, "--json"], binary: "fieldsync-hub").stdout)
+        let d = try #require(list.arrayValue?.first { $0["name"]?.stringValue == "旧程序的笔记本" })
+        #expect(d["clientRelease"] == .int(Int64(FieldSyncRelease.current)) && d["clientSchema"] == .int(1), "\(d)")
+        #expect(d["unsentOnDevice"] == .int(1) && d["oldestUnsentOnDevice"]?.stringValue?.hasSuffix("Z") == true,
+                "the visit was not yet offered when the push began: \(d)")
+        // A malformed report is refused, not recorded.
+        let token = try #require(try Replica.open(path: a.db).syncState()?.token)
+        let bad = try hubAPI(hub, "GET", "/v1/device", token: token, headers: [(SyncProtocol.clientHeader, "release=abc")])
+        #expect(bad.0 == 400 && bad.1["error"]?["code"] == "bad_parameter", "\(bad)")
+        let pull = try hubAPI(hub, "GET", "/v1/changes?after=0", token: token, headers: [(SyncProtocol.clientHeader, "release=\(FieldSyncRelease.current + 1); schema=1; pending=0")])
+        #expect(pull.0 == 200, "a new enough release pulls: \(pull.0)")
+        let silent = try hubAPI(hub, "GET", "/v1/snapshot", token: token)
+        #expect(silent.0 == 426 && silent.1["error"]?["code"] == "upgrade_required", "a release that does not say is below any minimum: \(silent.0)")
+        #expect(ClientReport.parse("release=abc") == nil && ClientReport.parse("release=3; schema=1; pending=0")?.release == 3)
+        #expect(ClientReport.parse("release=3; schema=1; pending=0; oldest=1; oldest=2") == nil, "a key twice")
+        #expect(ClientReport.parse("release=3; schema=1") == nil, "pending missing")
+    }
+
     /// `fieldsync-hub backup` copies a hub while it serves: the copy opens as a hub with every
     /// record, and a second backup to the same name is refused rather than overwriting.
     @Test func aRunningHubIsBackedUpConsistently() throws {

@@ -79,11 +79,12 @@ final class HubProcess: @unchecked Sendable {
 }
 
 /// A request to a live hub's API over libcurl (a supervisor's, or anyone's).
-func hubAPI(_ hub: HubProcess, _ method: String, _ path: String, token: String? = nil, body: String? = nil) throws -> (Int, JSONValue) {
+func hubAPI(_ hub: HubProcess, _ method: String, _ path: String, token: String? = nil, body: String? = nil,
+            headers: [(String, String)] = []) throws -> (Int, JSONValue) {
     var options = TransportOptions()
     options.progress = false
     let reply = try CurlHTTPClient().perform(
-        HTTPExchange(method: method, url: hub.url + path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [], body: body.map { Array($0.utf8) }),
+        HTTPExchange(method: method, url: hub.url + path, headers: (token.map { [("Authorization", "Bearer \($0)")] } ?? []) + headers, body: body.map { Array($0.utf8) }),
         options: options)
     return (reply.status, (try? JSONValue.parse(bytes: reply.body)) ?? .null)
 }

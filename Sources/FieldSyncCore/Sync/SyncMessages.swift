@@ -7,6 +7,8 @@ public enum SyncProtocol {
     public static let hubTimeHeader = "X-FieldSync-Hub-Time"
     /// The device's clock (Unix ms) on every request, so the hub can see clocks that are off.
     public static let deviceTimeHeader = "X-FieldSync-Device-Time"
+    /// What the device runs and holds, on every request (sync.md §2): `ClientReport`.
+    public static let clientHeader = "X-FieldSync-Client"
     /// Largest request body the hub accepts, compressed and decompressed.
     public static let maxRequestBytes = 8 << 20
     public static let maxDecompressedBytes = 32 << 20
@@ -15,6 +17,57 @@ public enum SyncProtocol {
     /// A pushed change stamped further than this ahead of the hub's clock is refused
     /// (`clock_ahead`): the drift bound of changeset.md §4.
     public static let maxClockAheadMs = HybridLogicalClock.defaultMaxDrift
+}
+
+// MARK: - ClientReport
+
+/// This program's release number: 1 was the first release, 2 the release of 2026-12 that moved
+/// tokens out of the replica (Tests/Fixtures/release-2), 3 the one that reports itself. A hub
+/// can require a minimum for pulls (`fieldsync-hub serve --min-client-release N`).
+public enum FieldSyncRelease {
+    public static let current = 3
+}
+
+/// What a device says about itself on every request, in `X-FieldSync-Client`:
+/// `release=3; schema=1; pending=12; oldest=1764547200000` — its program's release, the schema
+/// version it holds, the changes it has not yet offered to the hub, and when the oldest of them
+/// was made (Unix ms; absent when none). The hub shows it in its device list and console, and
+/// refuses pulls (never pushes) from a release below its minimum.
+public struct ClientReport: Sendable, Equatable {
+    public var release: Int
+    public var schema: Int
+    public var pending: Int
+    public var oldestUnsent: Int64?
+
+    public init(release: Int = FieldSyncRelease.current, schema: Int, pending: Int, oldestUnsent: Int64?) {
+        self.release = release
+        self.schema = schema
+        self.pending = pending
+        self.oldestUnsent = oldestUnsent
+    }
+
+    public var header: String {
+        "release=\(release); schema=\(schema); pending=\(pending)" + (oldestUnsent.map { "; oldest=\($0)" } ?? "")
+    }
+
+    /// Reads the header strictly: every part `key=digits` (at most 15 digits), `release`,
+    /// `schema` and `pending` present, keys known; nil otherwise.
+    public static func parse(_ text: String) -> ClientReport? {
+        guard text.utf8.count <= 200 else { return nil }
+        var values: [String: Int64] = [:]
+        for part in text.split(separator: ";") {
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.count == 2 else { return nil }
+            let k = String(kv[0]).trimmingSpaces, v = String(kv[1]).trimmingSpaces
+            guard ["release", "schema", "pending", "oldest"].contains(k), values[k] == nil,
+                  (1...15).contains(v.utf8.count), v.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int64(v)
+            else { return nil }
+            values[k] = n
+        }
+        guard let r = values["release"], let s = values["schema"], let p = values["pending"],
+              r <= Int64(Int32.max), s <= Int64(Int32.max), p <= Int64(Int32.max) else { return nil }
+        return ClientReport(release: Int(r), schema: Int(s), pending: Int(p), oldestUnsent: values["oldest"])
+    }
 }
 
 // MARK: - Errors on the wire

@@ -47,20 +47,26 @@ extension ConsolePages {
                 abs(k) < 1000 ? "准确" : (k > 0 ? "快 " : "慢 ") + ConsoleLayout.duration(k)
             } ?? "—"
             let error: HTML = d.lastError.map { e in "\(e)<br><span class=\"muted\">\(ConsoleLayout.time(d.lastErrorAt))</span>" } ?? "—"
+            // What the laptop said of itself at its last request (release 3 on).
+            let version: String = d.client.map { "第 \($0.release) 版 · 数据格式 \($0.schema)" } ?? "早于第 3 版"
+            let unsent: String = d.client.map { c in
+                c.pending == 0 ? "0" : "\(c.pending)（最早 \(c.oldestUnsent.map { ConsoleLayout.duration(now - $0) + "前" } ?? "—")）"
+            } ?? "—"
             return """
                 <tr id="device-\(d.id)"><td>\(d.name)<br><span class="muted">\(d.id)</span></td><td>\(d.siteName ?? "—")</td><td>\(d.scope)</td>
                 <td><span class="badge \(health.level)">\(health.label)</span></td>
                 <td>\(ConsoleLayout.time(d.lastSync))</td><td class="num">\(lag)</td><td class="num">\(d.enrolled == nil ? 0 : d.pending)</td>
                 <td class="num">\(d.pushed)</td><td>\(error)</td><td>\(skew)</td><td>\(ConsoleLayout.time(d.lastSeen))</td>
-                <td>\(d.revoked.map { "已吊销 " + ConsoleLayout.time($0) } ?? (d.enrolled == nil ? "待注册" : "有效"))</td></tr>
+                <td>\(d.revoked.map { "已吊销 " + ConsoleLayout.time($0) } ?? (d.enrolled == nil ? "待注册" : "有效"))</td>
+                <td class="version">\(version)</td><td class="num unsent">\(unsent)</td></tr>
                 """
         }
         let body: HTML = """
             <h1>设备与同步状况</h1>
-            <p class="muted">同步滞后：超过 \(DeviceSyncState.lagWarning / 86_400_000) 天没有同步完成；时钟偏差：设备时钟与同步中心相差超过 \(DeviceSyncState.skewWarning / 3_600_000) 小时。待拉取是同步中心有而设备还没取走的变更数。</p>
+            <p class="muted">同步滞后：超过 \(DeviceSyncState.lagWarning / 86_400_000) 天没有同步完成；时钟偏差：设备时钟与同步中心相差超过 \(DeviceSyncState.skewWarning / 3_600_000) 小时。待拉取是同步中心有而设备还没取走的变更数；设备上未上传是设备最近一次联系时报告的、还没交给同步中心的变更数和其中最早一条的时间。</p>
             \(list.isEmpty ? ConsoleLayout.notice("info", "本范围内没有设备。", id: "no-devices") : .empty)
             <table id="devices">
-              <thead><tr><th>设备</th><th>副本名</th><th>范围</th><th>状况</th><th>最近同步完成</th><th>已过去</th><th>待拉取</th><th>已推送</th><th>最近错误</th><th>时钟偏差</th><th>最近联系</th><th>状态</th></tr></thead>
+              <thead><tr><th>设备</th><th>副本名</th><th>范围</th><th>状况</th><th>最近同步完成</th><th>已过去</th><th>待拉取</th><th>已推送</th><th>最近错误</th><th>时钟偏差</th><th>最近联系</th><th>状态</th><th>程序版本</th><th>设备上未上传</th></tr></thead>
               <tbody>\(rows)</tbody>
             </table>
             """
