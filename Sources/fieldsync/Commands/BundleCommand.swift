@@ -30,18 +30,18 @@ struct BundleCommand: ParsableCommand {
             var filter = ExportFilter.all
             if let since {
                 if let n = Int64(since) { filter = .sinceSeq(n) } else if let t = UTCTime.parseISO(since) { filter = .sinceTime(t) } else {
-                    throw ValidationError("--since takes a sequence number or an ISO time such as 2026-11-20T00:00:00Z")
+                    throw ValidationError("--since 填序号或 ISO 时间，如 2026-11-20T00:00:00Z (--since takes a sequence number or an ISO time)")
                 }
             }
             if let knowledge {
                 guard let d = FileManager.default.contents(atPath: knowledge) else {
-                    throw ReplicaError.invalidInput(InputError("--for", "cannot read \(knowledge)"))
+                    throw ReplicaError.invalidInput(InputError("--for", "无法读取 \(knowledge) (cannot read it)"))
                 }
                 do {
                     let v = try JSONValue.parse(bytes: [UInt8](d))
                     filter = .missingFrom(try FieldSyncReplica.Knowledge(json: v["knowledge"] ?? v))
                 } catch let e as JSONSyntaxError {
-                    throw ReplicaError.invalidInput(InputError("--for \(knowledge)", "not valid JSON: \(e)"))
+                    throw ReplicaError.invalidInput(InputError("--for \(knowledge)", "不是有效的 JSON (not valid JSON: \(e))"))
                 } catch let e as InputError {
                     throw ReplicaError.invalidInput(e.within("--for \(knowledge)"))
                 }
@@ -141,7 +141,7 @@ struct BundleCommand: ParsableCommand {
             let v: JSONValue = ["site": .string(r.site.hex), "siteName": .string(r.siteName), "knowledge": try r.knowledge().json]
             if let output {
                 guard FileManager.default.createFile(atPath: output, contents: Data((v.prettyText + "\n").utf8)) else {
-                    throw ReplicaError.invalidInput(InputError("--output", "cannot write \(output)"))
+                    throw ReplicaError.invalidInput(InputError("--output", "无法写入 \(output) (cannot write it)"))
                 }
                 print("已写入 wrote \(output)")
             } else {

@@ -58,15 +58,15 @@ struct ConflictsCommand: ParsableCommand {
 
         func validate() throws {
             let ways = [take != nil, value != nil, takeNewest, takeOldest].filter { $0 }.count
-            guard ways == 1 else { throw ValidationError("give exactly one of --take, --value, --take-newest, --take-oldest") }
-            if id == nil && !(takeNewest || takeOldest) { throw ValidationError("settling many conflicts (no id) takes --take-newest or --take-oldest") }
+            guard ways == 1 else { throw ValidationError("请只选一种处理方式：--take、--value、--take-newest 或 --take-oldest (give exactly one of them)") }
+            if id == nil && !(takeNewest || takeOldest) { throw ValidationError("不写冲突编号时一次处理多个冲突，只能用 --take-newest 或 --take-oldest (settling many conflicts takes --take-newest or --take-oldest)") }
         }
 
         func run() throws {
             let r = try global.open()
             let how: Resolution
             if takeNewest { how = .newest } else if takeOldest { how = .oldest } else if let v = value {
-                do { how = .value(try JSONValue.parse(v)) } catch { throw ReplicaError.invalidInput(InputError("--value", "not valid JSON: \(error) (text needs quotes: '\"已化解\"')")) }
+                do { how = .value(try JSONValue.parse(v)) } catch { throw ReplicaError.invalidInput(InputError("--value", "不是有效的 JSON：文字要加英文引号，如 '\"已化解\"' (not valid JSON: \(error))")) }
             } else {
                 let d = try r.conflictDetail(id!)
                 how = .take(try ConflictViews.pick(take!, in: d.info))

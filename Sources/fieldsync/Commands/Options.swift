@@ -29,19 +29,19 @@ func jsonArgument(_ text: String, option: String = "--json") throws -> JSONObjec
         source = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     } else if text.hasPrefix("@") {
         guard let d = FileManager.default.contents(atPath: String(text.dropFirst())) else {
-            throw ReplicaError.invalidInput(InputError(option, "cannot read \(text.dropFirst())"))
+            throw ReplicaError.invalidInput(InputError(option, "无法读取文件 \(text.dropFirst()) (cannot read it)"))
         }
         guard UTF8Validation.firstInvalidOffset([UInt8](d)) == nil else {
-            throw ReplicaError.invalidInput(InputError(option, "\(text.dropFirst()) is not valid UTF-8"))
+            throw ReplicaError.invalidInput(InputError(option, "\(text.dropFirst()) 不是 UTF-8 文本 (not valid UTF-8)"))
         }
         source = String(decoding: d, as: UTF8.self)
     }
     do {
         guard case .object(let o) = try JSONValue.parse(source) else {
-            throw ReplicaError.invalidInput(InputError(option, "expected a JSON object such as {\"status\":\"已化解\"}"))
+            throw ReplicaError.invalidInput(InputError(option, "应是一个 JSON 对象，如 {\"status\":\"已化解\"} (expected a JSON object)"))
         }
         return o
     } catch let e as JSONSyntaxError {
-        throw ReplicaError.invalidInput(InputError(option, "not valid JSON: \(e)"))
+        throw ReplicaError.invalidInput(InputError(option, "不是有效的 JSON：\(e)；中文标点（如全角引号“”、逗号，）要换成英文的 \" 和 , (not valid JSON)"))
     }
 }

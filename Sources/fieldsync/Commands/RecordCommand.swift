@@ -192,9 +192,9 @@ extension RecordCommand {
 
         func run() throws {
             let r = try global.open()
-            guard let enc = RecordImport.Encoding(rawValue: encoding) else { throw ValidationError("--encoding is auto, utf-8 or gb18030") }
+            guard let enc = RecordImport.Encoding(rawValue: encoding) else { throw ValidationError("--encoding 填 auto、utf-8 或 gb18030 (--encoding is auto, utf-8 or gb18030)") }
             let fmt = try format.map { f -> RecordImport.Format in
-                guard let x = RecordImport.Format(rawValue: f) else { throw ValidationError("--format is jsonl or csv") }
+                guard let x = RecordImport.Format(rawValue: f) else { throw ValidationError("--format 填 jsonl 或 csv (--format is jsonl or csv)") }
                 return x
             }
             let plan = try RecordImport.plan(kind: kind, path: file, format: fmt, encoding: enc, using: r)
