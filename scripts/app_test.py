@@ -30,7 +30,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_test import HOSTILE, TOWN, Console, Failure, World, browser, check, checks, run  # noqa: E402
+from console_test import HOSTILE, TOWN, Console, Failure, World, browser, check, checks, report_failure, run  # noqa: E402
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -475,17 +475,7 @@ def main():
         print(f"app-test: all {len(checks)} checks passed in {time.time() - started:.0f} s")
         return 0
     except Exception as e:
-        what = str(e) if isinstance(e, Failure) else f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        print(f"app-test: FAILED after {len(checks)} passed checks: {what}", file=sys.stderr)
-        if d is not None:
-            keep = os.path.join(tempfile.gettempdir(), "app-test-failure")
-            os.makedirs(keep, exist_ok=True)
-            d.save_screenshot(os.path.join(keep, "page.png"))
-            open(os.path.join(keep, "page.html"), "w").write(d.page_source)
-            print(f"app-test: the page was {d.current_url}; saved in {keep}/page.png and page.html", file=sys.stderr)
-        if app is not None and os.path.exists(os.path.join(tmp, "app.log")):
-            print("app-test: app log tail:\n" + open(os.path.join(tmp, "app.log")).read()[-2000:], file=sys.stderr)
-        return 1
+        return report_failure("app-test", e, d, {"app": os.path.join(tmp, "app.log"), "hub": os.path.join(tmp, "hub.log")})
     finally:
         if d is not None:
             d.quit()

@@ -347,6 +347,23 @@ def report_step(c, w):
     c.shot("report")
 
 
+def report_failure(tool, e, d, logs):
+    """Says which check failed (or what broke), keeps the page the browser was on and the tails of
+    the logs; returns the exit status 1. Shared by console-test and app-test."""
+    what = str(e) if isinstance(e, Failure) else f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    print(f"{tool}: FAILED after {len(checks)} passed checks: {what}", file=sys.stderr)
+    if d is not None:
+        keep = os.path.join(tempfile.gettempdir(), f"{tool}-failure")
+        os.makedirs(keep, exist_ok=True)
+        d.save_screenshot(os.path.join(keep, "page.png"))
+        open(os.path.join(keep, "page.html"), "w").write(d.page_source)
+        print(f"{tool}: the page was {d.current_url}; saved in {keep}/page.png and page.html", file=sys.stderr)
+    for name, path in logs.items():
+        if os.path.exists(path):
+            print(f"{tool}: {name} log tail:\n" + open(path).read()[-2000:], file=sys.stderr)
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -370,17 +387,7 @@ def main():
         print(f"console-test: all {len(checks)} checks passed in {time.time() - started:.0f} s")
         return 0
     except Exception as e:
-        what = str(e) if isinstance(e, Failure) else f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        print(f"console-test: FAILED after {len(checks)} passed checks: {what}", file=sys.stderr)
-        if d is not None:
-            keep = os.path.join(tempfile.gettempdir(), "console-test-failure")
-            os.makedirs(keep, exist_ok=True)
-            d.save_screenshot(os.path.join(keep, "page.png"))
-            open(os.path.join(keep, "page.html"), "w").write(d.page_source)
-            print(f"console-test: the page was {d.current_url}; saved in {keep}/page.png and page.html", file=sys.stderr)
-        if w is not None:
-            print("console-test: hub log tail:\n" + open(os.path.join(tmp, "hub.log")).read()[-2000:], file=sys.stderr)
-        return 1
+        return report_failure("console-test", e, d, {"hub": os.path.join(tmp, "hub.log")} if w is not None else {})
     finally:
         if d is not None:
             d.quit()
