@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTrust
 import Foundation
 import GRDB
 
@@ -18,5 +19,26 @@ extension Replica {
         let stamp = UTCTime.iso(wallClock()).prefix(19).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "T", with: "-")
         let path = (folder as NSString).appendingPathComponent("fieldsync-backup-\(site.hex.prefix(8))-\(stamp).bundle")
         return try exportBundle(to: path, filter: cursor.map { .sinceSeq($0) } ?? .all)
+    }
+}
+
+// MARK: - A new site id
+
+extension Replica {
+    /// Takes a new site id (and key) now: the hub said another copy wrote under this one
+    /// (`clone`). Later edits cannot collide again; earlier changes keep their ids. The device
+    /// token stays; the next sync binds the new site to the device.
+    @discardableResult
+    public func takeNewSite() throws -> SiteID {
+        guard custody == .secretFile else { return site }
+        let old = site
+        let fresh = SiteKey()
+        let token = ReplicaSecrets.load(for: path)?.token
+        try ReplicaSecrets(key: fresh, token: token, home: ReplicaSecrets.home(of: path)).save(for: path)
+        try write { db in try Self.renewSite(db, from: old, to: fresh, name: siteName) }
+        site = fresh.site
+        key = fresh
+        cachedDataVersion = nil
+        return site
     }
 }

@@ -70,7 +70,7 @@ extension Replica {
     ///
     /// The token goes to the owner-only secret file, never into the replica (docs/security.md).
     public func enroll(hubURL: String, response: EnrollResponse, caCert: String?) throws {
-        try ReplicaSecrets(key: key, token: response.token).save(for: path)
+        try ReplicaSecrets(key: key, token: response.token, home: ReplicaSecrets.home(of: path)).save(for: path)
         try write { db in
             try db.execute(sql: "DELETE FROM fs_sync")
             try db.execute(sql: """

@@ -28,10 +28,10 @@ public enum KeyCustody: Sendable {
 public final class Replica {
     public let path: String
     /// The site this replica writes under now. Derived from ``key`` on a laptop.
-    public private(set) var site: SiteID
+    public internal(set) var site: SiteID
     /// The site's signing key: signs this site's changes in bundles (a laptop) or the pages it
     /// serves (the hub), Protocol/changeset.md §7.
-    public private(set) var key: SiteKey
+    public internal(set) var key: SiteKey
     public let custody: KeyCustody
     public private(set) var siteName: String
     /// Who is credited with local edits when a command does not say.
@@ -111,7 +111,7 @@ public final class Replica {
         } catch {
             throw ReplicaError.storage("cannot create \(path): \(error.localizedDescription)")
         }
-        if custody == .secretFile { try ReplicaSecrets(key: key).save(for: path) }
+        if custody == .secretFile { try ReplicaSecrets(key: key, home: ReplicaSecrets.home(of: path)).save(for: path) }
         return try storage {
             let q = try DatabaseQueue(path: path, configuration: configuration())
             var migrator = ReplicaMigrations.migrator
@@ -203,12 +203,36 @@ public final class Replica {
                     try s.save(for: path)
                 }
                 if legacyToken != nil { try q.write { try $0.execute(sql: "UPDATE fs_sync SET token = '' WHERE id = 1") } }
-                return (site, secrets.key)
+                let here = ReplicaSecrets.home(of: path)
+                guard let home = secrets.home else {
+                    // A secret file from before homes were kept: this is its home from now on.
+                    var s = secrets
+                    s.home = here
+                    try s.save(for: path)
+                    return (site, secrets.key)
+                }
+                guard home != here else { return (site, secrets.key) }
+                // Opened somewhere else than where it was written — a copy on another machine
+                // or file, or a restored disk image — so another copy may write under this site
+                // id and hold the same device token: take a new site before writing anything,
+                // and leave the device to the copy at home. This one keeps every record and
+                // change (earlier changes keep their ids) and is enrolled again to sync
+                // (`fieldsync enroll`: a new code from the hub), or hands its work over by bundle.
+                let key = SiteKey()
+                try ReplicaSecrets(key: key, token: nil, home: here).save(for: path)
+                try q.inTransaction(.immediate) { db in
+                    try renewSite(db, from: site, to: key, name: siteName)
+                    try db.execute(sql: "DELETE FROM fs_sync")
+                    try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('copied_from', ?)",
+                                   arguments: ["\(site.hex) \(Int64(Date().timeIntervalSince1970 * 1000))"])
+                    return .commit
+                }
+                return (key.site, key)
             }
             // No key for this site here: speak under a new one. What was made under the old id
             // stays valid; the hub learns the new id from this device at its next sync.
             let key = SiteKey()
-            secrets = ReplicaSecrets(key: key, token: legacyToken)
+            secrets = ReplicaSecrets(key: key, token: legacyToken, home: ReplicaSecrets.home(of: path))
             try secrets!.save(for: path)
             try q.inTransaction(.immediate) { db in
                 try renewSite(db, from: site, to: key, name: siteName)
@@ -282,6 +306,16 @@ public final class Replica {
     /// Reads the clock and this site's last counter: as saved in fs_clock, brought up to date
     /// with the changes logged after the saved position.
     func loadClock(_ db: Database) throws {
+        // Another process (the daemon, the app, the CLI) may have taken a new site id since this
+        // one opened the file: write under the one the file names, with its key.
+        if custody == .secretFile, let current = try String.fetchOne(db, sql: "SELECT value FROM fs_meta WHERE key = 'site'"),
+           current != site.hex {
+            guard let secrets = ReplicaSecrets.load(for: path), secrets.key.site.hex == current else {
+                throw ReplicaError.storage("the replica now writes under site \(current) but \(ReplicaSecrets.path(for: path)) holds no key for it; reopen the replica")
+            }
+            site = secrets.key.site
+            key = secrets.key
+        }
         let st = try db.cachedStatement(sql: "SELECT hlc, counter, seq, offset_ms FROM fs_clock WHERE id = 1")
         st.begin()
         guard try st.step(db) else { throw ReplicaError.storage("fs_clock is empty") }

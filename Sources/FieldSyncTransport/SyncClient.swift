@@ -82,6 +82,9 @@ public struct SyncReport: Sendable {
     public var hubOffsetMs: Int64?
     /// Edits the hub refused as stamped too far ahead, made again with the corrected clock.
     public var restamped = 0
+    /// The hub refused a change of this replica's site as a clone (another copy wrote under the
+    /// id first): the replica took a new site id.
+    public var siteRenewed = false
     /// Everything was offered and taken, and everything the hub had was received.
     public var complete: Bool { refused.isEmpty && retryLater.isEmpty }
 }
@@ -249,6 +252,13 @@ public final class SyncClient {
                     guard let lc = batch.first(where: { $0.change.id.description == r.id }) else { continue }
                     if try local({ try replica.restamp(lc.change) }) != nil { report.restamped += 1 }
                 }
+            }
+            // Another copy of this replica wrote under its site id first (a copy the home check
+            // could not see, such as a disk image restored in place): take a new id at once, so
+            // nothing written from now on collides. The refused changes stay listed as refused.
+            if refused.contains(where: { $0.code == "clone" && ChangeID($0.id)?.site == replica.site }) {
+                try local { _ = try replica.takeNewSite() }
+                report.siteRenewed = true
             }
             report.refused += refused.filter { $0.code != "clock_ahead" }
             report.retryLater += retry

@@ -71,6 +71,12 @@ import Testing
                     }
                 }
             }
+            // The same laptop in the same place (the copy stands for its state before the kill),
+            // not a copy somewhere else, which would take a new site and leave the device.
+            if var secrets = ReplicaSecrets.load(for: l) {
+                secrets.home = ReplicaSecrets.home(of: l)
+                try secrets.save(for: l)
+            }
             return (h, l)
         }
     }

@@ -135,6 +135,50 @@ import Testing
         #expect(ClientReport.parse("release=3; schema=1") == nil, "pending missing")
     }
 
+    /// A laptop's files (replica and secret) copied to a second place: the copy takes a new
+    /// site id when first opened there and leaves the device (its token) to the laptop at home;
+    /// it keeps every record, is enrolled on its own, and then both edit the same record and
+    /// sync — nothing refused, nothing doubled, both edits at the hub (a conflict, since neither
+    /// saw the other), and the two laptops agree.
+    @Test func aCopiedLaptopTakesANewSiteAndBothCopiesSyncCleanly() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let a = try Laptop(dir, "原笔记本", author: "王芳")
+        try a.enroll(hub, scope: "520221105201")
+        let id = try a.add("dispute", disputeJSON(parties: "复制前的纠纷"))
+        #expect(try a.sync().status == 0)
+        let copyDB = dir.file("复制的笔记本.sqlite")
+        for suffix in ["", "-wal", ".secret"] where FileManager.default.fileExists(atPath: a.db + suffix) {
+            try FileManager.default.copyItem(atPath: a.db + suffix, toPath: copyDB + suffix)
+        }
+        let siteA = try #require(try a.status()["site"]?.stringValue)
+        let siteCopy = try #require(try JSONValue.parse(try runCLI(["status", "--json"], db: copyDB).stdout)["site"]?.stringValue)
+        #expect(siteCopy != siteA, "the copy took a new site id before writing")
+        let unenrolled = try runCLI(["sync"], db: copyDB)
+        #expect(unenrolled.status == 78 && unenrolled.stderr.contains("还没有注册"), "the copy must be enrolled on its own: \(unenrolled.stderr)")
+        #expect(try runCLI(["record", "get", id], db: copyDB).status == 0, "and keeps every record meanwhile")
+        let (_, code) = try hub.addDevice("复制的笔记本", scope: "520221105201")
+        #expect(try runCLI(["enroll", "--hub", hub.url, "--code", code], db: copyDB).status == 0)
+        try a.edit(id, #"{"status":"调解中"}"#)
+        #expect(try runCLI(["record", "edit", id, "--json", #"{"status":"已上报"}"#], db: copyDB).status == 0)
+        _ = try runCLI(["record", "add", "visit", "--json", #"{"village":"520221105201","cadre_name":"王芳","visit_date":"2026-11-21","visit_kind":"回访","household_head":"副本新加的"}"#], db: copyDB)
+        let s1 = try a.sync(), s2 = try runCLI(["sync", "--json"], db: copyDB), s3 = try a.sync()
+        for s in [s1, s2, s3] {
+            #expect(s.status == 0 && (try? JSONValue.parse(s.stdout))?["refused"]?.arrayValue?.isEmpty == true, "nothing refused: \(s.stdout) \(s.stderr)")
+        }
+        let hubReplica = try Replica.open(path: hub.db)
+        let twice = try hubReplica.database.read { try Int.fetchOne($0, sql: "SELECT count(*) - count(DISTINCT site || ':' || counter) FROM fs_change") ?? -1 }
+        #expect(twice == 0)
+        let conflicts = try hubReplica.conflicts().filter { $0.row == id }
+        #expect(conflicts.count == 1 && Set(conflicts[0].candidates.map { $0.value.stringValue ?? "" }) == ["调解中", "已上报"],
+                "both edits kept, as a conflict: \(conflicts.map(\.candidates))")
+        #expect(try hubReplica.records(.visit).contains { $0["household_head"] == .text("副本新加的") })
+        let copyState = try JSONValue.parse(try runCLI(["record", "get", id, "--json"], db: copyDB).stdout)
+        let aState = try JSONValue.parse(try a.run(["record", "get", id, "--json"]).stdout)
+        #expect(copyState == aState, "both copies show the same record and conflict")
+    }
+
     /// `fieldsync-hub backup` copies a hub while it serves: the copy opens as a hub with every
     /// record, and a second backup to the same name is refused rather than overwriting.
     @Test func aRunningHubIsBackedUpConsistently() throws {

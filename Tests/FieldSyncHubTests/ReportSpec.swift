@@ -487,7 +487,7 @@ func runPython(_ args: [String], stdin: [UInt8]? = nil) throws -> CLIResult {
             (["report", "--db", db, "--region", "522224", "--from", "2026-13-01", "--to", "2026-06-30"], 64, "--from"),
             (["report", "--db", db, "--region", "522224", "--from", "2026-07-01", "--to", "2026-06-30"], 64, "after"),
             (["report", "--db", db, "--region", "522224", "--from", "2026-01-01", "--to", "2026-06-30", "--section", "x"], 64, "--section"),
-            (["report", "--db", county.f.dir.file("none.sqlite"), "--region", "522224", "--from", "2026-01-01", "--to", "2026-06-30"], 1, "no hub file"),
+            (["report", "--db", county.f.dir.file("none.sqlite"), "--region", "522224", "--from", "2026-01-01", "--to", "2026-06-30"], 78, "no hub file"),
         ]
         for (args, status, word) in cases {
             let r = try runCLI(args, binary: "fieldsync-hub")

@@ -70,10 +70,15 @@ import Testing
     @Test func aChangeClaimingThisReplicasOwnSiteIsSetAside() throws {
         let b = try makeReplica(dir, "b")
         _ = try b.add(.dispute, disputeInput(parties: "本机的"))
-        // A copy of b (its file and its secret) writes under b's id without b knowing.
+        // A copy of b (its file and its secret) writes under b's id without b knowing: one that
+        // the home check cannot see (its secret file says it is at home where it is, as a whole
+        // disk restored in place would), so it keeps b's id.
         for suffix in ["", "-wal", ".secret"] where FileManager.default.fileExists(atPath: b.path + suffix) {
             try FileManager.default.copyItem(atPath: b.path + suffix, toPath: dir.file("copy.sqlite") + suffix)
         }
+        var forged = try #require(ReplicaSecrets.load(for: dir.file("copy.sqlite")))
+        forged.home = ReplicaSecrets.home(of: dir.file("copy.sqlite"))
+        try forged.save(for: dir.file("copy.sqlite"))
         let copy = try Replica.open(path: dir.file("copy.sqlite"))
         #expect(copy.site == b.site)
         _ = try copy.add(.dispute, disputeInput(parties: "副本写的"))
@@ -83,6 +88,26 @@ import Testing
         #expect(report.duplicates == 1 && report.setAside == 1 && report.applied == 0)
         #expect(try b.setAsideChanges().first?.reason.contains("own site id") == true)
         #expect(try snapshot(b) == before)
+    }
+
+    /// A replica copied with its secret file to another file (or machine) takes a new site id
+    /// when it is first opened there, before it writes anything; the original keeps its own.
+    @Test func aCopyWithItsSecretTakesANewSiteBeforeWriting() throws {
+        let b = try makeReplica(dir, "b")
+        let first = try b.add(.dispute, disputeInput(parties: "复制前写的"))
+        for suffix in ["", "-wal", ".secret"] where FileManager.default.fileExists(atPath: b.path + suffix) {
+            try FileManager.default.copyItem(atPath: b.path + suffix, toPath: dir.file("copy2.sqlite") + suffix)
+        }
+        let copy = try Replica.open(path: dir.file("copy2.sqlite"))
+        #expect(copy.site != b.site && SiteIdentity.owns(copy.key.publicKey, copy.site), "the copy speaks under a new id of its own key")
+        let edit = try copy.edit(first, ["status": "调解中"])
+        #expect(edit.change?.site == copy.site && edit.change?.counter == 1)
+        #expect(try copy.record(first)["parties"] == .text("复制前写的"), "what was made before the copy is kept")
+        let again = try Replica.open(path: b.path)
+        #expect(again.site == b.site, "the original, opened at home, keeps its id")
+        let reopened = try Replica.open(path: dir.file("copy2.sqlite"))
+        #expect(reopened.site == copy.site, "the copy is at home now: opened again it keeps its new id")
+        #expect(ReplicaSecrets.load(for: dir.file("copy2.sqlite"))?.token == nil, "the device stays with the laptop at home")
     }
 
     @Test func aPageWhoseProofDoesNotHoldIsRefusedWhole() throws {
