@@ -179,6 +179,49 @@ import Testing
         #expect(copyState == aState, "both copies show the same record and conflict")
     }
 
+    /// A laptop away for months (issue 12 point 5): meanwhile others edit, delete and add, and
+    /// the hub's pull horizon moves past the laptop's position (its history compacted). On its
+    /// return the laptop pushes its own unsent work first, is told it is behind the horizon, and
+    /// catches up with a snapshot — the edits, the new records and the deletions — without
+    /// losing anything it had; everyone ends equal.
+    @Test func aLaptopAwayPastTheHorizonCatchesUpBySnapshotAndKeepsItsWork() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let away = try Laptop(dir, "外出的笔记本", author: "王芳")
+        try away.enroll(hub, scope: "520221105201")
+        let stay = try Laptop(dir, "在村里的笔记本", author: "李明")
+        try stay.enroll(hub, scope: "520221105201")
+        let kept = try stay.add("dispute", disputeJSON(parties: "一直都在的纠纷"))
+        let doomed = try stay.add("dispute", disputeJSON(parties: "后来删掉的纠纷"))
+        #expect(try stay.sync().status == 0)
+        #expect(try away.sync().status == 0)
+        // Away: its own work, not sent.
+        let mine = try away.add("dispute", disputeJSON(parties: "外出时记的纠纷"))
+        try away.edit(kept, #"{"mediator_name":"王芳"}"#)
+        // Meanwhile, at home: edits, a deletion, new records; many syncs.
+        try stay.edit(kept, #"{"status":"已化解"}"#)
+        #expect(try stay.run(["record", "delete", doomed]).status == 0)
+        for i in 0..<30 { _ = try stay.add("visit", #"{"village":"520221105201","cadre_name":"李明","visit_date":"2026-11-21","visit_kind":"回访","household_head":"户\#(i)"}"#) }
+        #expect(try stay.sync().status == 0)
+        // The hub's history before now is compacted: pulls from before it must take a snapshot.
+        let hubFile = try Replica.open(path: hub.db)
+        try hubFile.database.write { db in
+            try db.execute(sql: "UPDATE fs_meta SET value = (SELECT max(seq) FROM fs_change) WHERE key = 'hub_horizon'")
+        }
+        let back = try away.sync()
+        let report = try JSONValue.parse(back.stdout)
+        #expect(back.status == 0 && report["pushed"] == .int(2) && (report["snapshotPages"]?.intValue ?? 0) > 0, "pushed its own work first, then a snapshot: \(back.stdout) \(back.stderr)")
+        #expect(try away.run(["record", "get", mine]).status == 0, "its own new record is kept")
+        let deleted = try JSONValue.parse(try away.run(["record", "get", doomed, "--json"]).stdout)
+        #expect(deleted["deleted"] == .bool(true), "the deletion made meanwhile arrived: \(deleted)")
+        let k = try JSONValue.parse(try away.run(["record", "get", kept, "--json"]).stdout)
+        #expect(k["fields"]?["status"] == .string("已化解") && k["fields"]?["mediator_name"] == .string("王芳"), "both edits of the kept record: \(k)")
+        #expect(try away.state(village: "520221105201").count == 4)
+        #expect(try stay.sync().status == 0)
+        #expect(try away.state(village: "520221105201") == stay.state(village: "520221105201"), "both laptops equal")
+    }
+
     /// `fieldsync-hub backup` copies a hub while it serves: the copy opens as a hub with every
     /// record, and a second backup to the same name is refused rather than overwriting.
     @Test func aRunningHubIsBackedUpConsistently() throws {
