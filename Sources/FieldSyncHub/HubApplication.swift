@@ -453,7 +453,7 @@ public enum HubHTTP {
     static let clientHeader = HTTPField.Name(SyncProtocol.clientHeader)!
 
     /// What the device says it runs and holds (sync.md §2); nil when it does not say (releases
-    /// before 3) — `authenticate` has refused a header that does not read.
+    /// before 3) or says it in a form that does not read (ignored, like an absent header).
     static func clientReport(_ r: Request) -> ClientReport? { r.headers[clientHeader].flatMap(ClientReport.parse) }
 
     /// Pulls need at least the hub's minimum release (426); pushes never do, so a laptop too old
@@ -476,9 +476,6 @@ public enum HubHTTP {
         // The device's clock (sync.md §2) is optional, but when sent it is a whole number.
         if let t = request.headers[deviceTime], !isDigits(t, max: 18) {
             throw HubFailure(.badParameter, "\(SyncProtocol.deviceTimeHeader) is the device's clock in Unix milliseconds (digits only), got \"\(t.prefix(40))\"")
-        }
-        if let c = request.headers[clientHeader], ClientReport.parse(c) == nil {
-            throw HubFailure(.badParameter, "\(SyncProtocol.clientHeader) is \"release=N; schema=N; pending=N[; oldest=UNIX-MS]\" (digits only), got \"\(c.prefix(80))\"")
         }
         return device
     }

@@ -64,8 +64,7 @@ public struct ClientReport: Sendable, Equatable {
             else { return nil }
             values[k] = n
         }
-        guard let r = values["release"], let s = values["schema"], let p = values["pending"],
-              r <= Int64(Int32.max), s <= Int64(Int32.max), p <= Int64(Int32.max) else { return nil }
+        guard let r = values["release"], let s = values["schema"], let p = values["pending"] else { return nil }
         return ClientReport(release: Int(r), schema: Int(s), pending: Int(p), oldestUnsent: values["oldest"])
     }
 }
