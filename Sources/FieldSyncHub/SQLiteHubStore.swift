@@ -325,12 +325,14 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         _ = try? await run { r in
             try r.database.write { db in
                 let now = self.now()
-                try db.execute(sql: "UPDATE hub_device SET last_seen = ?, clock_skew = COALESCE(?, clock_skew) WHERE id = ?",
-                               arguments: [now, deviceTime.map { $0 - now }, device.id])
-                if let c = client {
-                    try db.execute(sql: "UPDATE hub_device SET client_release = ?, client_schema = ?, client_pending = ?, client_oldest = ? WHERE id = ?",
-                                   arguments: [c.release, c.schema, c.pending, c.oldestUnsent, device.id])
-                }
+                // One statement per request: the client report's columns keep their values when
+                // the device sent none (release is null then).
+                try db.execute(sql: """
+                    UPDATE hub_device SET last_seen = ?1, clock_skew = COALESCE(?2, clock_skew),
+                      client_release = COALESCE(?3, client_release), client_schema = COALESCE(?4, client_schema),
+                      client_pending = COALESCE(?5, client_pending), client_oldest = CASE WHEN ?3 IS NULL THEN client_oldest ELSE ?6 END
+                    WHERE id = ?7
+                    """, arguments: [now, deviceTime.map { $0 - now }, client?.release, client?.schema, client?.pending, client?.oldestUnsent, device.id])
                 if let error {
                     try db.execute(sql: "UPDATE hub_device SET last_error = ?, last_error_at = ? WHERE id = ?", arguments: [error, now, device.id])
                 }

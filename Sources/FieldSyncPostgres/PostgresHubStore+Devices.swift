@@ -142,12 +142,15 @@ extension PostgresHubStore {
     public func note(device: Device, deviceTime: Int64?, client: ClientReport?, error: String?) async {
         let now = self.now()
         _ = try? await transaction { pg in
-            try await pg.exec("UPDATE hub_device SET last_seen = $1, clock_skew = COALESCE($2, clock_skew) WHERE id = $3",
-                              [.int(now), .opt(deviceTime.map { $0 &- now }), .text(device.id)])
-            if let c = client {
-                try await pg.exec("UPDATE hub_device SET client_release = $1, client_schema = $2, client_pending = $3, client_oldest = $4 WHERE id = $5",
-                                  [.int(Int64(c.release)), .int(Int64(c.schema)), .int(Int64(c.pending)), .opt(c.oldestUnsent), .text(device.id)])
-            }
+            // One statement per request: the client report's columns keep their values when the
+            // device sent none (release is null then).
+            try await pg.exec("""
+                UPDATE hub_device SET last_seen = $1, clock_skew = COALESCE($2, clock_skew),
+                  client_release = COALESCE($3, client_release), client_schema = COALESCE($4, client_schema),
+                  client_pending = COALESCE($5, client_pending), client_oldest = CASE WHEN $3::bigint IS NULL THEN client_oldest ELSE $6 END
+                WHERE id = $7
+                """, [.int(now), .opt(deviceTime.map { $0 &- now }), .opt(client.map { Int64($0.release) }), .opt(client.map { Int64($0.schema) }),
+                      .opt(client.map { Int64($0.pending) }), .opt(client?.oldestUnsent), .text(device.id)])
             if let error {
                 try await pg.exec("UPDATE hub_device SET last_error = $1, last_error_at = $2 WHERE id = $3", [.text(error), .int(now), .text(device.id)])
             }

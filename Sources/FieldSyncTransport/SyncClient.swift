@@ -120,6 +120,8 @@ public final class SyncClient {
     public let replica: Replica
     public let http: CurlHTTPClient
     public var options: SyncOptions
+    /// The `X-FieldSync-Client` value this sync sends (``refreshClientReport()``).
+    var clientHeader: String?
     private var offsets: [Int64] = []
 
     public init(replica: Replica, http: CurlHTTPClient = CurlHTTPClient(), options: SyncOptions = SyncOptions()) {
@@ -159,8 +161,10 @@ public final class SyncClient {
         let started = replica.wallClock()
         do {
             try bindSite(state, &report)
+            refreshClientReport()
             options.onPhase?("push")
             try push(state, &report)
+            refreshClientReport()
             options.onPhase?("pull")
             if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
             try pull(&report)
@@ -344,9 +348,15 @@ public final class SyncClient {
 
     func authHeaders(_ s: SyncState) -> [(String, String)] {
         var h = [("Authorization", "Bearer \(s.token)"), (SyncProtocol.deviceTimeHeader, String(replica.wallClock()))]
-        // What this laptop runs and holds (sync.md §2), read once per request: it is small.
-        if let report = try? replica.clientReport() { h.append((SyncProtocol.clientHeader, report.header)) }
+        // What this laptop runs and holds (sync.md §2): read at the start of a sync and after its
+        // push (``refreshClientReport()``), not once per page.
+        if clientHeader == nil { refreshClientReport() }
+        if let c = clientHeader { h.append((SyncProtocol.clientHeader, c)) }
         return h
+    }
+
+    func refreshClientReport() {
+        clientHeader = (try? replica.clientReport())?.header
     }
 
     /// Sends a request, retrying what may pass: no connection, a cut transfer, 5xx, 429, with
