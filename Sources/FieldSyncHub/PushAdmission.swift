@@ -43,7 +43,8 @@ public struct Vouches: Sendable {
 /// The hub's rules for pushed changes (Protocol/sync.md §3), apart from storage: every store
 /// asks these, so no two stores can disagree. Each change is judged on its own:
 ///
-/// 1. it must decode (changeset.md §2: `invalid`, or `schema_too_new` to retry later);
+/// 1. it must decode (changeset.md §2: `invalid`, or `schema_too_new` for a record kind of a
+///    newer schema, to retry later; a newer schema's fields in a known kind are kept, §2.4);
 /// 2. its record must lie in the pushing device's scope (`out_of_scope`);
 /// 3. it must come from where its id says: a change under one of the device's own sites needs
 ///    nothing more (the token proves it); any other must be vouched for by a manifest — its own
@@ -113,6 +114,8 @@ public enum PushAdmission {
             origins.insert(c.id.site)
             for w in c.writes { for e in w.context { vectors.insert(e.site) } }
             for v in (c.rowContext ?? [:]).values { for e in v { vectors.insert(e.site) } }
+            for w in c.pending { for e in w.context { vectors.insert(e.site) } }
+            for p in c.pendingRowSeen { for e in p.seen { vectors.insert(e.site) } }
         }
         return (origins, vectors)
     }
@@ -157,7 +160,12 @@ public enum PushAdmission {
                 return refuse("unknown_site", "fields.\(w.field).seen names site \(s), which this hub has never heard of; a change may say it saw only writes of sites the hub knows")
             }
         }
-        for (field, v) in c.rowContext ?? [:] {
+        for w in c.pending {
+            if let s = w.context.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site {
+                return refuse("unknown_site", "fields.\(w.field).seen names site \(s), which this hub has never heard of; a change may say it saw only writes of sites the hub knows")
+            }
+        }
+        for (field, v) in (c.rowContext ?? [:]).map({ ($0.key, $0.value) }) + c.pendingRowSeen.map({ ($0.field, $0.seen) }) {
             if let s = v.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site {
                 return refuse("unknown_site", "rowSeen.\(field) names site \(s), which this hub has never heard of")
             }

@@ -102,6 +102,11 @@ extension PostgresHubStore {
             """, [.ints(newRows.map { seqOf[$0.c.id]! }), .ints(newRows.map { Int64(bitPattern: $0.c.id.site.raw) }), .ints(newRows.map(\.c.id.counter)),
                   .texts(newRows.map(\.c.kind.rawValue)), .texts(newRows.map(\.c.row)), .ints(newRows.map(\.c.hlc.packed)), .int(now), .opt(peer),
                   .texts(newRows.map(\.c.author)), .texts(newRows.map(\.text))])
+        let pending = newRows.filter(\.c.hasPending)
+        if !pending.isEmpty {
+            try await pg.exec("INSERT INTO hub_pending(seq, kind, row) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])",
+                              [.ints(pending.map { seqOf[$0.c.id]! }), .texts(pending.map(\.c.kind.rawValue)), .texts(pending.map(\.c.row))])
+        }
         var changed: [PGRecord] = []
         for key in touched {
             var rec = records[key]!
@@ -220,6 +225,7 @@ extension PostgresHubStore {
             try await pg.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
             var page = ScopedPage(texts: [], cursor: head, more: false, next: nil, bytes: 0)
+            let hasPending = try await pg.one("SELECT count(*) FROM (SELECT 1 FROM hub_pending LIMIT 1) AS p")!.int(0) > 0
             for kind in RecordKind.allCases where kind.ordinal >= firstKind {
                 let from = kind.ordinal == firstKind ? max(firstID, scope) : scope
                 let op = skipFirst && kind.ordinal == firstKind ? ">" : ">="
@@ -232,6 +238,12 @@ extension PostgresHubStore {
                     var seqs = Set<Int64>()
                     for reg in rec.state.registers {
                         for e in reg.entries { if let l = rec.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) } }
+                    }
+                    // Writes of a newer schema are not in the registers: every change holding one goes along.
+                    if hasPending {
+                        for r in try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind.rawValue), .text(id)]) {
+                            seqs.insert(try r.int(0))
+                        }
                     }
                     var texts: [String] = [], size = 0
                     for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) AND (peer IS NULL OR peer <> $2) ORDER BY seq",

@@ -83,6 +83,10 @@ enum PostgresSchema {
         }
         // What each device says about itself on every request (sync.md §2, ClientReport).
         let client = ["ALTER TABLE hub_device ADD COLUMN client_release bigint, ADD COLUMN client_schema bigint, ADD COLUMN client_pending bigint, ADD COLUMN client_oldest bigint"]
-        return [Migration(name: "pg-1", statements: first), Migration(name: "pg-2-client", statements: client)]
+        // Changes carrying writes of a newer schema (changeset.md §2.4), by record: snapshots relay them.
+        let pending = ["CREATE TABLE hub_pending(seq bigint PRIMARY KEY, kind text COLLATE \"C\" NOT NULL, row text COLLATE \"C\" NOT NULL)",
+                       "CREATE INDEX hub_pending_row ON hub_pending(kind, row)"]
+        return [Migration(name: "pg-1", statements: first), Migration(name: "pg-2-client", statements: client),
+                Migration(name: "pg-3-pending", statements: pending)]
     }
 }

@@ -147,6 +147,9 @@ extension Replica {
         try ins.run(db)
         lastSeq = db.lastInsertedRowID
         row.log.append(RowLogEntry(id: c.id, seq: lastSeq))
+        if c.hasPending {
+            try db.execute(sql: "INSERT INTO fs_pending(seq, kind, row) VALUES (?, ?, ?)", arguments: [lastSeq, c.kind.rawValue, c.row])
+        }
         if !knownSites.contains(c.id.site.raw) { try noteSite(db, c.id.site, name: nil) }
         if !local, let ahead = clock.observe(c.hlc, wall: now) { report.clockAhead[c.id] = ahead }
 

@@ -155,8 +155,9 @@ extension Replica {
         return ExportReport(path: path, changes: count, bytes: bytes, lastSeq: lastSeq, manifests: manifests, unproven: unproven)
     }
 
-    /// Applies a bundle in one transaction. A damaged or malformed file (or an invalid change in
-    /// it) applies nothing. Each change must be proved by the manifest line before it (its own
+    /// Applies a bundle in one transaction. A damaged or malformed file applies nothing; an
+    /// invalid change line is set aside with its reason and the rest is applied. Changes of a
+    /// newer schema are taken, their unreadable writes kept for later (changeset.md §2.4). Each change must be proved by the manifest line before it (its own
     /// site's signature, or this laptop's hub's): one that is not, or that claims this
     /// replica's own site id, is set aside with the reason and the rest is applied.
     /// Importing the same bundle again, or bundles in any order, changes nothing more.
@@ -216,8 +217,16 @@ extension Replica {
                     continue
                 }
                 let c: Change
-                do throws(InputError) { c = try ChangeCodec.decode(json) } catch { throw ReplicaError.invalidInput(error.within("\(path): line \(lines)")) }
                 changes += 1
+                do throws(InputError) { c = try ChangeCodec.decode(json) } catch {
+                    // One bad line spoils nothing else: it is kept aside, as it came, with the reason.
+                    let id = json["id"]?.stringValue.map { String($0.prefix(60)) } ?? "line \(lines)"
+                    try setAside(db, id: id, body: String(decoding: bytes, as: UTF8.self),
+                                 reason: "\(error.newerSchema ? "schema_too_new" : "invalid"): " + error.within("line \(lines)").description,
+                                 from: path, count: &asideCount)
+                    report.setAside += 1
+                    continue
+                }
                 let text = ChangeCodec.canonicalText(c)
                 var why: String?
                 if let p = proof {

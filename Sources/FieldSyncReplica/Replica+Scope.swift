@@ -129,6 +129,8 @@ extension Replica {
         try read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
             var page = ScopedPage(texts: [], cursor: cursor, more: false, next: nil, bytes: 0)
+            let hasPending = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM fs_pending)") ?? false
+            let pendingStatement = try db.cachedStatement(sql: "SELECT seq FROM fs_pending WHERE kind = ? AND row = ?")
             var startKind = 0
             var startID = scope
             var exclusive = false
@@ -154,6 +156,9 @@ extension Replica {
                             if let l = row.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) }
                         }
                     }
+                    // Writes of a newer schema are not in the registers: every change holding
+                    // one goes along, for a receiver that can read it.
+                    if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
                     var texts: [String] = []
                     var size = 0
                     let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")

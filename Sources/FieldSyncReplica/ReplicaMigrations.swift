@@ -49,6 +49,14 @@ enum ReplicaMigrations {
                 ALTER TABLE fs_sync_refused ADD COLUMN dismissed INTEGER;
                 """)
         }
+        // Changes made with a newer schema that carry writes this one cannot read (changeset.md
+        // §2.4): listed by record, so snapshots relay them and a later schema can merge them.
+        m.registerMigration("replica-4-pending") { db in
+            try db.execute(sql: """
+                CREATE TABLE fs_pending(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, row TEXT NOT NULL);
+                CREATE INDEX fs_pending_row ON fs_pending(kind, row);
+                """)
+        }
     }
 
     static var migrator: DatabaseMigrator {

@@ -266,11 +266,79 @@ import Testing
         #expect(e.description.contains("2023-02-30"))
     }
 
-    @Test func schemaVersionTooNewIsRefused() throws {
-        let e = try #require(changeError(Self.exampleWith("schema", 2)))
-        #expect(e.location.hasSuffix("schema"))
-        #expect(e.description.contains("version 2"))
-        #expect(e.description.contains("upgrade"))
+    // MARK: A newer schema's changes (issue 12, changeset.md §2.4)
+
+    /// A change of schema 2 as its writer sends it: `status` holds a choice schema 1 lacks,
+    /// `mediation_fee_fen` and `witnesses` are fields schema 1 lacks (appended after every
+    /// schema-1 field, so after `resolved_on`), and `parties` is an ordinary schema-1 write.
+    static let newerText = #"{"id":"9f3c2a1b4d5e6f70:42","kind":"dispute","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":2,"fields":{"parties":{"value":"张三、李四"},"status":{"value":"司法确认","seen":{"9f3c2a1b4d5e6f70":41}},"resolved_on":{"value":"2026-11-22"},"mediation_fee_fen":{"value":0,"seen":{"0123456789abcdef":7}},"witnesses":{"value":["王五",{"name":"赵六","phone":null}]}}}"#
+
+    @Test func aNewerSchemasChangeDecodesKeepingWhatItCannotRead() throws {
+        let c = try ChangeCodec.decode(JSONValue.parse(Self.newerText))
+        #expect(c.schema == 2)
+        #expect(c.writes.map(\.field) == ["parties", "resolved_on"])
+        #expect(c.pending.map(\.field) == ["status", "mediation_fee_fen", "witnesses"])
+        #expect(c.pending[0].position == Schema.current.spec(.dispute).fieldIndex("status"))
+        #expect(c.pending[0].value == .string("司法确认"))
+        #expect(c.pending[0].context == vv(dot(Self.site, 41)))
+        #expect(c.pending[1].position == nil && c.pending[1].context == vv(dot(Self.other, 7)))
+        #expect(c.hasPending)
+    }
+
+    @Test func aNewerSchemasChangeIsWrittenAgainByteForByte() throws {
+        let c = try ChangeCodec.decode(JSONValue.parse(Self.newerText))
+        #expect(ChangeCodec.canonicalText(c) == Self.newerText)
+        #expect(ChangeCodec.encode(c).compactText == Self.newerText)
+        #expect(try ChangeCodec.decode(JSONValue.parse(ChangeCodec.canonicalText(c))) == c)
+        // Received in another order, the known fields go back to schema order and the unknown
+        // ones keep the order they came in, after every known field and before _deleted.
+        let shuffled = #"{"id":"9f3c2a1b4d5e6f70:43","kind":"dispute","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-1","author":"王芳","schema":2,"fields":{"_deleted":{"value":true},"zeta":{"value":1},"parties":{"value":"甲"},"alpha":{"value":2}},"rowSeen":{"zeta":{"0123456789abcdef":3},"parties":{"0123456789abcdef":2}}}"#
+        let d = try ChangeCodec.decode(JSONValue.parse(shuffled))
+        #expect(ChangeCodec.canonicalText(d) == #"{"id":"9f3c2a1b4d5e6f70:43","kind":"dispute","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-1","author":"王芳","schema":2,"fields":{"parties":{"value":"甲"},"zeta":{"value":1},"alpha":{"value":2},"_deleted":{"value":true}},"rowSeen":{"parties":{"0123456789abcdef":2},"zeta":{"0123456789abcdef":3}}}"#)
+        #expect(d.pendingRowSeen == [PendingSeen(field: "zeta", seen: vv(dot(Self.other, 3)))])
+    }
+
+    @Test func thisSchemasOwnChangesMayNotCarryUnknownFields() throws {
+        let e = try #require(changeError(Self.exampleWithFields(["status": ["value": "已化解"], "weather": ["value": "晴"]])))
+        #expect(e.description.contains("has no field \"weather\""))
+        #expect(!e.newerSchema)
+        let choice = try #require(changeError(Self.exampleWithFields(["status": ["value": "司法确认"]])))
+        #expect(choice.description.contains("is not one of"))
+    }
+
+    @Test func aNewerSchemasRecordKindIsLeftForLater() throws {
+        var o = try Self.example()
+        o["schema"] = 2
+        o["kind"] = "meeting"
+        let e = try #require(changeError(.object(o)))
+        #expect(e.newerSchema)
+        #expect(e.description.contains("meeting") && e.description.contains("upgrade"))
+    }
+
+    @Test func whatANewerSchemaSendsIsStillBounded() throws {
+        func newer(_ fields: JSONValue) throws -> InputError? {
+            var o = try Self.example()
+            o["schema"] = 2
+            o["fields"] = fields
+            return changeError(.object(o))
+        }
+        // the field that places the record is never left unread
+        #expect(try newer(["village": ["value": "5202"]])?.description.contains("village") == true)
+        // keys that could not be SQL column names, fractions, depth, size, count, seen bounds
+        #expect(try newer(["Weather": ["value": 1]])?.description.contains("lowercase") == true)
+        #expect(try newer(["w-x": ["value": 1]])?.description.contains("a–z, 0–9 and _") == true)
+        #expect(try newer(["fee": ["value": .double(1.5)]])?.description.contains("fraction") == true)
+        var deep: JSONValue = 1
+        for _ in 0..<10 { deep = .array([deep]) }
+        #expect(try newer(["deep": ["value": deep]])?.description.contains("nested") == true)
+        #expect(try newer(["big": ["value": .string(String(repeating: "字", count: 30_000))]])?.description.contains("at most 65536") == true)
+        let many = JSONObject((0...ChangeCodec.maxPendingWrites).map { ("f\($0)", JSONValue.object(["value": 1])) })
+        #expect(try newer(.object(many))?.description.contains("more than \(ChangeCodec.maxPendingWrites)") == true)
+        #expect(try newer(["fee": ["value": 1, "seen": ["9f3c2a1b4d5e6f70": 42]]])?.description.contains("seen itself") == true)
+        #expect(try newer(["fee": ["value": 1, "extra": 2]])?.description.contains("unknown key") == true)
+        var o = try Self.example()
+        o["schema"] = .int(ChangeCodec.maxSchemaVersion + 1)
+        #expect(changeError(.object(o))?.description.contains("at most") == true)
     }
 
     @Test func schemaVersionMustBeAPositiveInteger() throws {

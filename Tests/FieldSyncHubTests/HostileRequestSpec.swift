@@ -86,7 +86,7 @@ import Testing
             (raw(creation(site, 8)) { $0["hlc"] = "yesterday" }, "invalid", "hlc"),
             (raw(creation(site, 9)) { $0["id"] = "../../etc/passwd:1" }, "invalid", "id"),
             (raw(creation(site, 10)) { $0["row"] = "520221105201-../../x" }, "invalid", "row"),
-            (raw(creation(site, 11)) { $0["schema"] = 99 }, "schema_too_new", "schema"),
+            (raw(creation(site, 11)) { $0["schema"] = 99; $0["kind"] = "meeting" }, "schema_too_new", "meeting"),
             ("\"not a change\"", "invalid", "expected a JSON object"),
             ("null", "invalid", "expected a JSON object"),
         ]

@@ -3,8 +3,9 @@ import FieldSyncCore
 import Foundation
 import Testing
 
-/// Truncated, corrupt, oversized and schema-violating bundles get a clear error and a non-zero
-/// exit, and leave the receiving replica exactly as it was.
+/// Truncated, corrupt and oversized bundles get a clear error and a non-zero exit, and leave the
+/// receiving replica exactly as it was. A single invalid change line spoils nothing else: it is
+/// set aside with its line and reason and the rest of the bundle is applied (issue 12, point 2).
 @Suite(.serialized) struct BadBundleSpec {
     let dir = TempDir("badbundle")
     let target: String
@@ -96,25 +97,58 @@ import Testing
         try expectRefused(try write("longline.bundle", long), mentioning: ["line 2 is longer than"])
     }
 
-    @Test func schemaViolatingChangeIsRefusedWithItsLineAndField() throws {
-        let lines = replaceLine(20) { $0.replacingOccurrences(of: "\"受理\"", with: "\"已解决\"").replacingOccurrences(of: "\"调解中\"", with: "\"已解决\"") }
-        try expectRefused(try write("schema.bundle", bundle(lines)), mentioning: ["line 21", "dispute.status (办理状态)", "\"已解决\" is not one of"])
+    /// Imports `file` through the CLI and checks: exit 0, every other change of the bundle
+    /// applied, and each bad line kept aside (as it came) with a reason naming it.
+    func expectSetAside(_ file: String, lines bad: [Int], mentioning needles: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try runCLI(["bundle", "import", file], db: target)
+        #expect(r.status == 0, "exit \(r.status), stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        for n in needles {
+            #expect(r.stdout.contains(n), "the report lacks \"\(n)\": \(r.stdout)", sourceLocation: sourceLocation)
+        }
+        let b = try Replica.open(path: target)
+        let aside = try b.setAsideChanges()
+        #expect(aside.count == bad.count, "\(aside)", sourceLocation: sourceLocation)
+        for n in bad {
+            #expect(aside.contains { $0.reason.contains("line \(n + 1)") && $0.body.utf8.elementsEqual(goodLinesReplaced(file, n)) },
+                    "line \(n + 1) is not kept as it came: \(aside)", sourceLocation: sourceLocation)
+        }
+        // Every other change line of the bundle landed.
+        let changeLines = goodLines.indices.filter { i in i > 0 && i < goodLines.count - 1 && !String(decoding: goodLines[i], as: UTF8.self).hasPrefix("{\"manifest\"") }
+        let held = try Set(fingerprint(target).compactMap { $0.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) })
+        for i in changeLines where !bad.contains(i) {
+            #expect(held.contains(String(decoding: goodLines[i], as: UTF8.self)), "line \(i + 1) did not land", sourceLocation: sourceLocation)
+        }
     }
 
-    @Test func negativeMoneyAndWrongTypesAreRefused() throws {
+    /// The bytes of line `n` of the bundle file `file`.
+    func goodLinesReplaced(_ file: String, _ n: Int) -> [UInt8] {
+        let raw = try! Gzip.decompress([UInt8](Data(contentsOf: URL(fileURLWithPath: file))), limit: 1 << 30)
+        return raw.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init).filter { !$0.isEmpty }[n]
+    }
+
+    @Test func aSchemaViolatingChangeIsSetAsideWithItsLineAndFieldAndTheRestLands() throws {
+        let lines = replaceLine(20) { $0.replacingOccurrences(of: "\"受理\"", with: "\"已解决\"").replacingOccurrences(of: "\"调解中\"", with: "\"已解决\"") }
+        try expectSetAside(try write("schema.bundle", bundle(lines)), lines: [20], mentioning: ["line 21", "dispute.status (办理状态)", "\"已解决\" is not one of"])
+    }
+
+    @Test func negativeMoneyAndWrongTypesAreSetAside() throws {
         let lines = replaceLine(5) { $0.replacingOccurrences(of: "\"parties\":{\"value\":\"当事人", with: "\"parties\":{\"value\":17,\"x\":\"") }
-        try expectRefused(try write("type.bundle", bundle(lines)), mentioning: ["line 6"])
+        try expectSetAside(try write("type.bundle", bundle(lines)), lines: [5], mentioning: ["line 6"])
         let proj = #"{"id":"1111111111111111:1","kind":"project","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1b","hlc":"1763784245123-0","author":"王芳","schema":1,"fields":{"spent_fen":{"value":-500}}}"#
         let l2 = [goodLines[0], Array(proj.utf8), Array(BundleFormat.trailerLine(count: 1).utf8)]
-        try expectRefused(try write("neg.bundle", bundle(l2)), mentioning: ["line 2", "money cannot be negative"])
+        let r = try runCLI(["bundle", "import", try write("neg.bundle", bundle(l2))], db: target)
+        #expect(r.status == 0 && r.stdout.contains("line 2") && r.stdout.contains("money cannot be negative"), "\(r.stdout) \(r.stderr)")
     }
 
-    @Test func unknownKindsAndFieldsAreRefused() throws {
-        try expectRefused(try write("kind.bundle", bundle(replaceLine(3) { $0.replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\"") })),
-                          mentioning: ["line 4", "unknown record kind \"meeting\""])
+    @Test func unknownKindsAndFieldsOfThisSchemaAreSetAside() throws {
+        try expectSetAside(try write("kind.bundle", bundle(replaceLine(3) { $0.replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\"") })),
+                           lines: [3], mentioning: ["line 4", "unknown record kind \"meeting\""])
+    }
+
+    @Test func aMisspelledFieldOfThisSchemaIsSetAside() throws {
         let n = line(from: 7, containing: "\"parties\":")
-        try expectRefused(try write("field.bundle", bundle(replaceLine(n) { $0.replacingOccurrences(of: "\"parties\":", with: "\"partys\":") })),
-                          mentioning: ["line \(n + 1)", "has no field \"partys\""])
+        try expectSetAside(try write("field.bundle", bundle(replaceLine(n) { $0.replacingOccurrences(of: "\"parties\":", with: "\"partys\":") })),
+                           lines: [n], mentioning: ["line \(n + 1)", "has no field \"partys\""])
     }
 
     @Test func invalidUTF8IsRefused() throws {
@@ -146,8 +180,10 @@ import Testing
         try expectRefused(try write("v1.bundle", bundle(old)), mentioning: ["version 1 carries no signatures"])
     }
 
-    @Test func aBadLineLateInTheBundleLeavesEarlierLinesUnapplied() throws {
-        let lines = replaceLine(goodLines.count - 2) { $0.replacingOccurrences(of: "\"hlc\":\"", with: "\"hlc\":\"x") }
-        try expectRefused(try write("late.bundle", bundle(lines)), mentioning: ["line \(goodLines.count - 1)", "clock reading"])
+    /// The last change line broken: it alone is set aside, every line before it lands.
+    @Test func aBadLineLateInTheBundleIsSetAsideAndTheRestLands() throws {
+        let n = goodLines.count - 2
+        let lines = replaceLine(n) { $0.replacingOccurrences(of: "\"hlc\":\"", with: "\"hlc\":\"x") }
+        try expectSetAside(try write("late.bundle", bundle(lines)), lines: [n], mentioning: ["line \(n + 1)", "clock reading"])
     }
 }

@@ -59,8 +59,10 @@ public enum BundleFormat {
             throw InputError("line 1: version", "bundle format version \(v) is not supported (this FieldSync reads version \(BundleHeader.version))")
         }
         guard let schema = o["schema"]?.intValue, schema >= 1 else { throw InputError("line 1: schema", "is missing") }
-        guard schema <= Int64(Schema.current.version) else {
-            throw InputError("line 1: schema", "written with schema version \(schema); this FieldSync knows up to \(Schema.current.version): upgrade it")
+        // A newer schema's bundle is read: its changes carry what this schema cannot read
+        // along untouched (changeset.md §2.4). Only an absurd number is refused.
+        guard schema <= ChangeCodec.maxSchemaVersion else {
+            throw InputError("line 1: schema", "schema version must be at most \(ChangeCodec.maxSchemaVersion), got \(schema)")
         }
         guard let siteText = o["site"]?.stringValue, let site = SiteID(hex: siteText) else {
             throw InputError("line 1: site", "expected the writer's site id (16 lowercase hex digits)")

@@ -17,21 +17,34 @@ public enum ChangeCodec {
     public static let maxSeenEntries = 256
     /// Most change ids in `resolves`.
     public static let maxResolves = 100
+    /// The highest schema version a change may name (a bound, not a schema anyone has).
+    public static let maxSchemaVersion: Int64 = 1_000_000
+    /// Most writes in one change that this schema cannot read (a newer schema's).
+    public static let maxPendingWrites = 64
+    /// Largest value, in bytes, of a write this schema cannot read.
+    public static let maxPendingValueBytes = 65_536
 
     // MARK: Encoding
 
     public static func encode(_ c: Change) -> JSONValue {
         let spec = c.kind.spec
         var fields = JSONObject()
-        for w in c.writes {
+        for item in ordered(c) {
             var entry = JSONObject()
-            if w.field == RowState.deletedField {
-                entry["value"] = .bool(w.value == .integer(1))
-            } else {
-                entry["value"] = spec.field(w.field)!.encode(w.value)
+            switch item {
+            case .write(let w):
+                if w.field == RowState.deletedField {
+                    entry["value"] = .bool(w.value == .integer(1))
+                } else {
+                    entry["value"] = spec.field(w.field)!.encode(w.value)
+                }
+                if !w.context.isEmpty { entry["seen"] = encode(w.context) }
+                fields[w.field] = .object(entry)
+            case .pending(let p):
+                entry["value"] = p.value
+                if !p.context.isEmpty { entry["seen"] = encode(p.context) }
+                fields[p.field] = .object(entry)
             }
-            if !w.context.isEmpty { entry["seen"] = encode(w.context) }
-            fields[w.field] = .object(entry)
         }
         var o = JSONObject()
         o["id"] = .string(c.id.description)
@@ -46,11 +59,39 @@ public enum ChangeCodec {
             for f in spec.fields where rc[f.name] != nil && !rc[f.name]!.isEmpty {
                 seen[f.name] = encode(rc[f.name]!)
             }
+            for p in c.pendingRowSeen where !p.seen.isEmpty { seen[p.field] = encode(p.seen) }
             o["rowSeen"] = .object(seen)
         }
         if let note = c.note { o["note"] = .string(note) }
         if let r = c.resolves { o["resolves"] = .array(r.map { .string($0.description) }) }
         return .object(o)
+    }
+
+    /// One entry of a change's `fields`, in canonical order.
+    enum Entry {
+        case write(FieldWrite)
+        case pending(PendingWrite)
+    }
+
+    /// A change's field writes in canonical order (changeset.md §2.3): fields in schema order,
+    /// then fields of a newer schema this one does not know in the order they came, `_deleted`
+    /// last. Fields are only ever appended to a schema, so every schema that knows a field
+    /// puts it in the same place.
+    static func ordered(_ c: Change) -> [Entry] {
+        if c.pending.isEmpty { return c.writes.map { .write($0) } }
+        let spec = c.kind.spec
+        let n = spec.fields.count
+        var keyed: [(Int, Int, Entry)] = []
+        keyed.reserveCapacity(c.writes.count + c.pending.count)
+        for (i, w) in c.writes.enumerated() {
+            let pos = w.field == RowState.deletedField ? 2 * n + 2 : 2 * (spec.fieldIndex(w.field) ?? n)
+            keyed.append((pos, i, .write(w)))
+        }
+        for (i, p) in c.pending.enumerated() {
+            keyed.append((p.position.map { 2 * $0 } ?? 2 * n + 1, c.writes.count + i, .pending(p)))
+        }
+        keyed.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        return keyed.map(\.2)
     }
 
     /// The canonical text of a change, written straight to bytes: the same text as
@@ -89,8 +130,7 @@ public enum ChangeCodec {
         key("author"); str(c.author); o.append(0x2C)
         key("schema"); JSONWriter.writeInt(Int64(c.schema), into: &o); o.append(0x2C)
         key("fields"); o.append(0x7B)
-        for (n, w) in c.writes.enumerated() {
-            if n > 0 { o.append(0x2C) }
+        func write(_ w: FieldWrite) {
             str(w.field)
             o.append(0x3A); o.append(0x7B)
             key("value")
@@ -109,6 +149,26 @@ public enum ChangeCodec {
             if !w.context.isEmpty { o.append(0x2C); key("seen"); vector(w.context) }
             o.append(0x7D)
         }
+        if c.pending.isEmpty {
+            for (n, w) in c.writes.enumerated() {
+                if n > 0 { o.append(0x2C) }
+                write(w)
+            }
+        } else {
+            for (n, item) in ordered(c).enumerated() {
+                if n > 0 { o.append(0x2C) }
+                switch item {
+                case .write(let w): write(w)
+                case .pending(let p):
+                    str(p.field)
+                    o.append(0x3A); o.append(0x7B)
+                    key("value")
+                    JSONWriter.write(p.value, into: &o, indent: nil, level: 0)
+                    if !p.context.isEmpty { o.append(0x2C); key("seen"); vector(p.context) }
+                    o.append(0x7D)
+                }
+            }
+        }
         o.append(0x7D)
         if let rc = c.rowContext {
             o.append(0x2C); key("rowSeen"); o.append(0x7B)
@@ -118,6 +178,11 @@ public enum ChangeCodec {
                 if !first { o.append(0x2C) }
                 first = false
                 str(f.name); o.append(0x3A); vector(v)
+            }
+            for p in c.pendingRowSeen where !p.seen.isEmpty {
+                if !first { o.append(0x2C) }
+                first = false
+                str(p.field); o.append(0x3A); vector(p.seen)
             }
             o.append(0x7D)
         }
@@ -156,11 +221,17 @@ public enum ChangeCodec {
         do throws(InputError) {
             let version = try requiredInt(o, "schema")
             guard version >= 1 else { throw InputError("schema", "schema version must be ≥ 1, got \(version)") }
-            guard version <= Int64(schema.version) else {
-                throw InputError("schema", "made with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it", newerSchema: true)
+            guard version <= maxSchemaVersion else {
+                throw InputError("schema", "schema version must be at most \(maxSchemaVersion), got \(version)")
             }
+            // A newer schema's change is kept, not refused: what this schema cannot read of it
+            // travels along untouched (changeset.md §2.4).
+            let newer = version > Int64(schema.version)
             let kindText = try requiredString(o, "kind")
             guard let kind = RecordKind(rawValue: kindText) else {
+                if newer {
+                    throw InputError("kind", "record kind \"\(kindText.prefix(60))\" comes with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it", newerSchema: true)
+                }
                 throw InputError("kind", "unknown record kind \"\(kindText.prefix(60))\"; kinds are " + RecordKind.allCases.map(\.rawValue).joined(separator: ", "))
             }
             let spec = kind.spec
@@ -200,6 +271,7 @@ public enum ChangeCodec {
             }
             guard !fields.isEmpty else { throw InputError("fields", "a change writes at least one field") }
             var writes: [(Int, FieldWrite)] = []
+            var pending: [PendingWrite] = []
             for (name, entry) in fields {
                 let at = "fields.\(name.prefix(60))"
                 let position: Int
@@ -210,6 +282,10 @@ public enum ChangeCodec {
                 } else if let i = spec.fieldIndex(name) {
                     position = i
                     field = spec.fields[i]
+                } else if newer {
+                    position = -1
+                    field = nil
+                    if let p = FieldName.problem(name) { throw InputError(at, p) }
                 } else {
                     throw spec.unknownField(name).within(at)
                 }
@@ -218,9 +294,31 @@ public enum ChangeCodec {
                     throw InputError(at, "unknown key \"\(k.prefix(60))\"; a field write has value and seen")
                 }
                 guard let raw = e["value"] else { throw InputError(at + ".value", "is missing") }
+                let context = try decodeVector(e["seen"], at: at + ".seen")
+                if context[id.site] >= id.counter {
+                    throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
+                }
+                if position < 0 {
+                    try checkPendingValue(raw, at: at + ".value")
+                    guard pending.count < maxPendingWrites else {
+                        throw InputError("fields", "more than \(maxPendingWrites) fields this schema does not know")
+                    }
+                    pending.append(PendingWrite(field: name, value: raw, context: context))
+                    continue
+                }
                 let value: FieldValue
                 if let field {
-                    do throws(InputError) { value = try field.decode(raw) } catch { throw error.within("\(at).value \(field.location(in: kind))") }
+                    do throws(InputError) {
+                        value = try field.decode(raw)
+                    } catch {
+                        // A newer schema may allow more (a new choice, a longer text): keep the
+                        // write to merge once this replica knows that schema. Never the field
+                        // that places the record, which scope depends on.
+                        guard newer, field.name != spec.regionField else { throw error.within("\(at).value \(field.location(in: kind))") }
+                        try checkPendingValue(raw, at: at + ".value")
+                        pending.append(PendingWrite(field: name, value: raw, context: context, position: position))
+                        continue
+                    }
                 } else {
                     guard case .bool(let b) = raw else { throw InputError(at + ".value", "_deleted is true or false, got \(raw.typeName)") }
                     value = .integer(b ? 1 : 0)
@@ -228,21 +326,27 @@ public enum ChangeCodec {
                 if let field, let p = spec.regionProblem(field: field.name, value: value, row: row) {
                     throw InputError("\(at).value \(field.location(in: kind))", p)
                 }
-                let context = try decodeVector(e["seen"], at: at + ".seen")
-                if context[id.site] >= id.counter {
-                    throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
-                }
                 writes.append((position, FieldWrite(field: name, value: value, context: context)))
             }
             writes.sort { $0.0 < $1.0 }
             var rowContext: [String: VersionVector]?
+            var pendingSeen: [PendingSeen] = []
             let deletes = writes.contains { $0.1.field == RowState.deletedField && $0.1.value == .integer(1) }
             if let rs = o["rowSeen"] {
                 guard deletes else { throw InputError("rowSeen", "only a delete (_deleted: true) carries rowSeen") }
                 guard case .object(let ro) = rs else { throw InputError("rowSeen", "expected an object of field → seen") }
                 var ctx: [String: VersionVector] = [:]
                 for (name, v) in ro {
-                    guard spec.fieldIndex(name) != nil else { throw spec.unknownField(name).within("rowSeen") }
+                    guard spec.fieldIndex(name) != nil else {
+                        guard newer else { throw spec.unknownField(name).within("rowSeen") }
+                        if let p = FieldName.problem(name) { throw InputError("rowSeen.\(name.prefix(60))", p) }
+                        guard pendingSeen.count < maxPendingWrites else {
+                            throw InputError("rowSeen", "more than \(maxPendingWrites) fields this schema does not know")
+                        }
+                        let vector = try decodeVector(v, at: "rowSeen.\(name)")
+                        if !vector.isEmpty { pendingSeen.append(PendingSeen(field: name, seen: vector)) }
+                        continue
+                    }
                     // An empty vector is the same as none, and writers omit it: keep it out, so the
                     // change equals its canonical text decoded again (found by the fuzz harness).
                     let vector = try decodeVector(v, at: "rowSeen.\(name)")
@@ -252,10 +356,37 @@ public enum ChangeCodec {
             } else if deletes {
                 rowContext = [:]
             }
-            return Change(id: id, kind: kind, row: row, hlc: hlc, author: author, schema: Int(version),
-                          writes: writes.map(\.1), rowContext: rowContext, note: note, resolves: resolves)
+            var change = Change(id: id, kind: kind, row: row, hlc: hlc, author: author, schema: Int(version),
+                                writes: writes.map(\.1), rowContext: rowContext, note: note, resolves: resolves)
+            change.pending = pending
+            change.pendingRowSeen = pendingSeen
+            return change
         } catch {
             throw error.within(where_)
+        }
+    }
+
+    /// Checks a value kept for a newer schema: JSON without fractions or exponents (their text
+    /// would not survive being written again), nested at most 8 deep, at most 64 KiB.
+    static func checkPendingValue(_ v: JSONValue, at: String) throws(InputError) {
+        var bytes = 0
+        func walk(_ v: JSONValue, depth: Int) throws(InputError) {
+            guard depth <= 8 else { throw InputError(at, "nested more than 8 deep") }
+            switch v {
+            case .double: throw InputError(at, "a number with a fraction or exponent; FieldSync numbers are integers (money in 分)")
+            case .string(let s): bytes += s.utf8.count
+            case .array(let items): for i in items { try walk(i, depth: depth + 1) }
+            case .object(let o):
+                for (k, x) in o {
+                    bytes += k.utf8.count
+                    try walk(x, depth: depth + 1)
+                }
+            case .null, .bool, .int: bytes += 8
+            }
+        }
+        try walk(v, depth: 0)
+        guard bytes <= maxPendingValueBytes else {
+            throw InputError(at, "about \(bytes) bytes; a value of a field this schema does not know is at most \(maxPendingValueBytes)")
         }
     }
 

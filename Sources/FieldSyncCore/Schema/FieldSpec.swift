@@ -207,3 +207,22 @@ public enum GeoCheck {
         return Double(s)
     }
 }
+
+// MARK: - FieldName
+
+/// What a field key may be, in this schema and every later one: 1…64 of `a-z`, `0-9`, `_`,
+/// starting with a letter. Keys become SQL column names, so a newer schema's fields that a
+/// receiver keeps unread are held to the same rule.
+public enum FieldName {
+    public static let maxLength = 64
+
+    public static func problem(_ name: String) -> String? {
+        let u = Array(name.utf8)
+        guard !u.isEmpty, u.count <= maxLength else { return "a field key is 1…\(maxLength) characters" }
+        guard (0x61...0x7A).contains(u[0]) else { return "a field key starts with a lowercase letter a–z" }
+        for c in u where !((0x61...0x7A).contains(c) || (0x30...0x39).contains(c) || c == 0x5F) {
+            return "a field key holds only a–z, 0–9 and _"
+        }
+        return nil
+    }
+}

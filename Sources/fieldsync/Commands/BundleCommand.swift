@@ -118,8 +118,10 @@ struct BundleCommand: ParsableCommand {
             }
             print("已导入 imported \(rep.path) from \(rep.header.siteName): 新变更 \(a.applied) · 已有 \(a.duplicates) · 已被覆盖 \(a.obsolete) · 新冲突 \(a.conflictsOpened) · 已解决冲突 \(a.conflictsClosed)")
             if a.setAside > 0 {
-                let first = (try? r.setAsideChanges(limit: 1).first).flatMap { $0 }
-                print("⚠ \(a.setAside) 条变更来源无法证实，已另行保存、未合并 (set aside, not merged: their origin cannot be proved)\(first.map { "：\($0.change): \($0.reason)" } ?? "")")
+                // The newest set-aside entries are this import's: show why, up to five.
+                let shown = (try? r.setAsideChanges(limit: min(a.setAside, 5))) ?? []
+                print("⚠ \(a.setAside) 条变更未合并，已另行保存（其余已导入；fieldsync status 可查看）(set aside, not merged; the rest was imported):")
+                for s in shown { print("  \(s.change): \(s.reason)") }
             }
             if !a.clockAhead.isEmpty {
                 let worst = a.clockAhead.values.max()!
