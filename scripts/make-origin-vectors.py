@@ -161,6 +161,9 @@ A, B, C, H = SITES["a"], SITES["b"], SITES["c"], SITES["h"]
 # A hub made before version 2 keeps its random id: not derived from its key (§7.1).
 LEGACY_HUB = "5a17e0c3b9d24f86"
 assert LEGACY_HUB not in SITES.values()
+# The id a hub restored from a backup takes (random, like a legacy one), keeping its key.
+RESTORED_HUB = "c0ffee5e7ab1e042"
+assert RESTORED_HUB not in SITES.values()
 
 VILLAGE = "520221105201"
 ROW1 = VILLAGE + "-019aa9f1c2d34e5f8a7b6c5d4e3f2a01"
@@ -347,6 +350,18 @@ def cases():
         [("m", "a", manifest(SEEDS["a"], A, [hashlib.sha256(json.dumps(A1, sort_keys=True).encode()).digest(), D(A2)])),
          ("c", 0), ("c", 1)],
         ["setAside", "proved"]))
+
+    out.append(case(
+        "12-restored-hub-keeps-its-key-under-a-new-id",
+        f"The receiver's hub was restored from a backup and took a new id, {RESTORED_HUB}, keeping its key h (sync.md §2, "
+        f"§7.1); the receiver knows the new id. Group 1: a manifest by key h for the hub's former id {LEGACY_HUB} (what the "
+        "hub signed before the restore) lists a:1 and b:1: the key is the receiver's hub's, whatever id it signs as (§7.3), "
+        "so both are proved. Group 2: a manifest by key c for the hub's new id lists c:1: the key is not the hub's and "
+        "the id is not derived from key c, so c:1 is set aside.",
+        [A1, B1, C1],
+        [("m", "h", manifest(SEEDS["h"], LEGACY_HUB, [D(A1), D(B1)])), ("c", 0), ("c", 1),
+         ("m", "c", manifest(SEEDS["c"], RESTORED_HUB, [D(C1)])), ("c", 2)],
+        ["proved", "proved", "setAside"], hub={"site": RESTORED_HUB, "key": "h"}, keys=["a", "b", "c", "h"]))
     return out
 
 

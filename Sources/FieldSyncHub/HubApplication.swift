@@ -40,6 +40,7 @@ public struct HubServerConfiguration: Sendable {
 
 public enum HubHTTP {
     static let hubTime = HTTPField.Name(SyncProtocol.hubTimeHeader)!
+    static let hubEpoch = HTTPField.Name(SyncProtocol.hubEpochHeader)!
     static let deviceTime = HTTPField.Name(SyncProtocol.deviceTimeHeader)!
     static let strictTransportSecurity = HTTPField.Name("Strict-Transport-Security")!
 
@@ -50,7 +51,7 @@ public enum HubHTTP {
         let router = Router(context: HubRequestContext.self)
         // Each request logged as it arrives, tokens and cookies redacted; HubMiddleware logs how it ended.
         router.add(middleware: LogRequestsMiddleware(.info, includeHeaders: .all(), redactHeaders: [.authorization, .cookie, .setCookie]))
-        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies, metrics: metrics))
+        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies, metrics: metrics, epoch: store.epoch.header))
         let signIn = SignIn(store: store, pool: PasswordHashingPool(), logger: logger)
 
         // Prometheus metrics, for the holder of the metrics token only (docs/deploy.md).
@@ -596,6 +597,8 @@ struct HubMiddleware: RouterMiddleware {
     /// Served over HTTPS: every response tells browsers to use only HTTPS here (HSTS).
     let hsts: Bool
     let metrics: HubMetrics
+    /// The store's epoch, as its header says it (``HubEpoch``).
+    let epoch: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -619,6 +622,7 @@ struct HubMiddleware: RouterMiddleware {
             }
         }
         response.headers[HubHTTP.hubTime] = String(HubHTTP.now())
+        response.headers[HubHTTP.hubEpoch] = epoch
         if hsts { response.headers[HubHTTP.strictTransportSecurity] = "max-age=31536000" }
         let elapsed = DispatchTime.now().uptimeNanoseconds - start
         // The route as registered (/v1/conflicts/:row/:field), never the path asked for: a

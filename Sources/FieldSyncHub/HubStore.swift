@@ -89,6 +89,8 @@ public protocol HubStore: HubIdentity, DeviceStore, ExchangeStore, SignInStore, 
 public protocol HubIdentity: AnyObject, Sendable {
     var hubSite: SiteID { get }
     var hubName: String { get }
+    /// Which life of the store serves (sync.md §2): a store restored from a backup starts a new one.
+    var epoch: HubEpoch { get }
     /// Signs every page the hub serves and the hub's own changes (changeset.md §7).
     var hubKey: SiteKey { get }
     /// The hub's clock (ms since 1970, UTC): injected at the store's creation, so tests set time.

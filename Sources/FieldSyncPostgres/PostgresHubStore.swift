@@ -22,6 +22,8 @@ public final class PostgresHubStore: @unchecked Sendable {
     public let hubSite: SiteID
     public let hubName: String
     public let hubKey: SiteKey
+    /// Which life of this database serves (sync.md §2): a new one after a restore.
+    public let epoch: HubEpoch
     public let clock: @Sendable () -> Int64
     let client: PostgresClient
     let runner: Task<Void, Never>
@@ -44,6 +46,7 @@ public final class PostgresHubStore: @unchecked Sendable {
             hubSite = identity.site
             hubName = identity.name
             hubKey = identity.key
+            epoch = identity.epoch
         } catch {
             runner.cancel()
             throw Self.storeError(error, url: url)
@@ -136,20 +139,50 @@ public final class PostgresHubStore: @unchecked Sendable {
         return (client, runner)
     }
 
-    static func identity(_ client: PostgresClient, name: String, create: Bool, url: PostgresURL, now: Int64, logger: Logger) async throws -> (site: SiteID, name: String, key: SiteKey) {
+    static func identity(_ client: PostgresClient, name: String, create: Bool, url: PostgresURL, now: Int64, logger: Logger) async throws -> (site: SiteID, name: String, key: SiteKey, epoch: HubEpoch) {
         try await client.withTransaction(logger: logger) { c in
             try await c.query("SELECT pg_advisory_xact_lock(2026120102)", logger: logger)
             var meta: [String: String] = [:]
             for try await (k, v) in try await c.query("SELECT key, value FROM hub_meta", logger: logger).decode((String, String).self) { meta[k] = v }
-            if let hex = meta["site"], let site = SiteID(hex: hex), let seed = meta["site_key"].flatMap(Base64.decode), let key = SiteKey(seed: seed) {
-                return (site, meta["site_name"] ?? name, key)
+            if let hex = meta["site"], var site = SiteID(hex: hex), let seed = meta["site_key"].flatMap(Base64.decode), let key = SiteKey(seed: seed) {
+                let siteName = meta["site_name"] ?? name
+                if meta["restored"] == nil, let id = meta["epoch"], HubEpoch.isID(id), let start = meta["epoch_start"].flatMap({ Int64($0) }) {
+                    return (site, siteName, key, HubEpoch(id: id, start: start))
+                }
+                // Restored from a backup (`fieldsync-hub restored`): a new id for the hub, with
+                // the same key, and a new epoch starting where the restored log ends; or, for a
+                // database from before epochs, its first epoch.
+                var start: Int64 = 0
+                if meta["restored"] != nil {
+                    var taken = Set<Int64>()
+                    for try await id in try await c.query("SELECT id FROM fs_site", logger: logger).decode(Int64.self) { taken.insert(id) }
+                    var fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max))
+                    while taken.contains(Int64(bitPattern: fresh.raw)) { fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max)) }
+                    site = fresh
+                    try await c.query("UPDATE hub_meta SET value = \(fresh.hex) WHERE key = 'site'", logger: logger)
+                    try await c.query("INSERT INTO fs_site(id, hex, name) VALUES (\(Int64(bitPattern: fresh.raw)), \(fresh.hex), \(siteName))", logger: logger)
+                    try await c.query("""
+                        INSERT INTO hub_site(site, hex, device, key, bound) VALUES (\(Int64(bitPattern: fresh.raw)), \(fresh.hex), NULL,
+                          \(ByteBuffer(bytes: key.publicKey)), \(now))
+                        """, logger: logger)
+                    try await c.query("UPDATE hub_clock SET counter = 0 WHERE id = 1", logger: logger)
+                    for try await seq in try await c.query("SELECT seq FROM hub_log_head WHERE id = 1", logger: logger).decode(Int64.self) { start = seq }
+                }
+                let e = HubEpoch(id: HubEpoch.newID(), start: start)
+                for (k, v) in [("epoch", e.id), ("epoch_start", String(start))] {
+                    try await c.query("INSERT INTO hub_meta(key, value) VALUES (\(k), \(v)) ON CONFLICT (key) DO UPDATE SET value = excluded.value", logger: logger)
+                }
+                try await c.query("DELETE FROM hub_meta WHERE key = 'restored'", logger: logger)
+                return (site, siteName, key, e)
             }
             guard create else {
                 throw HubFailure(.notFound, "\(url) holds no hub yet (serve it once, or fieldsync-hub migrate a SQLite hub into it)")
             }
             let key = SiteKey()
+            let e = HubEpoch(id: HubEpoch.newID(), start: 0)
             for (k, v) in [("site", key.site.hex), ("site_name", name), ("site_key", Base64.encode(key.seed)),
-                           ("public_key", Base64.encode(key.publicKey)), ("created", String(now)), ("horizon", "0")] {
+                           ("public_key", Base64.encode(key.publicKey)), ("created", String(now)), ("horizon", "0"),
+                           ("epoch", e.id), ("epoch_start", "0")] {
                 try await c.query("INSERT INTO hub_meta(key, value) VALUES (\(k), \(v))", logger: logger)
             }
             try await c.query("INSERT INTO hub_clock(id, hlc, counter) VALUES (1, 0, 0)", logger: logger)
@@ -158,8 +191,26 @@ public final class PostgresHubStore: @unchecked Sendable {
                 INSERT INTO hub_site(site, hex, device, key, bound) VALUES (\(Int64(bitPattern: key.site.raw)), \(key.site.hex), NULL,
                   \(ByteBuffer(bytes: key.publicKey)), \(now))
                 """, logger: logger)
-            return (key.site, name, key)
+            return (key.site, name, key, e)
         }
+    }
+
+    /// Marks the hub database at `url` as restored from a backup (after `pg_restore`): the next
+    /// hub process to open it starts a new epoch (a new hub site id, the same key).
+    public static func markRestored(url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.postgres")) async throws {
+        let (client, runner) = await start(url, logger: logger)
+        defer { runner.cancel() }
+        do {
+            try await client.withConnection { c in
+                let n = try await c.query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'hub_meta'", logger: logger).collect()
+                guard let row = n.first, try row.decode(Int64.self) > 0 else {
+                    throw HubFailure(.notFound, "\(url) holds no hub (nothing to mark as restored)")
+                }
+                try await c.query("""
+                    INSERT INTO hub_meta(key, value) VALUES ('restored', \(String(wallClock()))) ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """, logger: logger)
+            }
+        } catch let f as HubFailure { throw f } catch { throw storeError(error, url: url) }
     }
 
     // MARK: Running statements

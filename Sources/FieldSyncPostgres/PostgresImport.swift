@@ -89,7 +89,10 @@ public enum PostgresImport {
         summary.hubSite = site.hex
         summary.hubName = meta["site_name"] ?? "hub"
         for (k, v) in [("site", site.hex), ("site_name", summary.hubName), ("site_key", Base64.encode(key.seed)),
-                       ("public_key", Base64.encode(key.publicKey)), ("created", meta["created"] ?? "0"), ("horizon", meta["hub_horizon"] ?? "0")] {
+                       ("public_key", Base64.encode(key.publicKey)), ("created", meta["created"] ?? "0"), ("horizon", meta["hub_horizon"] ?? "0"),
+                       // The same epoch: its laptops go on as they were (a moved hub lost nothing).
+                       ("epoch", meta["hub_epoch"].flatMap { HubEpoch.isID($0) ? $0 : nil } ?? HubEpoch.newID()),
+                       ("epoch_start", meta["hub_epoch_start"] ?? "0")] {
             try await pg.exec("INSERT INTO hub_meta(key, value) VALUES ($1, $2)", [.text(k), .text(v)])
         }
 

@@ -42,3 +42,47 @@ extension Replica {
         return site
     }
 }
+
+// MARK: - A restored hub
+
+extension Replica {
+    /// (The hub's store.) Writes under `fresh` from now on, keeping the hub's key, which its
+    /// laptops know: a hub restored from a backup must not hand out again the counters its
+    /// former id used after the backup was taken (sync.md §2, the hub's epoch).
+    @_spi(Hub) public func takeNewHubSite(_ fresh: SiteID) throws {
+        guard custody == .database else { return }
+        try write { db in try Self.renewSite(db, from: site, to: fresh, key: key, name: siteName) }
+        site = fresh
+        knownSites.insert(fresh.raw)
+        cachedDataVersion = nil
+    }
+
+    /// The hub answered from another epoch than the one this laptop last synced with (it was
+    /// restored from a backup): everything this replica holds is offered again — its own changes
+    /// and those it received, from the hub too, since the hub may have lost any of them — and
+    /// pulls restart from no later than where the restored hub's log ended. A snapshot under
+    /// way starts over, and the replica's site is named to the hub again (it may have taken a
+    /// new one after the backup). Returns true when that happened, false when the epoch was only noted
+    /// (the first one this laptop sees, or the same one).
+    @discardableResult
+    public func noteHubEpoch(_ e: HubEpoch) throws -> Bool {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT hub_epoch FROM fs_sync WHERE id = 1") else { return false }
+            let known: String? = row["hub_epoch"]
+            if known == e.id { return false }
+            guard known != nil else {
+                try db.execute(sql: "UPDATE fs_sync SET hub_epoch = ? WHERE id = 1", arguments: [e.id])
+                return false
+            }
+            try db.execute(sql: """
+                UPDATE fs_sync SET hub_epoch = ?, push_cursor = 0, bound_site = NULL,
+                  reseed_through = (SELECT COALESCE(max(seq), 0) FROM fs_change),
+                  pull_cursor = CASE WHEN snapshot_cursor IS NOT NULL THEN 0 ELSE min(pull_cursor, ?) END,
+                  snapshot_done = CASE WHEN snapshot_cursor IS NOT NULL THEN 0 ELSE snapshot_done END,
+                  snapshot_cursor = NULL, snapshot_next = NULL
+                WHERE id = 1
+                """, arguments: [e.id, e.start])
+            return true
+        }
+    }
+}

@@ -41,6 +41,12 @@ public struct SyncState: Sendable {
     public var daemonPID: Int32?
     public var daemonState: String?
     public var daemonNext: Int64?
+    /// The hub's epoch this laptop last synced with (``HubEpoch``); nil before the first sync
+    /// with a hub that names one.
+    public var hubEpoch: String?
+    /// After a restored hub was met: every change up to this sequence number is offered again,
+    /// those received from the hub included.
+    public var reseedThrough: Int64
 }
 
 // MARK: - Sync bookkeeping
@@ -62,7 +68,8 @@ extension Replica {
             pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], snapshotCursor: r["snapshot_cursor"],
             snapshotNext: r["snapshot_next"], snapshotDone: (r["snapshot_done"] as Int64) != 0,
             lastAttempt: r["last_attempt"], lastSuccess: r["last_success"], lastPush: r["last_push"], lastPull: r["last_pull"], lastError: r["last_error"], lastErrorAt: r["last_error_at"],
-            daemonPID: (r["daemon_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }, daemonState: r["daemon_state"], daemonNext: r["daemon_next"])
+            daemonPID: (r["daemon_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }, daemonState: r["daemon_state"], daemonNext: r["daemon_next"],
+            hubEpoch: r["hub_epoch"], reseedThrough: r["reseed_through"] ?? 0)
     }
 
     /// Stores what enrolment returned. Enrolling again (another hub, a new token) starts the
@@ -99,10 +106,14 @@ extension Replica {
     }
 
     /// Changes to offer the hub: made here or received from other replicas (not from the hub),
-    /// after the push cursor, oldest first, at most `limit` or about `maxBytes`.
+    /// after the push cursor, oldest first, at most `limit` or about `maxBytes`. After a restored
+    /// hub was met, those received from the hub up to `reseed_through` too (``noteHubEpoch(_:)``).
     public func pendingPush(after cursor: Int64, limit: Int, maxBytes: Int) throws -> [LoggedChange] {
         try read { db in
-            let st = try db.cachedStatement(sql: "SELECT seq, body FROM fs_change WHERE seq > ? AND source != 2 ORDER BY seq LIMIT ?")
+            let st = try db.cachedStatement(sql: """
+                SELECT seq, body FROM fs_change
+                WHERE seq > ? AND (source != 2 OR seq <= (SELECT reseed_through FROM fs_sync WHERE id = 1)) ORDER BY seq LIMIT ?
+                """)
             st.begin()
             st.bind(1, cursor)
             st.bind(2, Int64(limit))
@@ -195,17 +206,25 @@ extension Replica {
             do throws(InputError) { m = try Manifest(json: p, digests: texts.map { ChangeDigest(canonicalText: $0) }) } catch {
                 throw ReplicaError.invalidInput(error.within("page"))
             }
-            let st = try Self.loadSyncState(db)
-            guard let st, m.signer == st.hubSite else {
-                throw ReplicaError.invalidInput(InputError("page.proof", "signed by \(m.signer), not by the hub this laptop is enrolled with"))
+            guard let st = try Self.loadSyncState(db) else {
+                throw ReplicaError.invalidInput(InputError("page.proof", "this replica is not enrolled with a hub"))
             }
             if let known = st.hubKey {
                 guard known == m.key else { throw ReplicaError.invalidInput(InputError("page.proof", "signed with a key that is not the hub's")) }
             } else {
+                guard m.signer == st.hubSite else {
+                    throw ReplicaError.invalidInput(InputError("page.proof", "signed by \(m.signer), not by the hub this laptop is enrolled with"))
+                }
                 try db.execute(sql: "UPDATE fs_sync SET hub_key = ? WHERE id = 1", arguments: [Data(m.key)])
             }
             guard m.signatureHolds else {
                 throw ReplicaError.invalidInput(InputError("page.proof", "the hub's signature does not hold for these changes: the page was altered on the way"))
+            }
+            // The hub's key under another id: the hub was restored from a backup and writes
+            // under a new id now (its key is what identifies it, changeset.md §7.3).
+            if m.signer != st.hubSite {
+                try db.execute(sql: "UPDATE fs_sync SET hub_site = ? WHERE id = 1", arguments: [m.signer.hex])
+                try noteSite(db, m.signer, name: st.hubName)
             }
             if !page.changes.isEmpty { proofID = try storeManifest(db, m) }
         }

@@ -246,13 +246,19 @@ public final class Replica {
     /// Records that this replica writes under `key`'s site from now on; the old site becomes a
     /// former one. The new site's counter starts at 1.
     static func renewSite(_ db: Database, from old: SiteID, to key: SiteKey, name: String) throws {
+        try renewSite(db, from: old, to: key.site, key: key, name: name)
+    }
+
+    /// Writes under `fresh` from now on, signing with `key` (a laptop: the key `fresh` derives
+    /// from; a hub: its own key, which its laptops know, under a new id).
+    static func renewSite(_ db: Database, from old: SiteID, to fresh: SiteID, key: SiteKey, name: String) throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try db.execute(sql: "INSERT OR REPLACE INTO fs_former_site(hex, until) VALUES (?, ?)", arguments: [old.hex, now])
-        try db.execute(sql: "UPDATE fs_meta SET value = ? WHERE key = 'site'", arguments: [key.site.hex])
+        try db.execute(sql: "UPDATE fs_meta SET value = ? WHERE key = 'site'", arguments: [fresh.hex])
         try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('public_key', ?)", arguments: [Base64.encode(key.publicKey)])
         try db.execute(sql: """
             INSERT INTO fs_site(id, hex, name) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name
-            """, arguments: [Int64(bitPattern: key.site.raw), key.site.hex, name])
+            """, arguments: [Int64(bitPattern: fresh.raw), fresh.hex, name])
         // The clock keeps its reading; the counter is the new site's (loadClock counts only
         // changes of the current site from the log's tail).
         try db.execute(sql: "UPDATE fs_clock SET counter = 0 WHERE id = 1")

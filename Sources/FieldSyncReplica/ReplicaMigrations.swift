@@ -57,6 +57,14 @@ enum ReplicaMigrations {
                 CREATE INDEX fs_pending_row ON fs_pending(kind, row);
                 """)
         }
+        // The hub's epoch this laptop last synced with (sync.md §2): when a restored hub answers
+        // with another, everything up to `reseed_through` is offered to it again.
+        m.registerMigration("replica-5-epoch") { db in
+            try db.execute(sql: """
+                ALTER TABLE fs_sync ADD COLUMN hub_epoch TEXT;
+                ALTER TABLE fs_sync ADD COLUMN reseed_through INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
     }
 
     static var migrator: DatabaseMigrator {

@@ -85,6 +85,9 @@ public struct SyncReport: Sendable {
     /// The hub refused a change of this replica's site as a clone (another copy wrote under the
     /// id first): the replica took a new site id.
     public var siteRenewed = false
+    /// The hub answered from a new epoch (it was restored from a backup): everything this
+    /// replica holds was offered to it again and pulls went back to where its log ended.
+    public var hubRestored = false
     /// Everything was offered and taken, and everything the hub had was received.
     public var complete: Bool { refused.isEmpty && retryLater.isEmpty }
 }
@@ -123,6 +126,11 @@ public final class SyncClient {
     /// The `X-FieldSync-Client` value this sync sends (``refreshClientReport()``).
     var clientHeader: String?
     private var offsets: [Int64] = []
+    /// The hub epoch this replica last synced with; a response naming another stops the
+    /// exchange (``HubRestored``) so it starts over from what the restored hub holds.
+    var expectedEpoch: String?
+    /// The epoch the last response named.
+    var seenEpoch: HubEpoch?
 
     public init(replica: Replica, http: CurlHTTPClient = CurlHTTPClient(), options: SyncOptions = SyncOptions()) {
         self.replica = replica
@@ -144,7 +152,10 @@ public final class SyncClient {
         let json = try client.decode(reply)
         let resp: EnrollResponse
         do { resp = try EnrollResponse(json: json) } catch { throw SyncError.badResponse(error.description) }
-        do { try replica.enroll(hubURL: url, response: resp, caCert: caFile) } catch let e as ReplicaError { throw SyncError.local(e) }
+        do {
+            try replica.enroll(hubURL: url, response: resp, caCert: caFile)
+            if let e = client.seenEpoch { try replica.noteHubEpoch(e) }
+        } catch let e as ReplicaError { throw SyncError.local(e) }
         try client.applyClockOffset(&report)
         return resp
     }
@@ -159,16 +170,23 @@ public final class SyncClient {
         if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
         var report = SyncReport()
         let started = replica.wallClock()
+        expectedEpoch = state.hubEpoch
+        seenEpoch = nil
         do {
-            try bindSite(state, &report)
-            refreshClientReport()
-            options.onPhase?("push")
-            try push(state, &report)
-            refreshClientReport()
-            options.onPhase?("pull")
-            if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
-            try pull(&report)
-            try local { try replica.recordSyncPhase(pull: true, at: replica.wallClock()) }
+            do {
+                try exchange(state, &report)
+            } catch let restored as HubRestored {
+                // The hub was restored from a backup since this laptop last synced: offer it
+                // everything again and pull from where its log ended, then exchange as usual.
+                try local { try replica.noteHubEpoch(restored.epoch) }
+                report.hubRestored = true
+                expectedEpoch = restored.epoch.id
+                state = try local { try currentState() } ?? state
+                do { try exchange(state, &report) } catch is HubRestored {
+                    throw SyncError.badResponse("the hub changed its epoch twice during one sync; try again")
+                }
+            }
+            if state.hubEpoch == nil, let e = seenEpoch { try local { try replica.noteHubEpoch(e) } }
             try applyClockOffset(&report)
             try local { try replica.recordSyncAttempt(at: started, error: report.complete ? nil : summary(report)) }
             return report
@@ -176,6 +194,24 @@ public final class SyncClient {
             try? replica.recordSyncAttempt(at: started, error: e.explained)
             throw e
         }
+    }
+
+    /// Push, then pull.
+    func exchange(_ state: SyncState, _ report: inout SyncReport) throws {
+        try bindSite(state, &report)
+        refreshClientReport()
+        options.onPhase?("push")
+        try push(state, &report)
+        refreshClientReport()
+        options.onPhase?("pull")
+        if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
+        try pull(&report)
+        try local { try replica.recordSyncPhase(pull: true, at: replica.wallClock()) }
+    }
+
+    /// A response came from another epoch of the hub than the one this replica synced with.
+    struct HubRestored: Error {
+        let epoch: HubEpoch
     }
 
     // MARK: Bundle upload
@@ -385,6 +421,10 @@ public final class SyncClient {
             if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init), t > 0, t <= HybridTimestamp.maxMillis {
                 let mine = sentAt / 2 + replica.wallClock() / 2
                 offsets.append(t - mine)
+            }
+            if let e = reply.headers[SyncProtocol.hubEpochHeader.lowercased()].flatMap(HubEpoch.parse) {
+                seenEpoch = e
+                if let known = expectedEpoch, known != e.id { throw HubRestored(epoch: e) }
             }
             if reply.status == 200 || accept.contains(reply.status) { return reply }
             let body = (try? JSONValue.parse(bytes: reply.body)).flatMap(HubErrorBody.init(json:))

@@ -127,8 +127,9 @@ public struct Manifest: Sendable, Equatable {
 ///
 /// - A site vouches for its own changes: the manifest's signer is the change's site and the
 ///   signer's id is derived from the manifest's key.
-/// - The receiver's hub vouches for any change it serves: the signer and key are the hub's, as
-///   the receiver learnt them from the hub itself (enrolment, or the hub's own store).
+/// - The receiver's hub vouches for any change it serves: the key is the hub's, as the receiver
+///   learnt it from the hub itself (enrolment, or the hub's own store), under any signer id (a
+///   restored hub takes a new id and keeps its key).
 public struct Provenance: Sendable {
     /// The hub this receiver trusts, when it has one.
     public var hub: (site: SiteID, key: [UInt8])?
@@ -145,7 +146,9 @@ public struct Provenance: Sendable {
     /// The authority of a manifest whose signature holds, or nil when it vouches for nothing here.
     public func authority(of m: Manifest) -> Authority? {
         guard m.signatureHolds else { return nil }
-        if let hub, hub.site == m.signer, hub.key == m.key { return .hub }
+        // The hub's key, whichever id it signs as: a hub restored from a backup writes under a
+        // new id with the same key, and its pages and earlier proofs both still hold.
+        if let hub, hub.key == m.key { return .hub }
         if SiteIdentity.owns(m.key, m.signer) { return .origin(m.signer) }
         return nil
     }

@@ -19,7 +19,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
             Everything is kept in one SQLite file (--db), or in PostgreSQL (--store postgres://…) for a county or a province served by \
             several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error · 78 no hub store at the path given (fieldsync-hub init makes one).
             """,
-        subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self])
+        subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self, HubRestored.self])
 
     static func main() async {
         do {
@@ -236,7 +236,8 @@ struct HubBackup: AsyncParsableCommand {
         commandName: "backup", abstract: "A consistent copy of a running SQLite hub (备份同步中心).",
         discussion: """
             Takes the copy with SQLite's online backup API while `serve` keeps serving; DEST must not exist. \
-            For a PostgreSQL store use pg_dump (docs/operations.md). Restoring: stop the hub, put the copy in place, start it.
+            For a PostgreSQL store use pg_dump (docs/operations.md). Restoring: stop the hub, put the copy in place, start it: \
+            the copy is marked as a backup, so the hub starts a new epoch and its laptops give back what it lost.
             """)
     @OptionGroup var hub: HubOptions
     @Argument(help: "The file to write (must not exist).") var destination: String
@@ -247,6 +248,36 @@ struct HubBackup: AsyncParsableCommand {
         }
         let bytes = try SQLiteHubStore.backup(path: hub.location, to: destination)
         print("已备份 backed up \(hub.location) → \(destination) (\(bytes) bytes, integrity_check ok)")
+    }
+}
+
+// MARK: - restored
+
+struct HubRestored: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restored", abstract: "Mark a hub as restored from a backup (从备份恢复后标记).",
+        discussion: """
+            After putting back a backup by other means than `fieldsync-hub backup` (pg_restore, a disk snapshot, a copied file), \
+            with every hub process stopped: the hub starts a new epoch (a new site id, the same key), and each laptop on its \
+            next sync offers it everything it holds, so what the backup lacks comes back (docs/operations.md). \
+            A copy made by `fieldsync-hub backup` needs nothing: it is marked already.
+            """)
+    @OptionGroup var hub: HubOptions
+
+    func run() async throws {
+        if hub.isPostgres {
+            let url: PostgresURL
+            do { url = try PostgresURL(hub.location) } catch let e as PostgresURL.Invalid { throw ValidationError("--store: \(e.description)") }
+            try await PostgresHubStore.markRestored(url: url)
+        } else {
+            guard FileManager.default.fileExists(atPath: hub.location) else {
+                throw StoreMissing(message: "\(hub.location): 这里没有同步中心文件 (no hub file here)")
+            }
+            try SQLiteHubStore.markRestored(path: hub.location)
+        }
+        let store = try await hub.openExisting()
+        print("已标记为从备份恢复 marked restored: \(store.hubName) 新纪元 epoch \(store.epoch.id) (从第 \(store.epoch.start) 条起 log ends at \(store.epoch.start)), 新站点 site \(store.hubSite.hex)")
+        await store.close()
     }
 }
 

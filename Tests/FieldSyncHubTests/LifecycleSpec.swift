@@ -249,4 +249,94 @@ import Testing
         #expect(missing.status != 0 && missing.stderr.contains("no hub file here"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("no-such-hub.sqlite")), "a mistyped path makes no hub")
     }
+
+    /// A hub restored from yesterday's backup (issue 12 point 9): after the backup a day of
+    /// work reached it — edits on both laptops (a conflict), a deletion, new records, and a
+    /// supervisor's settling made at the hub itself. The hub is stopped and the backup put in
+    /// its place. One round of syncs later the hub holds every change it held before (the
+    /// supervisor's too, brought back by the laptops under the hub's former id), with the same
+    /// records, conflicts and deletions, nothing doubled; and syncing goes on as usual.
+    @Test func aHubRestoredFromABackupGetsBackEverythingItLost() throws {
+        let dir = TempDir(#function)
+        var hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let village = "520221105201"
+        let a = try Laptop(dir, "笔记本甲", author: "王芳")
+        try a.enroll(hub, scope: village)
+        let b = try Laptop(dir, "笔记本乙", author: "李明")
+        try b.enroll(hub, scope: village)
+        let kept = try a.add("dispute", disputeJSON(parties: "备份前的纠纷"))
+        let doomed = try a.add("dispute", disputeJSON(parties: "备份后删掉的纠纷"))
+        let settled = try a.add("dispute", disputeJSON(parties: "中心调解的纠纷"))
+        #expect(try a.sync().status == 0 && b.sync().status == 0)
+        let backup = dir.file("hub-backup.sqlite")
+        let taken = try runCLI(["backup", "--db", hub.db, backup], binary: "fieldsync-hub")
+        #expect(taken.status == 0, "\(taken.stdout) \(taken.stderr)")
+
+        // A day of work after the backup.
+        try a.edit(kept, #"{"status":"调解中"}"#)
+        try b.edit(kept, #"{"status":"已上报"}"#)
+        try a.edit(settled, #"{"mediator_name":"王芳"}"#)
+        try b.edit(settled, #"{"mediator_name":"李明"}"#)
+        #expect(try b.run(["record", "delete", doomed]).status == 0)
+        let newA = try a.add("dispute", disputeJSON(parties: "备份后新加的纠纷"))
+        let newB = try b.add("visit", #"{"village":"520221105201","cadre_name":"李明","visit_date":"2026-11-21","visit_kind":"回访","household_head":"备份后走访的户"}"#)
+        #expect(try a.sync().status == 0 && b.sync().status == 0)
+        let added = try runCLI(["supervisor", "add", "--db", hub.db, "--name", "陈主任", "--scope", village],
+                               env: ["FIELDSYNC_SUPERVISOR_PASSWORD": "restore-test-pw"], binary: "fieldsync-hub")
+        #expect(added.status == 0, "\(added.stderr)")
+        let resolved = try runCLI(["conflicts", "resolve", "--db", hub.db, "--as", "陈主任", "\(RecordID.short(settled))/mediator_name", "--value", #""王芳、李明""#],
+                                  binary: "fieldsync-hub")
+        #expect(resolved.status == 0, "\(resolved.stdout) \(resolved.stderr)")
+        #expect(try a.sync().status == 0 && b.sync().status == 0 && a.sync().status == 0)
+
+        let before = try hubState(hub, village: village)
+        let beforeIDs = try hubChangeIDs(hub.db)
+        let beforeConflicts = try hubConflicts(hub.db)
+        #expect(beforeConflicts.count == 1, "kept's status is in conflict: \(beforeConflicts)")
+        let formerHubSite = try Replica.open(path: hub.db).site
+
+        // The hub's disk is lost: the backup goes in its place.
+        hub.kill(SIGTERM)
+        for suffix in ["", "-wal", "-shm"] { unlink(hub.db + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: hub.db)
+        hub = try hub.restart()
+        #expect(try Replica.open(path: hub.db).site != formerHubSite, "the restored hub writes under a new id")
+
+        for l in [a, b] {
+            let s = try l.sync()
+            let report = try JSONValue.parse(s.stdout)
+            #expect(s.status == 0 && report["hubRestored"] == .bool(true) && report["refused"]?.arrayValue?.isEmpty == true,
+                    "\(s.stdout) \(s.stderr)")
+        }
+        #expect(try hubChangeIDs(hub.db) == beforeIDs, "the hub holds exactly the changes it held before, each once")
+        #expect(try hubConflicts(hub.db) == beforeConflicts)
+        #expect(try hubState(hub, village: village) == before, "the same records, values and deletions")
+        let gone = try JSONValue.parse(try a.run(["record", "get", doomed, "--json"]).stdout)
+        #expect(gone["deleted"] == .bool(true))
+
+        // And syncing goes on as usual: a new edit after the restore reaches the other laptop.
+        try a.edit(newB, #"{"notes":"恢复后补记"}"#)
+        let again = try a.sync()
+        #expect(again.status == 0 && (try? JSONValue.parse(again.stdout))?["hubRestored"] == .bool(false), "\(again.stdout)")
+        #expect(try b.sync().status == 0)
+        let seen = try JSONValue.parse(try b.run(["record", "get", newB, "--json"]).stdout)
+        #expect(seen["fields"]?["notes"] == .string("恢复后补记"), "\(seen)")
+        #expect(try b.run(["record", "get", newA]).status == 0)
+        #expect(try a.state(village: village) == b.state(village: village), "both laptops equal")
+    }
+
+    /// The ids of every change a hub file holds.
+    func hubChangeIDs(_ db: String) throws -> [String] {
+        try Replica.open(path: db).database.read { db in
+            try String.fetchAll(db, sql: "SELECT printf('%016x:%d', site, counter) FROM fs_change ORDER BY 1")
+        }
+    }
+
+    /// Every open conflict of a hub file, with its candidates' values.
+    func hubConflicts(_ db: String) throws -> [String] {
+        try Replica.open(path: db).conflicts().map { c in
+            "\(c.row)/\(c.field): " + c.candidates.map { "\($0.change)=\($0.value.compactText)" }.sorted().joined(separator: " | ")
+        }.sorted()
+    }
 }

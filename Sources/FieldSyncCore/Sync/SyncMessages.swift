@@ -9,6 +9,8 @@ public enum SyncProtocol {
     public static let deviceTimeHeader = "X-FieldSync-Device-Time"
     /// What the device runs and holds, on every request (sync.md §2): `ClientReport`.
     public static let clientHeader = "X-FieldSync-Client"
+    /// Which life of the hub's store answers, on every response (sync.md §2): ``HubEpoch``.
+    public static let hubEpochHeader = "X-FieldSync-Hub-Epoch"
     /// Largest request body the hub accepts, compressed and decompressed.
     public static let maxRequestBytes = 8 << 20
     public static let maxDecompressedBytes = 32 << 20
@@ -66,6 +68,45 @@ public struct ClientReport: Sendable, Equatable {
         }
         guard let r = values["release"], let s = values["schema"], let p = values["pending"] else { return nil }
         return ClientReport(release: Int(r), schema: Int(s), pending: Int(p), oldestUnsent: values["oldest"])
+    }
+}
+
+// MARK: - HubEpoch
+
+/// Which life of the hub's store answers: `X-FieldSync-Hub-Epoch: 3f9a0c1b22d4e5f6; start=1234`
+/// on every response (sync.md §2). A hub restored from a backup starts a new epoch: a new id,
+/// and `start`, the last position of its change log the backup held. A laptop that synced with
+/// another epoch pushes everything it holds again (the hub lost what came after the backup)
+/// and pulls from no later than `start` (positions after it name other changes now).
+public struct HubEpoch: Sendable, Equatable {
+    /// 16 lowercase hex digits.
+    public var id: String
+    public var start: Int64
+
+    public init(id: String, start: Int64) {
+        self.id = id
+        self.start = start
+    }
+
+    /// A new epoch id: 64 random bits in hex.
+    public static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
+    }
+
+    public var header: String { "\(id); start=\(start)" }
+
+    /// Reads the header strictly: 16 lowercase hex digits, then `start=` with 1…15 digits; nil otherwise.
+    public static func parse(_ text: String) -> HubEpoch? {
+        let parts = text.split(separator: ";", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
+        guard parts.count == 2, Self.isID(parts[0]), parts[1].hasPrefix("start=") else { return nil }
+        let v = parts[1].dropFirst(6)
+        guard (1...15).contains(v.utf8.count), v.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int64(v) else { return nil }
+        return HubEpoch(id: parts[0], start: n)
+    }
+
+    public static func isID(_ s: String) -> Bool {
+        s.utf8.count == 16 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 }
 

@@ -87,6 +87,9 @@ struct SyncCommand: ParsableCommand {
                   + " · ↓ 下载 \(report.pulled) 条" + (report.snapshotPages > 0 ? " (快照 \(report.snapshotPages) 页)" : "")
                   + " · 新冲突 \(report.conflictsOpened) · 已解决冲突 \(report.conflictsClosed)"
                   + " · \(report.requests) 次请求 (重试 \(report.retries)) · 发送 \(report.bytesSent) B 接收 \(report.bytesReceived) B")
+            if report.hubRestored {
+                print("⚠ 同步中心已从备份恢复：本机已把全部记录重新上传，补回中心丢失的部分 (the hub was restored from a backup; everything here was offered to it again)")
+            }
             if report.restamped > 0 {
                 print("⚠ \(report.restamped) 条修改的时间比同步中心快得多：已按校正后的时间重新计时并上传 (re-stamped edits made with a fast clock; nothing lost)")
             }
@@ -108,7 +111,7 @@ struct SyncCommand: ParsableCommand {
             ("bytesSent", .int(Int64(r.bytesSent))), ("bytesReceived", .int(Int64(r.bytesReceived))),
             ("refused", .array(r.refused.map(\.json))), ("retryLater", .array(r.retryLater.map(\.json))),
             ("clockSetBack", .bool(r.clockSetBack)), ("hubOffsetMs", r.hubOffsetMs.map { .int($0) } ?? .null),
-            ("restamped", .int(Int64(r.restamped))),
+            ("restamped", .int(Int64(r.restamped))), ("hubRestored", .bool(r.hubRestored)), ("siteRenewed", .bool(r.siteRenewed)),
         ]))
     }
 }
