@@ -78,6 +78,7 @@ public enum Display {
         case .current: return "当前值"
         case .competing: return "冲突中"
         case .superseded: return "已被覆盖"
+        case .pruned: return "已清理（内容存于同步中心）"
         }
     }
 

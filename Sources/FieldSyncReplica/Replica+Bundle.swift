@@ -108,7 +108,7 @@ extension Replica {
                     count += chunk.count
                     chunk.removeAll(keepingCapacity: true)
                 }
-                let own = try db.makeStatement(sql: "SELECT seq, site, counter, body FROM fs_change WHERE site = ?\(condition) ORDER BY seq")
+                let own = try db.makeStatement(sql: "SELECT seq, site, counter, body FROM fs_change WHERE site = ? AND body != ''\(condition) ORDER BY seq")
                 try own.setArguments(StatementArguments(args))
                 while try own.step(db) {
                     guard wanted(own) else { continue }
@@ -117,7 +117,7 @@ extension Replica {
                 }
                 try flush()
                 // Received changes, after the manifest that proves them.
-                let relayed = try db.makeStatement(sql: "SELECT seq, site, counter, body, proof FROM fs_change WHERE site != ?\(condition) ORDER BY proof IS NULL, proof, seq")
+                let relayed = try db.makeStatement(sql: "SELECT seq, site, counter, body, proof FROM fs_change WHERE site != ? AND body != ''\(condition) ORDER BY proof IS NULL, proof, seq")
                 try relayed.setArguments(StatementArguments(args))
                 var current: Int64?
                 while try relayed.step(db) {

@@ -13,10 +13,11 @@ public struct LoggedChange: Sendable {
 }
 
 extension Replica {
-    /// Changes applied here after local sequence number `afterSeq`, oldest first.
+    /// Changes applied here after local sequence number `afterSeq`, oldest first (not those
+    /// whose text was pruned, ``pruneHistory(windowMs:requireAcknowledged:)``).
     public func changes(afterSeq: Int64 = 0, limit: Int? = nil) throws -> [LoggedChange] {
         try read { db in
-            let st = try db.makeStatement(sql: "SELECT seq, body FROM fs_change WHERE seq > ? ORDER BY seq \(limit.map { "LIMIT \($0)" } ?? "")")
+            let st = try db.makeStatement(sql: "SELECT seq, body FROM fs_change WHERE seq > ? AND body != '' ORDER BY seq \(limit.map { "LIMIT \($0)" } ?? "")")
             st.begin()
             st.bind(1, afterSeq)
             var out: [LoggedChange] = []

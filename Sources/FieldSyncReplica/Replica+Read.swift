@@ -40,6 +40,9 @@ public struct HistoryEntry: Sendable {
         case competing
         /// Replaced by a later write that had seen it.
         case superseded
+        /// Superseded long ago: this laptop kept who made the change and when, and dropped its
+        /// values once the hub had it (the hub keeps every change). `field` is empty.
+        case pruned
     }
 
     public let change: ChangeID
@@ -144,16 +147,28 @@ extension Replica {
         let rec = try record(idOrPrefix)
         let entries: [HistoryEntry] = try read { db in
             let row = try loadRow(db, rec.kind, rec.id)
-            return RecordViews.history(rec.kind, row.state, try logged(db, row.log), names: try siteNames(db))
+            let names = try siteNames(db)
+            return try prunedEntries(db, row.log, names: names) + RecordViews.history(rec.kind, row.state, try logged(db, row.log), names: names)
         }
         return (rec, entries)
+    }
+
+    /// A record's changes whose text was pruned, oldest first: who and when, without values.
+    func prunedEntries(_ db: Database, _ log: [RowLogEntry], names: [SiteID: String]) throws -> [HistoryEntry] {
+        var out: [HistoryEntry] = []
+        for l in log {
+            guard let r = try Row.fetchOne(db, sql: "SELECT hlc, author, received FROM fs_change WHERE seq = ? AND body = ''", arguments: [l.seq]) else { continue }
+            out.append(HistoryEntry(change: l.id, hlc: HybridTimestamp(packed: r["hlc"]), author: r["author"], site: names[l.id.site] ?? l.id.site.hex,
+                                    field: "", value: .null, status: .pruned, note: nil, received: r["received"]))
+        }
+        return out.sorted { $0.hlc < $1.hlc }
     }
 
     /// The changes a record logged, decoded, with when they arrived.
     func logged(_ db: Database, _ log: [RowLogEntry]) throws -> [RecordViews.Logged] {
         var out: [RecordViews.Logged] = []
         for l in log {
-            guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ?", arguments: [l.seq]) else { continue }
+            guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ? AND body != ''", arguments: [l.seq]) else { continue }
             out.append(.init(change: try ChangeCodec.decode(JSONValue.parse(r["body"] as String)), received: r["received"]))
         }
         return out

@@ -112,7 +112,7 @@ extension Replica {
         try read { db in
             let st = try db.cachedStatement(sql: """
                 SELECT seq, body FROM fs_change
-                WHERE seq > ? AND (source != 2 OR seq <= (SELECT reseed_through FROM fs_sync WHERE id = 1)) ORDER BY seq LIMIT ?
+                WHERE seq > ? AND (source != 2 OR seq <= (SELECT reseed_through FROM fs_sync WHERE id = 1)) AND body != '' ORDER BY seq LIMIT ?
                 """)
             st.begin()
             st.bind(1, cursor)

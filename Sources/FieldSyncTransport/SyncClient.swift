@@ -108,6 +108,9 @@ public struct SyncOptions: Sendable {
     /// Reach the hub at this address instead of the enrolled one for this exchange (the same
     /// hub seen from another network, or through a relay).
     public var hubURL: String?
+    /// After a complete sync, at most once a day, superseded history older than this is pruned
+    /// (``Replica/pruneHistory(windowMs:requireAcknowledged:)``); 0 never.
+    public var historyWindowMs: Int64 = Replica.defaultHistoryWindowMs
     /// Told when the exchange moves on: `push`, then `pull`.
     public var onPhase: (@Sendable (String) -> Void)?
     public init() {}
@@ -187,6 +190,8 @@ public final class SyncClient {
                 }
             }
             if state.hubEpoch == nil, let e = seenEpoch { try local { try replica.noteHubEpoch(e) } }
+            // Everything is at the hub now: old superseded history may go (issue 12 point 4).
+            if report.complete, options.historyWindowMs > 0 { _ = try? replica.pruneHistoryIfDue(windowMs: options.historyWindowMs) }
             try applyClockOffset(&report)
             try local { try replica.recordSyncAttempt(at: started, error: report.complete ? nil : summary(report)) }
             return report

@@ -13,6 +13,7 @@ import FieldSyncPostgres
 //   fieldsync-bench --report FILE                                  reports on it vs a full scan, peak memory
 //   fieldsync-bench --pull-scale [--small N] [--large N] [--pg URL]  a village's pull, 10^4 vs 10^6 other changes
 //   fieldsync-bench --app-search [--search-records N]               the app's list search on a laptop of N visits (AppSearchBench.swift)
+//   fieldsync-bench --prune-year [--days N]                          a village's year on a laptop, with and without pruning (PruneYearBench.swift)
 //   fieldsync-bench --load [--pg URL] [--laptops 300,2000] [--concurrency 200] …   N laptops syncing with real hubs (LoadBench.swift)
 
 let args = CommandLine.arguments
@@ -53,6 +54,11 @@ if args.contains("--app-search") {
     print("| measure | result |")
     print("|---|---|")
     try AppSearchBench.run(dir: dir, records: arg("--search-records", 50_000))
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
+if args.contains("--prune-year") {
+    try PruneYearBench.run(dir: dir, days: arg("--days", 365))
     try? FileManager.default.removeItem(atPath: dir)
     exit(0)
 }

@@ -14,7 +14,7 @@ struct FieldSync: ParsableCommand {
             Exit codes: 0 ok · 1 not found or not possible · 3 sync incomplete · 64 usage · 65 bad input data · \
             73 file exists · 74 storage error · 75 hub unreachable · 77 token refused · 78 not a replica or not enrolled.
             """,
-        subcommands: [AppCommand.self, Init.self, SchemaCommand.self, RecordCommand.self, ConflictsCommand.self, StatusCommand.self, BundleCommand.self, BackupCommand.self,
+        subcommands: [AppCommand.self, Init.self, SchemaCommand.self, RecordCommand.self, ConflictsCommand.self, StatusCommand.self, BundleCommand.self, BackupCommand.self, PruneCommand.self,
                       Enroll.self, SyncCommand.self, Daemon.self])
 }
 

@@ -36,6 +36,7 @@ import Testing
         print("convergence property: \(seeds.count) seeds, \(totals.description)")
         #expect(totals.conflictsSeen > 0, "the runs produced no conflict at all: the generator is too tame to test anything")
         #expect(totals.deliveries > 0 && totals.edits > 0)
+        #expect(totals.changesPruned > 0, "pruning never dropped anything: the runs do not test it")
     }
 }
 
@@ -47,16 +48,18 @@ struct PropertyRun {
 
     struct Counts: CustomStringConvertible {
         var replicas = 0, creates = 0, edits = 0, deletes = 0, undeletes = 0, deliveries = 0, changesDelivered = 0, duplicatesDelivered = 0
-        var conflictsSeen = 0, recordConflictsSeen = 0, steps = 0
+        var conflictsSeen = 0, recordConflictsSeen = 0, steps = 0, prunes = 0, changesPruned = 0
         mutating func add(_ o: Counts) {
             replicas += o.replicas; creates += o.creates; edits += o.edits; deletes += o.deletes; undeletes += o.undeletes
             deliveries += o.deliveries; changesDelivered += o.changesDelivered; duplicatesDelivered += o.duplicatesDelivered
             conflictsSeen += o.conflictsSeen; recordConflictsSeen += o.recordConflictsSeen; steps += o.steps
+            prunes += o.prunes; changesPruned += o.changesPruned
         }
         var description: String {
             "\(steps) steps over \(replicas) replicas: \(creates) creates, \(edits) edits, \(deletes) deletes, \(undeletes) undeletes, "
                 + "\(deliveries) deliveries of \(changesDelivered) changes (\(duplicatesDelivered) duplicated), "
-                + "\(conflictsSeen) field conflicts and \(recordConflictsSeen) delete-vs-edit conflicts observed"
+                + "\(conflictsSeen) field conflicts and \(recordConflictsSeen) delete-vs-edit conflicts observed, "
+                + "\(prunes) prunings dropping \(changesPruned) superseded changes"
         }
     }
 
@@ -122,6 +125,7 @@ struct PropertyRun {
             case 50..<57: try delete(at: r, step: step)
             case 57..<62: try undelete(at: r, step: step)
             case 62..<94: try deliver(step: step)
+            case 94..<97: try prune(at: r, step: step)
             default:
                 // Clocks move, sometimes backwards (a clock reset); HLCs must stay monotonic.
                 clocks[r].advance(Int64.random(in: -30_000...600_000, using: &rng))
@@ -243,6 +247,20 @@ struct PropertyRun {
         for w in ws { m.receive(w) }
         modelChanges[c.id] = ws
         try compare(i, step: step, rows: [c.row])
+    }
+
+    /// Pruning switched on at a random point (issue 12 point 4): the replica drops the text of
+    /// every superseded change it holds. Its registers must not move, and from now on it relays
+    /// only what it kept; the run must still converge and match the model.
+    mutating func prune(at i: Int, step: Int) throws {
+        let rows = Set(rowKinds.keys).filter { (try? replicas[i].rowState(rowKinds[$0]!, $0)) != nil }
+        let before = try rows.sorted().map { try replicas[i].rowState(rowKinds[$0]!, $0) }
+        let report = try replicas[i].pruneHistory(windowMs: 0, requireAcknowledged: false)
+        counts.prunes += 1
+        counts.changesPruned += report.pruned
+        let after = try rows.sorted().map { try replicas[i].rowState(rowKinds[$0]!, $0) }
+        if before != after { throw Mismatch(step: step, message: "pruning at site\(i) changed a record's registers") }
+        try compare(i, step: step, rows: rows)
     }
 
     mutating func deliver(step: Int) throws {

@@ -10,10 +10,10 @@ func makeReplica(_ dir: TempDir, _ name: String, author: String = "测试员", c
     return r
 }
 
-/// Every change `from` holds, decoded, in its local order.
+/// Every change `from` holds, decoded, in its local order (not those whose text it pruned).
 func allChanges(_ r: Replica) throws -> [Change] {
     try r.read { db in
-        try String.fetchAll(db, sql: "SELECT body FROM fs_change ORDER BY seq").map { try ChangeCodec.decode(JSONValue.parse($0)) }
+        try String.fetchAll(db, sql: "SELECT body FROM fs_change WHERE body != '' ORDER BY seq").map { try ChangeCodec.decode(JSONValue.parse($0)) }
     }
 }
 

@@ -25,8 +25,11 @@ public enum RecordMerge {
     /// same id (nil when it holds no change with that id). The record's change list, not its
     /// registers, says whether an id was seen: a change reusing an id with other fields holds
     /// nothing the first one wrote.
+    /// `held` is the text this replica keeps for the id: empty once pruned (a superseded change
+    /// whose text a laptop dropped after the hub acknowledged it), which can only be a duplicate.
     public static func classify(_ change: Change, text: String, held: String?) -> Arrival {
         guard let held else { return .new }
+        if held.isEmpty { return .duplicate }
         return held.utf8.elementsEqual(text.utf8) ? .duplicate : .clone
     }
 

@@ -130,7 +130,7 @@ extension ConsolePages {
             let badge: HTML = switch h.status {
             case .current: "<span class=\"badge ok\">\(Display.status(h.status))</span>"
             case .competing: "<span class=\"badge bad\">\(Display.status(h.status))</span>"
-            case .superseded: "<span class=\"badge off\">\(Display.status(h.status))</span>"
+            case .superseded, .pruned: "<span class=\"badge off\">\(Display.status(h.status))</span>"
             }
             return """
                 <tr><td>\(ConsoleLayout.time(h.hlc.millis))</td><td>\(Display.fieldLabel(rec.kind, h.field))</td>

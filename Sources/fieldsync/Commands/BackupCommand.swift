@@ -35,3 +35,32 @@ struct BackupCommand: ParsableCommand {
         }
     }
 }
+
+// MARK: - prune
+
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune", abstract: "Drop the text of old superseded history the hub keeps (清理旧的历史记录).",
+        discussion: """
+            Keeps current values, conflicts and deletions, and for older replaced values who changed what and when; \
+            the values themselves stay at the hub, which keeps every change. Only changes the hub already has are \
+            pruned. A sync does this once a day by itself (90 days). docs/operations.md.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Keep the full history of the last N days (at least 1).") var keepDays: Int = 90
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        guard (1...36_500).contains(keepDays) else { throw ValidationError("--keep-days is 1…36500, got \(keepDays)") }
+    }
+
+    func run() throws {
+        let r = try global.open()
+        let rep = try r.pruneHistory(windowMs: Int64(keepDays) * 86_400_000)
+        if json {
+            Display.printJSON(["examined": .int(Int64(rep.examined)), "pruned": .int(Int64(rep.pruned)), "bytes": .int(Int64(rep.bytes))])
+        } else {
+            print("已清理 pruned \(rep.pruned) 条 \(keepDays) 天前被覆盖的历史 (\(rep.bytes) bytes)；当前值、冲突和删除都保留，全文存于同步中心")
+        }
+    }
+}
