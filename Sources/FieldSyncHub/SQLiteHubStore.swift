@@ -47,7 +47,7 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
         replica = r
         self.path = path
-        epoch = try Self.openEpoch(r)
+        epoch = try r.hubEpoch()
         hubSite = r.site
         hubName = r.siteName
         hubKey = r.key
@@ -60,38 +60,8 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
-    /// The file's epoch; a file marked restored (every `fieldsync-hub backup` copy, or
-    /// `fieldsync-hub restored`) starts a new one first: a new site id for the hub, with the
-    /// same key, so that nothing it writes from now on reuses an id its former self handed out
-    /// after the backup; and the position where the copy's log ends, which laptops pull from.
-    static func openEpoch(_ r: Replica) throws -> HubEpoch {
-        let meta = try r.database.read { db in
-            try Dictionary(Row.fetchAll(db, sql: "SELECT key, value FROM fs_meta WHERE key IN ('hub_epoch', 'hub_epoch_start', 'hub_restored')")
-                .map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a })
-        }
-        if meta["hub_restored"] == nil, let id = meta["hub_epoch"], HubEpoch.isID(id), let start = meta["hub_epoch_start"].flatMap({ Int64($0) }) {
-            return HubEpoch(id: id, start: start)
-        }
-        let restored = meta["hub_restored"] != nil
-        if restored {
-            let taken = try r.database.read { db in Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) }) }
-            var fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max))
-            while taken.contains(fresh.raw) { fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max)) }
-            try r.takeNewHubSite(fresh)
-        }
-        return try r.database.write { db in
-            let start = restored ? try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0 : 0
-            let e = HubEpoch(id: HubEpoch.newID(), start: start)
-            for (k, v) in [("hub_epoch", e.id), ("hub_epoch_start", String(start))] {
-                try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v])
-            }
-            try db.execute(sql: "DELETE FROM fs_meta WHERE key = 'hub_restored'")
-            return e
-        }
-    }
-
     /// Marks the hub file at `path` as restored from a backup: the next time it is opened it
-    /// starts a new epoch (``openEpoch(_:)``). For a file put back by other means than
+    /// starts a new epoch (``Replica/hubEpoch()``). For a file put back by other means than
     /// `fieldsync-hub backup` (a disk snapshot, a copy).
     public static func markRestored(path: String) throws {
         let q = try DatabaseQueue(path: path)

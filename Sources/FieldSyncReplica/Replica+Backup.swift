@@ -46,15 +46,46 @@ extension Replica {
 // MARK: - A restored hub
 
 extension Replica {
-    /// (The hub's store.) Writes under `fresh` from now on, keeping the hub's key, which its
-    /// laptops know: a hub restored from a backup must not hand out again the counters its
-    /// former id used after the backup was taken (sync.md §2, the hub's epoch).
-    @_spi(Hub) public func takeNewHubSite(_ fresh: SiteID) throws {
-        guard custody == .database else { return }
-        try write { db in try Self.renewSite(db, from: site, to: fresh, key: key, name: siteName) }
-        site = fresh
-        knownSites.insert(fresh.raw)
-        cachedDataVersion = nil
+    /// (The hub's store.) The file's epoch (sync.md §2). A file marked restored (`hub_restored`:
+    /// every `fieldsync-hub backup` copy, or `fieldsync-hub restored`) starts a new one first,
+    /// in one transaction with clearing the mark: a new site id for the hub with the same key
+    /// (which its laptops know), so that nothing it writes reuses an id its former self handed
+    /// out after the backup; and the position where the copy's log ends, which laptops pull
+    /// from. A file from before epochs gets its first one, starting at 0.
+    @_spi(Hub) public func hubEpoch() throws -> HubEpoch {
+        guard custody == .database else { throw ReplicaError.storage("only a hub's file has an epoch") }
+        var renewed: SiteID?
+        let epoch = try write { db -> HubEpoch in
+            var meta: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, CAST(value AS TEXT) AS value FROM fs_meta WHERE key IN ('hub_epoch', 'hub_epoch_start', 'hub_restored')") {
+                meta[row["key"]] = row["value"]
+            }
+            let restored = meta["hub_restored"] != nil
+            if !restored, let id = meta["hub_epoch"], HubEpoch.isID(id), let start = meta["hub_epoch_start"].flatMap({ Int64($0) }) {
+                return HubEpoch(id: id, start: start)
+            }
+            var start: Int64 = 0
+            if restored {
+                let taken = Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) })
+                var fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max))
+                while taken.contains(fresh.raw) { fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max)) }
+                try Self.renewSite(db, from: site, to: fresh, key: key, name: siteName)
+                renewed = fresh
+                start = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
+            }
+            let e = HubEpoch(id: HubEpoch.newID(), start: start)
+            for (k, v) in [("hub_epoch", e.id), ("hub_epoch_start", String(start))] {
+                try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES (?, ?)", arguments: [k, v])
+            }
+            try db.execute(sql: "DELETE FROM fs_meta WHERE key = 'hub_restored'")
+            return e
+        }
+        if let fresh = renewed {
+            site = fresh
+            knownSites.insert(fresh.raw)
+            cachedDataVersion = nil
+        }
+        return epoch
     }
 
     /// The hub answered from another epoch than the one this laptop last synced with (it was

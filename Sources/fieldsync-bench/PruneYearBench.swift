@@ -18,7 +18,7 @@ enum PruneYearBench {
             let r = try Replica.create(path: path, siteName: "牛角村笔记本", author: "王芳")
             var now: Int64 = 1_767_225_600_000  // 2026-01-01 UTC
             r.wallClock = { now }
-            var g = SplitMix(seed: 2026)
+            var g = SplitMix64Bench(seed: 2026)  // both runs make the same year
             var visits: [String] = [], disputes: [String] = [], projects: [String] = []
             var pruned = 0
             for d in 0..<days {
@@ -75,18 +75,5 @@ enum PruneYearBench {
         print("|---|---|---|---|")
         print("| every change kept | \(mb(kept.bytes)) | \(kept.changes) | \(kept.snapshot.count) |")
         print("| pruned daily, 90-day window | \(mb(pruned.bytes)) (\(String(format: "%.2f", Double(pruned.bytes) / Double(kept.bytes)))×) | \(pruned.changes) (\(pruned.pruned) pruned) | \(pruned.snapshot.count), identical |")
-    }
-
-    /// A small deterministic generator, so both runs make the same year.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

@@ -159,7 +159,7 @@ func cpuSeconds() -> Double {
 }
 
 /// SplitMix64 (the tests' generator), so the benchmark's data set is the same on every run.
-struct SplitMix64Bench {
+struct SplitMix64Bench: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
