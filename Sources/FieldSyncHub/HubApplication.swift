@@ -150,6 +150,25 @@ public enum HubHTTP {
             return try await pageResponse(page, store: store, request: request)
         }
 
+        // A laptop fetching the history it pruned (docs/operations.md §10): the changes with
+        // these ids whose record lies in its scope, signed like a page.
+        router.get("/v1/changes/lookup") { request, _ in
+            let device = try await authenticate(request, store)
+            guard let raw = request.uri.queryParameters.get("ids"), !raw.isEmpty else {
+                throw HubFailure(.badParameter, "ids: give 1…\(SyncProtocol.maxLookupIDs) change ids, SITE:COUNTER separated by commas")
+            }
+            let parts = raw.split(separator: ",", omittingEmptySubsequences: false)
+            guard parts.count <= SyncProtocol.maxLookupIDs else {
+                throw HubFailure(.badParameter, "ids: \(parts.count) ids; at most \(SyncProtocol.maxLookupIDs)")
+            }
+            let ids = try parts.map { p -> ChangeID in
+                guard let id = ChangeID(String(p)) else { throw HubFailure(.badParameter, "ids: \"\(p.prefix(40))\" is not a change id (SITE:COUNTER)") }
+                return id
+            }
+            let texts = try await store.changes(ids: ids, for: device)
+            return try await pageResponse(ScopedPage(texts: texts, cursor: 0, more: false, next: nil, bytes: 0), store: store, request: request)
+        }
+
         router.post("/v1/ack") { request, _ in
             let device = try await authenticate(request, store)
             var request = request

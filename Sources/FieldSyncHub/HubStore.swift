@@ -128,6 +128,9 @@ public protocol ExchangeStore: AnyObject, Sendable {
     func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage
     /// The device confirms it has applied everything up to hub position `cursor`.
     func acknowledge(device: Device, cursor: Int64) async throws
+    /// The changes with these ids whose record lies in the device's scope, in the order asked,
+    /// leaving out ids the hub does not hold (a laptop fetching history it pruned).
+    func changes(ids: [ChangeID], for device: Device) async throws -> [String]
     /// The names of these sites (only these: a page names the sites it carries).
     func siteNames(_ ids: Set<SiteID>) async throws -> [SiteID: String]
     /// Keeps a bundle a device uploaded (`PUT /v1/bundles/{name}`) in that device's inbox; the

@@ -324,6 +324,10 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         }
     }
 
+    public func changes(ids: [ChangeID], for device: Device) async throws -> [String] {
+        try await run { r in try r.changeTexts(ids: ids, scope: device.scope) }
+    }
+
     public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
         try await run { r in
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {

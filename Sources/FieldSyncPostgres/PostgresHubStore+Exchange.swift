@@ -193,6 +193,17 @@ extension PostgresHubStore {
         return page
     }
 
+    public func changes(ids: [ChangeID], for device: Device) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try await read { pg in
+            let rows = try await pg.rows("""
+                SELECT w.ord, c.row, c.body FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS w(site, counter, ord)
+                JOIN hub_change c ON c.site = w.site AND c.counter = w.counter ORDER BY w.ord
+                """, [.ints(ids.map { Int64(bitPattern: $0.site.raw) }), .ints(ids.map(\.counter))])
+            return try rows.compactMap { r in Replica.inScope(row: try r.text(1), scope: device.scope) ? try r.text(2) : nil }
+        }
+    }
+
     public func acknowledge(device: Device, cursor: Int64) async throws {
         let now = self.now()
         try await transaction { pg in

@@ -88,6 +88,54 @@ extension Replica {
         return try pruneHistory(windowMs: windowMs)
     }
 
+    /// (The hub.) The texts of the changes with these ids whose record lies in `scope`, in the
+    /// order asked; ids not held, out of scope or pruned are left out.
+    @_spi(Hub) public func changeTexts(ids: [ChangeID], scope: String) throws -> [String] {
+        try read { db in
+            let st = try db.cachedStatement(sql: "SELECT row, body FROM fs_change WHERE site = ? AND counter = ?")
+            defer { st.begin() }
+            var out: [String] = []
+            for id in ids {
+                st.begin()
+                st.bind(1, Int64(bitPattern: id.site.raw))
+                st.bind(2, id.counter)
+                guard try st.step(db), Self.inScope(row: st.text(0), scope: scope) else { continue }
+                let body = st.text(1)
+                if !body.isEmpty { out.append(body) }
+            }
+            return out
+        }
+    }
+
+    /// The ids of a record's changes whose text was pruned here, oldest first (to fetch from the hub).
+    public func prunedChanges(of idOrPrefix: String) throws -> [ChangeID] {
+        let rec = try record(idOrPrefix)
+        return try read { db in
+            let row = try loadRow(db, rec.kind, rec.id)
+            return try row.log.filter { l in
+                try Bool.fetchOne(db, sql: "SELECT body = '' FROM fs_change WHERE seq = ?", arguments: [l.seq]) == true
+            }.map(\.id)
+        }
+    }
+
+    /// Puts back the text of pruned changes the hub sent (``prunedChanges(of:)``), after checking
+    /// the page's signature as a pull does; a change not logged here, or not pruned, is ignored.
+    /// Returns how many came back. They are pruned again by a later pass.
+    @discardableResult
+    public func restorePruned(_ page: ChangePage) throws -> Int {
+        try write { db in
+            let texts = page.changes.map(ChangeCodec.canonicalText)
+            _ = try checkHubProof(db, page, texts: texts)
+            var restored = 0
+            for (c, text) in zip(page.changes, texts) {
+                try db.execute(sql: "UPDATE fs_change SET body = ? WHERE site = ? AND counter = ? AND body = ''",
+                               arguments: [text, Int64(bitPattern: c.id.site.raw), c.id.counter])
+                restored += db.changesCount
+            }
+            return restored
+        }
+    }
+
     /// Changes whose text was pruned here.
     public func prunedCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change WHERE body = ''") ?? 0 }

@@ -197,7 +197,27 @@ extension Replica {
         var texts: [String] = []
         texts.reserveCapacity(page.changes.count)
         for c in page.changes { texts.append(ChangeCodec.canonicalText(c)) }
-        var proofID: Int64?
+        let proof = try checkHubProof(db, page, texts: texts)
+        let proofID = try proof.map { try storeManifest(db, $0) }
+        for (id, name) in page.sites where id != site { try noteSite(db, id, name: name) }
+        var report = ApplyReport()
+        var asideCount = 0
+        for (c, text) in zip(page.changes, texts) {
+            do {
+                try applyOne(db, c, local: false, source: .hub, proof: proofID, body: text, report: &report)
+            } catch let e as ApplyRefusal {
+                try setAside(db, id: c.id.description, body: text, reason: e.description, from: "hub", count: &asideCount)
+                report.setAside += 1
+            }
+        }
+        if report.applied > 0 { try pruneSetAsideIfAny(db) }
+        return report
+    }
+
+    /// Checks a page's signature: it must hold for the hub this replica enrolled with (whose key
+    /// it learnt at enrolment; a replica enrolled before signed pages learns it from its first
+    /// signed page). Returns the manifest when the page has changes (nil for an empty page).
+    func checkHubProof(_ db: Database, _ page: ChangePage, texts: [String]) throws -> Manifest? {
         if !page.changes.isEmpty || page.proof != nil {
             guard let p = page.proof else {
                 throw ReplicaError.invalidInput(InputError("page", "the hub's page carries no signature (proof); is the hub older than this laptop's FieldSync?"))
@@ -226,21 +246,9 @@ extension Replica {
                 try db.execute(sql: "UPDATE fs_sync SET hub_site = ? WHERE id = 1", arguments: [m.signer.hex])
                 try noteSite(db, m.signer, name: st.hubName)
             }
-            if !page.changes.isEmpty { proofID = try storeManifest(db, m) }
+            if !page.changes.isEmpty { return m }
         }
-        for (id, name) in page.sites where id != site { try noteSite(db, id, name: name) }
-        var report = ApplyReport()
-        var asideCount = 0
-        for (c, text) in zip(page.changes, texts) {
-            do {
-                try applyOne(db, c, local: false, source: .hub, proof: proofID, body: text, report: &report)
-            } catch let e as ApplyRefusal {
-                try setAside(db, id: c.id.description, body: text, reason: e.description, from: "hub", count: &asideCount)
-                report.setAside += 1
-            }
-        }
-        if report.applied > 0 { try pruneSetAsideIfAny(db) }
-        return report
+        return nil
     }
 
     /// Applies a snapshot page and records where the snapshot stands, in one transaction.

@@ -219,6 +219,28 @@ public final class SyncClient {
         let epoch: HubEpoch
     }
 
+    // MARK: Pruned history
+
+    /// Fetches from the hub the text of a record's changes this replica pruned
+    /// (``Replica/prunedChanges(of:)``) and puts it back, so its history shows every value
+    /// again (until a later pruning pass). Returns how many came back.
+    public func restorePrunedHistory(of record: String) throws -> Int {
+        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
+        options.transport.caFile = state.caCert
+        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        let ids = try local { try replica.prunedChanges(of: record) }
+        var report = SyncReport()
+        var restored = 0
+        for start in stride(from: 0, to: ids.count, by: SyncProtocol.maxLookupIDs) {
+            let part = ids[start..<min(ids.count, start + SyncProtocol.maxLookupIDs)]
+            let url = state.hubURL + "/v1/changes/lookup?ids=" + part.map(\.description).joined(separator: ",")
+            let reply = try call(HTTPExchange(method: "GET", url: url, headers: authHeaders(state)), report: &report)
+            let page = try self.page(reply)
+            restored += try local { try replica.restorePruned(page) }
+        }
+        return restored
+    }
+
     // MARK: Bundle upload
 
     /// Uploads a bundle file by name (`PUT /v1/bundles/{name}`, sync.md §8) with this replica's

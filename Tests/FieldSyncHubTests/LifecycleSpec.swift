@@ -326,6 +326,43 @@ import Testing
         #expect(try a.state(village: village) == b.state(village: village), "both laptops equal")
     }
 
+    /// Pruned history comes back from the hub (issue 12 point 4): after a laptop pruned an old
+    /// superseded edit, `record history` fetches its text from the hub (the hub keeps every
+    /// change) and shows the value again; offline it lists the entry as pruned and says why.
+    @Test func prunedHistoryComesBackFromTheHub() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let a = try Laptop(dir, "笔记本", author: "王芳")
+        try a.enroll(hub, scope: "520221105201")
+        let d = try a.add("dispute", disputeJSON())
+        try a.edit(d, #"{"status":"调解中"}"#)
+        try a.edit(d, #"{"status":"已化解"}"#)
+        #expect(try a.sync().status == 0)
+        let later = ["FIELDSYNC_CLOCK_SKEW_MS": String(100 * 86_400_000)]
+        let p = try a.run(["prune", "--json"], env: later)
+        #expect(p.status == 0 && (try? JSONValue.parse(p.stdout))?["pruned"] == .int(1), "\(p.stdout) \(p.stderr)")
+        func history(_ extra: [String]) throws -> (JSONValue, [JSONValue]) {
+            let r = try a.run(["record", "history", d, "--json"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let j = try JSONValue.parse(r.stdout)
+            return (j, j["history"]?.arrayValue ?? [])
+        }
+        let (_, offline) = try history(["--offline"])
+        #expect(offline.filter { $0["status"] == .string("pruned") }.count == 1 && !offline.contains { $0["value"] == .string("调解中") })
+        let (fetched, online) = try history([])
+        #expect(fetched["fetchedFromHub"]?.stringValue?.contains("取回 1") == true, "\(fetched)")
+        #expect(online.contains { $0["value"] == .string("调解中") && $0["status"] == .string("superseded") })
+        #expect(!online.contains { $0["status"] == .string("pruned") })
+        // Pruned again, with the hub gone: the history still shows what it kept, and says why
+        // the rest is missing.
+        #expect(try a.run(["prune"], env: later).status == 0)
+        hub.kill(SIGTERM)
+        let (down, kept) = try history([])
+        #expect(down["fetchedFromHub"]?.stringValue?.contains("取不到") == true, "\(down)")
+        #expect(kept.filter { $0["status"] == .string("pruned") }.count == 1 && kept.contains { $0["value"] == .string("已化解") })
+    }
+
     /// The ids of every change a hub file holds.
     func hubChangeIDs(_ db: String) throws -> [String] {
         try Replica.open(path: db).database.read { db in

@@ -14,6 +14,8 @@ public enum SyncProtocol {
     /// Largest request body the hub accepts, compressed and decompressed.
     public static let maxRequestBytes = 8 << 20
     public static let maxDecompressedBytes = 32 << 20
+    /// Most ids in one history lookup (`GET /v1/changes/lookup`).
+    public static let maxLookupIDs = 200
     /// Most changes in one push.
     public static let maxPushChanges = 5000
     /// A pushed change stamped further than this ahead of the hub's clock is refused

@@ -3,6 +3,7 @@ import FieldSyncCore
 import FieldSyncReplica
 import FieldSyncCommandLine
 import FieldSyncPresentation
+import FieldSyncTransport
 import Foundation
 
 struct RecordCommand: ParsableCommand {
@@ -143,9 +144,25 @@ extension RecordCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The record id or a unique prefix.") var id: String
         @Flag(help: "Print as JSON.") var json = false
+        @Flag(help: "Do not fetch pruned older values from the hub.") var offline = false
 
         func run() throws {
-            let (rec, entries) = try global.open().history(id)
+            let r = try global.open()
+            // Older values this laptop pruned come back from the hub when it can be reached.
+            var fetched: String?
+            if !offline, try !r.prunedChanges(of: id).isEmpty, try r.syncState() != nil {
+                var options = SyncOptions()
+                options.attempts = 1
+                options.transport.connectTimeout = 5
+                options.transport.progress = false
+                do {
+                    let n = try SyncClient(replica: r, options: options).restorePrunedHistory(of: id)
+                    fetched = "已从同步中心取回 \(n) 条较早的历史内容 (fetched \(n) pruned changes from the hub)"
+                } catch {
+                    fetched = "较早的历史内容存于同步中心，现在取不到 (could not fetch pruned history: \(error))"
+                }
+            }
+            let (rec, entries) = try r.history(id)
             if json {
                 Display.printJSON(.object(JSONObject([
                     ("id", .string(rec.id)), ("kind", .string(rec.kind.rawValue)),
@@ -157,14 +174,16 @@ extension RecordCommand {
                         if let n = e.note { o["note"] = .string(n) }
                         return .object(o)
                     })),
+                    ("fetchedFromHub", fetched.map { .string($0) } ?? .null),
                 ])))
                 return
             }
             print("\(rec.kind.spec.label) \(rec.id) 的修改历史 (时间为 \(Display.zoneLabel))")
+            if let fetched { print(fetched) }
             var t = TextTable(["时间", "字段", "值", "作者", "来源站点", "状态", "变更"])
             for e in entries {
                 let f = rec.kind.spec.field(e.field)
-                t.add([Display.time(e.hlc.millis), Display.fieldLabel(rec.kind, e.field), Width.clip(Display.value(e.value, f), 30),
+                t.add([Display.time(e.hlc.millis), e.status == .pruned ? "（已清理）" : Display.fieldLabel(rec.kind, e.field), Width.clip(Display.value(e.value, f), 30),
                        e.author, e.site, Display.status(e.status), e.change.description + (e.note.map { " 备注:\(Width.clip($0, 20))" } ?? "")])
             }
             print(t.render())
