@@ -353,6 +353,22 @@ def journey(c, app, w):
     check(not d.find_elements(By.ID, "refused"), "after deleting the local record the refusal is no longer shown on it")
     c.open("/sync")
     check(not d.find_elements(By.ID, "refused"), "…nor on the sync page")
+    # --- Pruned history comes back from the hub (docs/operations.md §10): laptop a edits a
+    # dispute twice, syncs, and prunes as if 100 days had passed; the record page lists the
+    # pruned edit without its value, and the button fetches it from the hub.
+    kept = w.add("a", "dispute", {"village": "520221105201", "category": "邻里纠纷", "parties": "清理测试甲与乙",
+                                  "summary": "因排水沟发生争执", "reported_on": "2026-11-20", "status": "受理"})
+    for status in ["调解中", "已化解"]:
+        w.cli("a", "record", "edit", kept, "--json", json.dumps({"status": status}, ensure_ascii=False))
+    # (exit 3: the deleted out-of-scope visit above is still refused; the dispute goes.)
+    subprocess.run([w.fs, "--db", app.db, "sync"], capture_output=True)
+    run([w.fs, "--db", app.db, "prune"], env={**os.environ, "FIELDSYNC_CLOCK_SKEW_MS": str(100 * 86_400_000)})
+    c.open("/record/" + kept)
+    check("已清理" in c.text("#history") and "调解中" not in c.text("#history"), "the record page lists the pruned edit without its value")
+    c.click("#fetch-history")
+    check("取回 1 条" in c.text("#fetched"), "the button fetched the pruned edit from the hub: " + c.text("main")[:200])
+    check("调解中" in c.text("#history") and "已清理" not in c.text("#history"), "the history shows the old value again")
+    c.open("/sync")
     last = c.text("#last-success")
     w.stop()
     c.click("#sync-now")

@@ -1,6 +1,7 @@
 import FieldSyncCore
 import FieldSyncPresentation
 import FieldSyncReplica
+import FieldSyncTransport
 import FieldSyncWeb
 import Foundation
 import HTTPTypes
@@ -309,6 +310,25 @@ extension AppPages {
 
     // MARK: Record page
 
+    /// Fetches the record's pruned history back from the hub (docs/operations.md §10), on its
+    /// own thread and connection to the replica, as the sync button does.
+    func fetchHistory(_ id: String, _ s: AppSession, _ form: WebForm) async throws -> Response {
+        let path = state.configuration.replicaPath
+        let outcome: Result<Int, Error> = await withCheckedContinuation { cont in
+            Thread.detachNewThread {
+                cont.resume(returning: Result {
+                    var options = SyncOptions()
+                    options.attempts = 1
+                    options.transport.connectTimeout = 5
+                    options.transport.progress = false
+                    return try SyncClient(replica: try Replica.open(path: path), options: options).restorePrunedHistory(of: id)
+                })
+            }
+        }
+        let n = (try? outcome.get()) ?? -1
+        return WebHeaders.redirect("/record/\(WebURL.encode(id))?fetched=\(n)")
+    }
+
     func record(_ request: Request, _ id: String, _ s: AppSession) throws -> Response {
         try state.with { r in
             let (rec, history) = try r.history(id)
@@ -328,6 +348,10 @@ extension AppPages {
             if AppRequest.query(request, "saved") != nil { notices.append(AppLayout.notice("ok", "已保存。", id: "saved")) }
             if AppRequest.query(request, "deleted") != nil { notices.append(AppLayout.notice("ok", "已删除（可以恢复）。", id: "deleted-notice")) }
             if AppRequest.query(request, "restored") != nil { notices.append(AppLayout.notice("ok", "已恢复。", id: "restored-notice")) }
+            if let n = AppRequest.query(request, "fetched").flatMap(Int.init) {
+                notices.append(n >= 0 ? AppLayout.notice("ok", "已从同步中心取回 \(n) 条较早的历史内容。", id: "fetched")
+                                      : AppLayout.notice("warn", "现在连不上同步中心，较早的历史内容稍后再取。", id: "fetched"))
+            }
             for x in refusals {
                 notices.append(AppLayout.notice("error", """
                     同步中心拒收了这条记录的一次修改（\(AppLayout.time(x.at))）：\(x.reason)（\(x.code)）。
@@ -345,7 +369,7 @@ extension AppPages {
                 let status: HTML = h.status == .current ? "<span class=\"badge ok\">\(Display.status(h.status))</span>"
                     : h.status == .competing ? "<span class=\"badge warn\">\(Display.status(h.status))</span>" : "<span class=\"badge off\">\(Display.status(h.status))</span>"
                 return """
-                    <tr><td>\(AppLayout.time(h.hlc.millis))</td><td>\(h.author)</td><td>\(h.site)</td><td>\(Display.fieldLabel(kind, h.field))</td>
+                    <tr><td>\(AppLayout.time(h.hlc.millis))</td><td>\(h.author)</td><td>\(h.site)</td><td>\(h.status == .pruned ? "（已清理）" : Display.fieldLabel(kind, h.field))</td>
                     <td class="long">\(ConflictHTML.clip(Display.value(h.value, kind.spec.field(h.field)), 200))</td><td>\(status)</td><td>\(atHub)</td><td>\(h.note ?? "")</td></tr>
                     """
             }
@@ -362,6 +386,9 @@ extension AppPages {
                 <table id="fields"><tbody>\(rows)</tbody></table>
                 <p class="muted">完整编号 \(rec.id)</p>
                 <h2>修改历史</h2>
+                \(history.contains { $0.status == .pruned } && enrolled
+                    ? AppLayout.postButton("/record/\(WebURL.encode(rec.id))/history/fetch", "从同步中心取回较早的历史", csrf: s.csrf, id: "fetch-history")
+                    : HTML.empty)
                 <table id="history"><thead><tr><th>时间</th><th>作者</th><th>设备</th><th>字段</th><th>值</th><th>状态</th><th>同步中心</th><th>备注</th></tr></thead><tbody>\(hist)</tbody></table>
                 """
             return html(AppLayout.page("\(kind.spec.label) \(RecordID.short(rec.id))", AppLayout.Section.of(kind), try frame(r, s), body))

@@ -55,6 +55,7 @@ enum AppRoutes {
         post("/record/:id/edit") { _, c, s, f in try pages.update(try AppRequest.parameter(c, "id"), s, f) }
         post("/record/:id/delete") { _, c, s, f in try pages.setDeleted(try AppRequest.parameter(c, "id"), true, s, f) }
         post("/record/:id/undelete") { _, c, s, f in try pages.setDeleted(try AppRequest.parameter(c, "id"), false, s, f) }
+        post("/record/:id/history/fetch") { _, c, s, f in try await pages.fetchHistory(try AppRequest.parameter(c, "id"), s, f) }
         post("/drafts/:key") { _, c, s, f in try pages.saveDraft(try AppRequest.parameter(c, "key"), s, f) }
         post("/drafts/:key/discard") { _, c, s, f in try pages.discardDraft(try AppRequest.parameter(c, "key"), s, f) }
         get("/conflicts") { r, _, s in try pages.conflicts(r, s) }
