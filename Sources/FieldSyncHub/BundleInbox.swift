@@ -82,6 +82,22 @@ public enum BundleUpload {
         public var lines: Int
     }
 
+    /// Merges a read bundle's changes exactly as pushes from `device`, in batches of the push
+    /// size: each change is judged on its own; changes of other sites must be proved by the
+    /// bundle's manifests. Returns one result per change and the hub's last position.
+    public static func merge(_ parsed: Parsed, into store: any HubStore, from device: Device) async throws -> (results: [PushResult], hubSeq: Int64) {
+        let vouches = Vouches(parsed.manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
+        var results: [PushResult] = []
+        var hubSeq: Int64 = 0
+        for start in stride(from: 0, to: max(1, parsed.changes.count), by: SyncProtocol.maxPushChanges) {
+            let batch = Array(parsed.changes[start..<min(parsed.changes.count, start + SyncProtocol.maxPushChanges)])
+            let resp = try await store.push(batch, sites: parsed.header.sites, vouches: vouches, from: device)
+            hubSeq = max(hubSeq, resp.hubSeq)
+            results += resp.results
+        }
+        return (results, hubSeq)
+    }
+
     public static func parse(_ body: [UInt8]) throws -> Parsed {
         func bad(_ why: String) -> HubFailure { HubFailure(.badBundle, "the bundle cannot be read: \(why); nothing was stored") }
         var bytes = body

@@ -211,18 +211,10 @@ public enum HubHTTP {
                 await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: "bundle \(name) refused: \(f.message)")
                 throw f
             }
-            let vouches = Vouches(parsed.manifests, provenance: Provenance(hub: (store.hubSite, store.hubKey.publicKey)))
             let kept = try await store.keepBundle(named: name, bytes: bytes, from: device)
             await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
-            // Merged exactly as a push, in batches of the push size: a change is judged on its own.
-            var results: [PushResult] = []
-            var hubSeq: Int64 = 0
-            for start in stride(from: 0, to: max(1, parsed.changes.count), by: SyncProtocol.maxPushChanges) {
-                let batch = Array(parsed.changes[start..<min(parsed.changes.count, start + SyncProtocol.maxPushChanges)])
-                let resp = try await store.push(batch, sites: parsed.header.sites, vouches: vouches, from: device)
-                hubSeq = max(hubSeq, resp.hubSeq)
-                results += resp.results
-            }
+            // Merged exactly as a push: a change is judged on its own.
+            let (results, hubSeq) = try await BundleUpload.merge(parsed, into: store, from: device)
             func count(_ s: PushResult.Status) -> JSONValue { .int(Int64(results.filter { $0.status == s }.count)) }
             return json(["bundle": .string(name), "stored": .string(kept.path), "again": .bool(kept.again),
                          "lines": .int(Int64(parsed.lines)), "changes": .int(Int64(parsed.changes.count)),

@@ -154,7 +154,7 @@ struct Serve: AsyncParsableCommand {
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "device", abstract: "Enrol, list and revoke laptops (设备).", subcommands: [Add.self, List.self, Revoke.self])
+        commandName: "device", abstract: "Enrol, list and revoke laptops (设备).", subcommands: [Add.self, List.self, Revoke.self, Recover.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -225,6 +225,49 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             let d = try await hub.openExisting().revoke(device: device)
             print("已吊销 revoked \(d.id) \(d.name)")
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a revoked laptop's work from its bundle (收回已吊销设备的数据).",
+            discussion: """
+                A lost laptop was revoked, then found: its token stays refused, and changes made under its sites are \
+                refused when others relay them. Its owner writes its unsent work to a bundle (`fieldsync backup`); \
+                an administrator who has checked the laptop takes that bundle here, as a push from that device: \
+                each change is judged on its own (scope, validity), other laptops' changes in it must be proved by \
+                their signatures. The device stays revoked. docs/operations.md §3.
+                """)
+        @OptionGroup var hub: HubOptions
+        @Argument(help: "The revoked device's id (dev-…).") var device: String
+        @Argument(help: "The bundle file (fieldsync backup or bundle export).") var file: String
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            let store = try await hub.openExisting()
+            guard let d = try await store.devices().first(where: { $0.id == device }) else {
+                throw HubFailure(.notFound, "没有设备 no device \(device) on this hub (fieldsync-hub device list)")
+            }
+            guard d.revoked != nil else {
+                throw ValidationError("设备 \(device) 没有被吊销：请它自己同步，或用 fieldsync bundle upload 上传 (not revoked: let it sync or upload the bundle itself)")
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("读不到文件 cannot read \(file)")
+            }
+            let parsed = try BundleUpload.parse([UInt8](data))
+            let results = try await BundleUpload.merge(parsed, into: store, from: Device(id: d.id, name: d.name, scope: d.scope)).results
+            await store.close()
+            let taken = results.filter { $0.status == .accepted }.count, had = results.filter { $0.status == .duplicate }.count
+            let refused = results.filter { $0.status == .refused }
+            if json {
+                print(JSONValue.object(JSONObject([
+                    ("device", .string(d.id)), ("changes", .int(Int64(results.count))), ("accepted", .int(Int64(taken))),
+                    ("duplicate", .int(Int64(had))), ("refused", .array(refused.map(\.json))),
+                ])).prettyText)
+            } else {
+                print("已收回 recovered \(d.name) (\(d.id)) 的数据：\(taken) 条新变更，\(had) 条中心已有，\(refused.count) 条拒收")
+                for r in refused.prefix(10) { print("✘ 拒收 refused \(r.id): \(r.code ?? "") — \(r.reason ?? "")") }
+            }
         }
     }
 }

@@ -363,6 +363,47 @@ import Testing
         #expect(kept.filter { $0["status"] == .string("pruned") }.count == 1 && kept.contains { $0["value"] == .string("已化解") })
     }
 
+    /// A lost laptop (issue 12 point 6): revoked, then found. It is told so in Chinese, keeps
+    /// its data, writes its unsent work to a bundle, and an administrator takes that bundle for
+    /// it (`fieldsync-hub device recover`): its records reach the hub and the other laptops,
+    /// once; the device stays revoked.
+    @Test func aFoundRevokedLaptopsWorkIsRecoveredByBundle() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let lost = try Laptop(dir, "丢失的笔记本", author: "王芳")
+        try lost.enroll(hub, scope: "520221105201")
+        let other = try Laptop(dir, "另一台笔记本", author: "李明")
+        try other.enroll(hub, scope: "520221105201")
+        let synced = try lost.add("dispute", disputeJSON(parties: "丢失前已同步"))
+        #expect(try lost.sync().status == 0)
+        let unsent = try lost.add("dispute", disputeJSON(parties: "丢失前没来得及同步"))
+        try lost.edit(synced, #"{"status":"调解中"}"#)
+        let dev = try #require(try lost.status()["sync"]?["device"]?.stringValue)
+        #expect(try runCLI(["device", "revoke", "--db", hub.db, dev], binary: "fieldsync-hub").status == 0)
+
+        let back = try lost.sync()
+        #expect(back.status == 77 && back.stderr.contains("同步中心已停用本机") && back.stderr.contains("数据不会丢失"), "\(back.stderr)")
+        #expect(try lost.run(["record", "get", unsent]).status == 0, "its data is kept")
+        let b = try lost.run(["backup", "--to", dir.file("usb"), "--json"])
+        let file = try #require((try? JSONValue.parse(b.stdout))?["file"]?.stringValue, "\(b.stdout) \(b.stderr)")
+
+        let notRevoked = try runCLI(["device", "recover", "--db", hub.db, try #require(try other.status()["sync"]?["device"]?.stringValue), file],
+                                    binary: "fieldsync-hub")
+        #expect(notRevoked.status != 0 && notRevoked.stderr.contains("没有被吊销"), "\(notRevoked.stderr)")
+        let r = try runCLI(["device", "recover", "--db", hub.db, dev, file, "--json"], binary: "fieldsync-hub")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(r.status == 0 && j["accepted"] == .int(2) && j["refused"]?.arrayValue?.isEmpty == true, "\(r.stdout) \(r.stderr)")
+        let again = try JSONValue.parse(try runCLI(["device", "recover", "--db", hub.db, dev, file, "--json"], binary: "fieldsync-hub").stdout)
+        #expect(again["accepted"] == .int(0) && again["duplicate"] == .int(2), "taken once: \(again)")
+
+        #expect(try other.sync().status == 0)
+        #expect(try other.run(["record", "get", unsent]).status == 0, "the recovered record reached the other laptop")
+        let s = try JSONValue.parse(try other.run(["record", "get", synced, "--json"]).stdout)
+        #expect(s["fields"]?["status"] == .string("调解中"), "and so did the recovered edit: \(s)")
+        #expect(try lost.sync().status == 77, "the laptop stays revoked")
+    }
+
     /// The ids of every change a hub file holds.
     func hubChangeIDs(_ db: String) throws -> [String] {
         try Replica.open(path: db).database.read { db in
