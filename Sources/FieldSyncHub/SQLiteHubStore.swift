@@ -333,7 +333,9 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {
                 throw HubFailure(.invalid, "snapshot position \(after.prefix(60)) is outside this device's scope")
             }
-            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes, excludingPeer: device.id)
+            // The device's own pushes too: a laptop restored from an older disk image, or
+            // starting over, may lack them (a pull leaves them out).
+            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes)
         }
     }
 

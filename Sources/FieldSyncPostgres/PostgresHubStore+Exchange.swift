@@ -257,8 +257,9 @@ extension PostgresHubStore {
                         }
                     }
                     var texts: [String] = [], size = 0
-                    for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) AND (peer IS NULL OR peer <> $2) ORDER BY seq",
-                                               [.ints(Array(seqs)), .text(device.id)]) {
+                    // The device's own pushes too (a laptop restored from an older image may lack them).
+                    for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq",
+                                               [.ints(Array(seqs))]) {
                         let t = try r.text(0)
                         texts.append(t)
                         size += t.utf8.count

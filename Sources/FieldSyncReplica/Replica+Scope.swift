@@ -124,7 +124,8 @@ extension Replica {
     /// One page of a snapshot of `scope`: for each record, in kind then id order, the changes
     /// that still hold one of its current values. Applied to an empty replica they rebuild the
     /// same registers (values, conflicts, deletions); the superseded history is left out. Changes
-    /// `peer` sent are left out too: the device asking has them.
+    /// `peer` sent are left out when it is given (the hub gives none: a device restored from an
+    /// older image lacks some of its own pushes).
     public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int, excludingPeer peer: String? = nil) throws -> ScopedPage {
         try read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0

@@ -85,6 +85,9 @@ public struct SyncReport: Sendable {
     /// The hub refused a change of this replica's site as a clone (another copy wrote under the
     /// id first): the replica took a new site id.
     public var siteRenewed = false
+    /// Changes the hub refused as clones (another copy of this replica used their ids first),
+    /// made again under the new site id.
+    public var remade = 0
     /// The hub answered from a new epoch (it was restored from a backup): everything this
     /// replica holds was offered to it again and pulls went back to where its log ended.
     public var hubRestored = false
@@ -323,11 +326,23 @@ public final class SyncClient {
             // Another copy of this replica wrote under its site id first (a copy the home check
             // could not see, such as a disk image restored in place): take a new id at once, so
             // nothing written from now on collides. The refused changes stay listed as refused.
-            if refused.contains(where: { $0.code == "clone" && ChangeID($0.id)?.site == replica.site }) {
+            // What it wrote under the shared ids is taken out and made again under the new id
+            // (the hub keeps the other copy's changes): nothing is lost or counted twice.
+            let clones = refused.filter { $0.code == "clone" && ChangeID($0.id)?.site == replica.site }
+            var remade = Set<String>()
+            if !clones.isEmpty {
                 try local { _ = try replica.takeNewSite() }
                 report.siteRenewed = true
+                try local { report.remade += try replica.remakeClones(clones.compactMap { ChangeID($0.id) }).count }
+                // The hub takes changes under the new id once it is bound to this device.
+                if let st = try local({ try currentState() }) { try bindSite(st, &report) }
+                // What the other copy pushed from this device (the work this one lost, if it is
+                // an older image) never comes back in pulls, which leave out a device's own
+                // pushes: a snapshot brings it.
+                try local { try replica.restartFromSnapshot() }
+                remade = Set(clones.map(\.id))
             }
-            report.refused += refused.filter { $0.code != "clock_ahead" }
+            report.refused += refused.filter { $0.code != "clock_ahead" && !remade.contains($0.id) }
             report.retryLater += retry
             let next = try local { try replica.syncState()?.pushCursor ?? cursor }
             if next == cursor { return }  // the first change must wait (the hub said: try later)

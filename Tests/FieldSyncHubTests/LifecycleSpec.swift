@@ -404,6 +404,60 @@ import Testing
         #expect(try lost.sync().status == 77, "the laptop stays revoked")
     }
 
+    /// A laptop restored in place from an older disk image (issue 12 point 8): its home check
+    /// cannot see that, so it writes under ids its former self had already used. The hub
+    /// refuses those as clones; the laptop takes a new site id and makes those edits again under
+    /// it. Nothing is lost — the hub keeps what the laptop wrote after the image was taken, and
+    /// gets what it wrote after the restore — nothing is doubled, and the laptop ends equal to
+    /// another one.
+    @Test func aLaptopRestoredInPlaceRemakesWhatItWroteUnderUsedIDs() throws {
+        let dir = TempDir(#function)
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        defer { hub.kill(SIGTERM) }
+        let a = try Laptop(dir, "笔记本", author: "王芳")
+        try a.enroll(hub, scope: "520221105201")
+        let other = try Laptop(dir, "另一台笔记本", author: "李明")
+        try other.enroll(hub, scope: "520221105201")
+        let d = try a.add("dispute", disputeJSON(parties: "镜像之前的纠纷"))
+        #expect(try a.sync().status == 0)
+        let image = dir.file("image")
+        try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
+        for suffix in ["", "-wal", ".secret"] where FileManager.default.fileExists(atPath: a.db + suffix) {
+            try FileManager.default.copyItem(atPath: a.db + suffix, toPath: image + "/r" + suffix)
+        }
+        // After the image was taken: work that reaches the hub.
+        try a.edit(d, #"{"status":"调解中"}"#)
+        let afterImage = try a.add("dispute", disputeJSON(parties: "镜像之后记的纠纷"))
+        #expect(try a.sync().status == 0)
+        // The disk is restored from the image, in place (the same laptop, the same path).
+        for suffix in ["", "-wal", "-shm", ".secret"] {
+            try? FileManager.default.removeItem(atPath: a.db + suffix)
+            if FileManager.default.fileExists(atPath: image + "/r" + suffix) { try FileManager.default.copyItem(atPath: image + "/r" + suffix, toPath: a.db + suffix) }
+        }
+        if var secrets = ReplicaSecrets.load(for: a.db) {
+            secrets.home = ReplicaSecrets.home(of: a.db)
+            try secrets.save(for: a.db)
+        }
+        let siteBefore = try #require(try a.status()["site"]?.stringValue)
+        // Work after the restore, under ids the hub already holds with other content.
+        try a.edit(d, #"{"mediator_name":"王芳"}"#)
+        let afterRestore = try a.add("visit", #"{"village":"520221105201","cadre_name":"王芳","visit_date":"2026-11-22","visit_kind":"入户走访","household_head":"恢复之后走访的户"}"#)
+        let s = try a.sync()
+        let report = try JSONValue.parse(s.stdout)
+        #expect(s.status == 0 && report["siteRenewed"] == .bool(true) && report["remade"] == .int(2) && report["refused"]?.arrayValue?.isEmpty == true,
+                "\(s.stdout) \(s.stderr)")
+        #expect(try a.status()["site"]?.stringValue != siteBefore)
+        #expect(try a.sync().status == 0 && other.sync().status == 0 && a.sync().status == 0)
+        let twice = try Replica.open(path: hub.db).database.read { try Int.fetchOne($0, sql: "SELECT count(*) - count(DISTINCT site || ':' || counter) FROM fs_change") ?? -1 }
+        #expect(twice == 0)
+        let rec = try JSONValue.parse(try other.run(["record", "get", d, "--json"]).stdout)
+        #expect(rec["fields"]?["status"] == .string("调解中") && rec["fields"]?["mediator_name"] == .string("王芳"),
+                "the edit from before the restore and the one after it: \(rec)")
+        #expect(try other.run(["record", "get", afterImage]).status == 0 && other.run(["record", "get", afterRestore]).status == 0)
+        #expect(try a.run(["record", "get", afterImage]).status == 0, "the restored laptop gets back what it wrote after the image")
+        #expect(try a.state(village: "520221105201") == other.state(village: "520221105201"), "both laptops equal")
+    }
+
     /// The ids of every change a hub file holds.
     func hubChangeIDs(_ db: String) throws -> [String] {
         try Replica.open(path: db).database.read { db in

@@ -87,6 +87,9 @@ struct SyncCommand: ParsableCommand {
                   + " · ↓ 下载 \(report.pulled) 条" + (report.snapshotPages > 0 ? " (快照 \(report.snapshotPages) 页)" : "")
                   + " · 新冲突 \(report.conflictsOpened) · 已解决冲突 \(report.conflictsClosed)"
                   + " · \(report.requests) 次请求 (重试 \(report.retries)) · 发送 \(report.bytesSent) B 接收 \(report.bytesReceived) B")
+            if report.siteRenewed {
+                print("⚠ 本机的数据文件有另一份副本用过同样的编号：已换用新编号，\(report.remade) 条修改已用新编号重新记录，不会丢失 (another copy of this replica used its ids; \(report.remade) edits re-made under a new site id)")
+            }
             if report.hubRestored {
                 print("⚠ 同步中心已从备份恢复：本机已把全部记录重新上传，补回中心丢失的部分 (the hub was restored from a backup; everything here was offered to it again)")
             }
@@ -112,6 +115,7 @@ struct SyncCommand: ParsableCommand {
             ("refused", .array(r.refused.map(\.json))), ("retryLater", .array(r.retryLater.map(\.json))),
             ("clockSetBack", .bool(r.clockSetBack)), ("hubOffsetMs", r.hubOffsetMs.map { .int($0) } ?? .null),
             ("restamped", .int(Int64(r.restamped))), ("hubRestored", .bool(r.hubRestored)), ("siteRenewed", .bool(r.siteRenewed)),
+            ("remade", .int(Int64(r.remade))),
         ]))
     }
 }
