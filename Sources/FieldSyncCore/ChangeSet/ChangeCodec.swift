@@ -358,7 +358,9 @@ public enum ChangeCodec {
             }
             var change = Change(id: id, kind: kind, row: row, hlc: hlc, author: author, schema: Int(version),
                                 writes: writes.map(\.1), rowContext: rowContext, note: note, resolves: resolves)
-            change.pending = pending
+            // In canonical order (known fields by schema position, then unknown ones as received),
+            // so that a change equals its canonical text decoded again (found by the fuzzer).
+            change.pending = pending.enumerated().sorted { ($0.element.position ?? Int.max, $0.offset) < ($1.element.position ?? Int.max, $1.offset) }.map(\.element)
             change.pendingRowSeen = pendingSeen
             return change
         } catch {
