@@ -416,7 +416,7 @@ public enum HubHTTP {
     /// those with parameters). A known path asked with another method is answered 405 with
     /// `Allow`; keep this in step with the routes above.
     static let endpoints: [(path: [Substring], methods: [HTTPRequest.Method])] = [
-        ("/metrics", [.get]), ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]),
+        ("/metrics", [.get]), ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]), ("/v1/changes/lookup", [.get]),
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),

@@ -38,6 +38,9 @@ import Testing
                 }
             }
             try await client.execute(uri: "/v1/changes/lookup?ids=\(mine[0].id)", method: .get, headers: [:]) { r in #expect(r.status == .unauthorized) }
+            try await client.execute(uri: "/v1/changes/lookup?ids=\(mine[0].id)", method: .post, headers: bearer(tokenA)) { r in
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET", "\(r.status)")
+            }
         }
     }
 }
