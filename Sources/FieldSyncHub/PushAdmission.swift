@@ -155,21 +155,18 @@ public enum PushAdmission {
                               + (ctx.vouches.rejected > 0 ? "; \(ctx.vouches.rejected) manifest(s) sent with the push prove nothing" : ""))
             }
         }
-        for w in c.writes {
-            if let s = w.context.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site {
-                return refuse("unknown_site", "fields.\(w.field).seen names site \(s), which this hub has never heard of; a change may say it saw only writes of sites the hub knows")
-            }
+        // Every write's `seen`, a newer schema's kept ones included, and a delete's `rowSeen`.
+        func unknownSite(_ v: VersionVector) -> SiteID? { v.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site }
+        func unknownInSeen(_ field: String, _ v: VersionVector) -> Verdict? {
+            unknownSite(v).map { refuse("unknown_site", "fields.\(field).seen names site \($0), which this hub has never heard of; a change may say it saw only writes of sites the hub knows") }
         }
-        for w in c.pending {
-            if let s = w.context.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site {
-                return refuse("unknown_site", "fields.\(w.field).seen names site \(s), which this hub has never heard of; a change may say it saw only writes of sites the hub knows")
-            }
+        func unknownInRowSeen(_ field: String, _ v: VersionVector) -> Verdict? {
+            unknownSite(v).map { refuse("unknown_site", "rowSeen.\(field) names site \($0), which this hub has never heard of") }
         }
-        for (field, v) in (c.rowContext ?? [:]).map({ ($0.key, $0.value) }) + c.pendingRowSeen.map({ ($0.field, $0.seen) }) {
-            if let s = v.entries.first(where: { !ctx.knownSites.contains($0.site) })?.site {
-                return refuse("unknown_site", "rowSeen.\(field) names site \(s), which this hub has never heard of")
-            }
-        }
+        for w in c.writes { if let v = unknownInSeen(w.field, w.context) { return v } }
+        for w in c.pending { if let v = unknownInSeen(w.field, w.context) { return v } }
+        for (field, seen) in c.rowContext ?? [:] { if let v = unknownInRowSeen(field, seen) { return v } }
+        for p in c.pendingRowSeen { if let v = unknownInRowSeen(p.field, p.seen) { return v } }
         let ahead = c.hlc.millis - ctx.now
         guard ahead <= SyncProtocol.maxClockAheadMs else {
             return refuse("clock_ahead", "stamped \(ahead / 3_600_000) h ahead of the hub's clock (the bound is \(SyncProtocol.maxClockAheadMs / 60_000) min): the device's clock is wrong; it re-stamps the edit with the corrected time and sends it again")

@@ -65,8 +65,12 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     /// `fieldsync-hub backup` (a disk snapshot, a copy).
     public static func markRestored(path: String) throws {
         let q = try DatabaseQueue(path: path)
-        try q.write { db in try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('hub_restored', ?)", arguments: [String(now())]) }
+        try q.write { db in try markRestored(db) }
         try q.close()
+    }
+
+    static func markRestored(_ db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('hub_restored', ?)", arguments: [String(now())])
     }
 
     /// Runs `body` on the store's queue.
@@ -421,7 +425,7 @@ extension SQLiteHubStore {
                 let check = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "?"
                 guard check == "ok" else { throw ReplicaError.storage("the copy failed its integrity check: \(check)") }
                 // Served again, the copy is a hub restored from a backup: it starts a new epoch.
-                try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('hub_restored', ?)", arguments: [String(now())])
+                try markRestored(db)
             }
             try copy.close()
             try source.close()

@@ -154,10 +154,9 @@ public final class PostgresHubStore: @unchecked Sendable {
                 // database from before epochs, its first epoch.
                 var start: Int64 = 0
                 if meta["restored"] != nil {
-                    var taken = Set<Int64>()
-                    for try await id in try await c.query("SELECT id FROM fs_site", logger: logger).decode(Int64.self) { taken.insert(id) }
-                    var fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max))
-                    while taken.contains(Int64(bitPattern: fresh.raw)) { fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max)) }
+                    var taken = Set<UInt64>()
+                    for try await id in try await c.query("SELECT id FROM fs_site", logger: logger).decode(Int64.self) { taken.insert(UInt64(bitPattern: id)) }
+                    let fresh = SiteID.random(avoiding: taken)
                     site = fresh
                     try await c.query("UPDATE hub_meta SET value = \(fresh.hex) WHERE key = 'site'", logger: logger)
                     try await c.query("INSERT INTO fs_site(id, hex, name) VALUES (\(Int64(bitPattern: fresh.raw)), \(fresh.hex), \(siteName))", logger: logger)

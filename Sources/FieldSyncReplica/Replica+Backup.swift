@@ -66,9 +66,7 @@ extension Replica {
             }
             var start: Int64 = 0
             if restored {
-                let taken = Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) })
-                var fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max))
-                while taken.contains(fresh.raw) { fresh = SiteID(raw: UInt64.random(in: 1...UInt64.max)) }
+                let fresh = SiteID.random(avoiding: Set(try Int64.fetchAll(db, sql: "SELECT id FROM fs_site").map { UInt64(bitPattern: $0) }))
                 try Self.renewSite(db, from: site, to: fresh, key: key, name: siteName)
                 renewed = fresh
                 start = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0

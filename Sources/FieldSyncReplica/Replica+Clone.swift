@@ -49,12 +49,7 @@ extension Replica {
                 // The record without it: rebuilt from the other changes it logged (a pruned
                 // change was superseded, so it holds no current value to rebuild).
                 var state = RowState(kind: old.kind)
-                for l in row.log where l.id != old.id {
-                    guard let body = try String.fetchOne(db, sql: "SELECT body FROM fs_change WHERE seq = ?", arguments: [l.seq]), !body.isEmpty,
-                          let c = try? ChangeCodec.decode(JSONValue.parse(body))
-                    else { continue }
-                    state.apply(c)
-                }
+                for l in try logged(db, row.log.filter { $0.id != old.id }).changes { state.apply(l.change) }
                 row.state = state
                 row.log.removeAll { $0.id == old.id }
                 try storeRow(db, &row)

@@ -120,7 +120,7 @@ extension Replica {
             let row = try loadRow(db, kind, id)
             let record = Record(kind: kind, id: id, values: row.state.registers.dropLast().map(\.value), deleted: row.state.isDeleted,
                                 conflicts: row.state.conflicts.map(\.field))
-            let base = info.type == .concurrentValues ? RecordViews.base(kind, field: field, row.state, logged: try logged(db, row.log), names: names) : nil
+            let base = info.type == .concurrentValues ? RecordViews.base(kind, field: field, row.state, logged: try logged(db, row.log).changes, names: names) : nil
             let (why, ahead) = RecordViews.explainWinner(detailed, maxDrift: maxDrift)
             return ConflictDetail(info: detailed, record: record, base: base, why: why, winnerAheadBy: ahead)
         }

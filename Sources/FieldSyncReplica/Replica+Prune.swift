@@ -111,10 +111,7 @@ extension Replica {
     public func prunedChanges(of idOrPrefix: String) throws -> [ChangeID] {
         let rec = try record(idOrPrefix)
         return try read { db in
-            let row = try loadRow(db, rec.kind, rec.id)
-            return try row.log.filter { l in
-                try Bool.fetchOne(db, sql: "SELECT body = '' FROM fs_change WHERE seq = ?", arguments: [l.seq]) == true
-            }.map(\.id)
+            try logged(db, loadRow(db, rec.kind, rec.id).log).pruned.map(\.id)
         }
     }
 

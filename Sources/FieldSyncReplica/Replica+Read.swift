@@ -148,30 +148,40 @@ extension Replica {
         let entries: [HistoryEntry] = try read { db in
             let row = try loadRow(db, rec.kind, rec.id)
             let names = try siteNames(db)
-            return try prunedEntries(db, row.log, names: names) + RecordViews.history(rec.kind, row.state, try logged(db, row.log), names: names)
+            let logged = try logged(db, row.log)
+            // Pruned changes first (they are the oldest): who and when, without values.
+            let pruned = logged.pruned.sorted { $0.hlc < $1.hlc }.map {
+                HistoryEntry(change: $0.id, hlc: $0.hlc, author: $0.author, site: names[$0.id.site] ?? $0.id.site.hex,
+                             field: "", value: .null, status: .pruned, note: nil, received: $0.received)
+            }
+            return pruned + RecordViews.history(rec.kind, row.state, logged.changes, names: names)
         }
         return (rec, entries)
     }
 
-    /// A record's changes whose text was pruned, oldest first: who and when, without values.
-    func prunedEntries(_ db: Database, _ log: [RowLogEntry], names: [SiteID: String]) throws -> [HistoryEntry] {
-        var out: [HistoryEntry] = []
-        for l in log {
-            guard let r = try Row.fetchOne(db, sql: "SELECT hlc, author, received FROM fs_change WHERE seq = ? AND body = ''", arguments: [l.seq]) else { continue }
-            out.append(HistoryEntry(change: l.id, hlc: HybridTimestamp(packed: r["hlc"]), author: r["author"], site: names[l.id.site] ?? l.id.site.hex,
-                                    field: "", value: .null, status: .pruned, note: nil, received: r["received"]))
-        }
-        return out.sorted { $0.hlc < $1.hlc }
+    /// A logged change whose text was pruned: who made it and when.
+    struct PrunedLog {
+        let id: ChangeID
+        let hlc: HybridTimestamp
+        let author: String
+        let received: Int64
     }
 
-    /// The changes a record logged, decoded, with when they arrived.
-    func logged(_ db: Database, _ log: [RowLogEntry]) throws -> [RecordViews.Logged] {
-        var out: [RecordViews.Logged] = []
+    /// The changes a record logged, decoded, with when they arrived; those whose text was
+    /// pruned (``pruneHistory(windowMs:requireAcknowledged:)``) apart, as who and when.
+    func logged(_ db: Database, _ log: [RowLogEntry]) throws -> (changes: [RecordViews.Logged], pruned: [PrunedLog]) {
+        var changes: [RecordViews.Logged] = [], pruned: [PrunedLog] = []
+        let st = try db.cachedStatement(sql: "SELECT body, received, hlc, author FROM fs_change WHERE seq = ?")
         for l in log {
-            guard let r = try Row.fetchOne(db, sql: "SELECT body, received FROM fs_change WHERE seq = ? AND body != ''", arguments: [l.seq]) else { continue }
-            out.append(.init(change: try ChangeCodec.decode(JSONValue.parse(r["body"] as String)), received: r["received"]))
+            guard let r = try Row.fetchOne(st, arguments: [l.seq]) else { continue }
+            let body: String = r["body"]
+            if body.isEmpty {
+                pruned.append(PrunedLog(id: l.id, hlc: HybridTimestamp(packed: r["hlc"]), author: r["author"], received: r["received"]))
+            } else {
+                changes.append(.init(change: try ChangeCodec.decode(JSONValue.parse(body)), received: r["received"]))
+            }
         }
-        return out
+        return (changes, pruned)
     }
 
     func siteNames(_ db: Database) throws -> [SiteID: String] {
@@ -222,7 +232,7 @@ extension Replica {
         let loaded = try loadRow(db, kind, id)
         guard let c = loaded.state.conflicts.first(where: { $0.field == field }) else { return nil }
         let dots = Set(c.entries.map(\.dot) + c.edits.map(\.entry.dot))
-        let competing = try logged(db, loaded.log.filter { dots.contains($0.id) })
+        let competing = try logged(db, loaded.log.filter { dots.contains($0.id) }).changes
         return RecordViews.conflictInfo(kind, id, field: field, loaded.state, since: since,
                                         logged: Dictionary(competing.map { ($0.change.id, $0) }, uniquingKeysWith: { a, _ in a }), names: names)
     }

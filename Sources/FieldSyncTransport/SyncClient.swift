@@ -171,9 +171,7 @@ public final class SyncClient {
     /// One full exchange. Records the outcome in the replica (a failure is never recorded as success).
     @discardableResult
     public func sync() throws -> SyncReport {
-        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
-        options.transport.caFile = state.caCert
-        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        var state = try enrolledState()
         var report = SyncReport()
         let started = replica.wallClock()
         expectedEpoch = state.hubEpoch
@@ -228,9 +226,7 @@ public final class SyncClient {
     /// (``Replica/prunedChanges(of:)``) and puts it back, so its history shows every value
     /// again (until a later pruning pass). Returns how many came back.
     public func restorePrunedHistory(of record: String) throws -> Int {
-        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
-        options.transport.caFile = state.caCert
-        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        let state = try enrolledState()
         let ids = try local { try replica.prunedChanges(of: record) }
         var report = SyncReport()
         var restored = 0
@@ -250,9 +246,7 @@ public final class SyncClient {
     /// device token: the hub keeps it in the device's inbox and merges its changes as a push.
     /// Returns the hub's answer (counts and one result per change).
     public func uploadBundle(path: String, name: String) throws -> JSONValue {
-        guard var state = try local({ try replica.syncState() }) else { throw SyncError.notEnrolled }
-        options.transport.caFile = state.caCert
-        if let u = options.hubURL { state.hubURL = u.hasSuffix("/") ? String(u.dropLast()) : u }
+        let state = try enrolledState()
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SyncError.local(.badBundle(path: path, reason: "cannot read the file (does it exist, may it be read?)"))
         }
@@ -381,6 +375,14 @@ public final class SyncClient {
             cursor = page.cursor
             if !page.more { return }
         }
+    }
+
+    /// The stored sync state with this exchange's hub address, the transfers set to trust its
+    /// CA certificate; `notEnrolled` when there is none.
+    func enrolledState() throws -> SyncState {
+        guard let s = try local({ try currentState() }) else { throw SyncError.notEnrolled }
+        options.transport.caFile = s.caCert
+        return s
     }
 
     /// The stored sync state, with this exchange's hub address.

@@ -26,6 +26,14 @@ public struct SiteID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return SiteID(raw: UInt64.random(in: 1...UInt64.max, using: &g))
     }
 
+    /// A random site id that is none of `taken` (raw values): a hub restored from a backup
+    /// takes one beside every id its directory knows.
+    public static func random(avoiding taken: Set<UInt64>) -> SiteID {
+        var s = random()
+        while taken.contains(s.raw) { s = random() }
+        return s
+    }
+
     public var hex: String {
         let s = String(raw, radix: 16)
         return String(repeating: "0", count: 16 - s.utf8.count) + s

@@ -91,10 +91,7 @@ public struct HubEpoch: Sendable, Equatable {
     }
 
     /// A new epoch id: 64 random bits in hex.
-    public static func newID() -> String {
-        var g = SystemRandomNumberGenerator()
-        return Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
-    }
+    public static func newID() -> String { SiteID.random().hex }
 
     public var header: String { "\(id); start=\(start)" }
 
