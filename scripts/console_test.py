@@ -19,7 +19,6 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 TOWN = "520221105"
@@ -177,10 +176,20 @@ class Console:
         self.follow(self.d.find_element(By.CSS_SELECTOR, css))
 
     def follow(self, element):
-        old = self.d.find_element(By.TAG_NAME, "html")
+        # The page being left is marked with a script variable and the wait ends when a loaded
+        # page lacks it. Waiting for the old <html> node to go stale instead failed a CI run:
+        # Chromium sometimes answers for a node of a replaced document with "Node with given id
+        # does not belong to the document" rather than "stale element", which staleness_of does
+        # not expect.
+        self.d.execute_script("window.__fieldsyncLeaving = true")
         element.click()
-        WebDriverWait(self.d, 60).until(expected_conditions.staleness_of(old))
-        WebDriverWait(self.d, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+        def arrived(d):
+            try:
+                return d.execute_script("return window.__fieldsyncLeaving !== true && document.readyState === 'complete'")
+            except WebDriverException:
+                return False  # mid-navigation
+        WebDriverWait(self.d, 60).until(arrived)
 
     def shot(self, name):
         if not self.shots:
