@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldSyncCore
 import FieldSyncPresentation
 import FieldSyncReplica
+import Foundation
 
 // MARK: - Arguments shared by the two CLIs
 
@@ -24,5 +25,22 @@ public struct ConflictFilterOptions: ParsableArguments {
     public var value: ConflictFilter {
         ConflictFilter(kind: kind, villagePrefix: village, field: field, author: author,
                        olderThan: olderThanDays.map { Int64($0 * 86_400_000) }, newerThan: newerThanDays.map { Int64($0 * 86_400_000) })
+    }
+}
+
+// MARK: - Schema documents
+
+/// Reads a schema document for `schema load` (both CLIs): the file, as UTF-8 JSON, checked.
+public func readSchemaDocument(_ path: String) throws -> Schema {
+    guard let d = FileManager.default.contents(atPath: path) else {
+        throw ReplicaError.invalidInput(InputError(path, "无法读取数据结构文件 (cannot read the schema file)"))
+    }
+    guard UTF8Validation.firstInvalidOffset([UInt8](d)) == nil else {
+        throw ReplicaError.invalidInput(InputError(path, "不是 UTF-8 文本 (not valid UTF-8)"))
+    }
+    do {
+        return try Schema(documentText: String(decoding: d, as: UTF8.self))
+    } catch {
+        throw ReplicaError.invalidInput(error.within(path))
     }
 }

@@ -41,6 +41,7 @@ public struct HubServerConfiguration: Sendable {
 public enum HubHTTP {
     static let hubTime = HTTPField.Name(SyncProtocol.hubTimeHeader)!
     static let hubEpoch = HTTPField.Name(SyncProtocol.hubEpochHeader)!
+    static let hubSchema = HTTPField.Name(SyncProtocol.hubSchemaHeader)!
     static let deviceTime = HTTPField.Name(SyncProtocol.deviceTimeHeader)!
     static let strictTransportSecurity = HTTPField.Name("Strict-Transport-Security")!
 
@@ -51,7 +52,7 @@ public enum HubHTTP {
         let router = Router(context: HubRequestContext.self)
         // Each request logged as it arrives, tokens and cookies redacted; HubMiddleware logs how it ended.
         router.add(middleware: LogRequestsMiddleware(.info, includeHeaders: .all(), redactHeaders: [.authorization, .cookie, .setCookie]))
-        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies, metrics: metrics, epoch: store.epoch.header))
+        router.add(middleware: HubMiddleware(logger: logger, hsts: console.secureCookies, metrics: metrics, epoch: store.epoch.header, store: store))
         let signIn = SignIn(store: store, pool: PasswordHashingPool(), logger: logger)
 
         // Prometheus metrics, for the holder of the metrics token only (docs/deploy.md).
@@ -88,6 +89,13 @@ public enum HubHTTP {
                          "pending": .int(Int64(info?.pending ?? 0)),
                          "hub": ["site": .string(store.hubSite.hex), "name": .string(store.hubName), "key": .string(Base64.encode(store.hubKey.publicKey))],
                          "hubTime": .int(now())])
+        }
+
+        // The schema the hub holds (docs/operations.md §11): a laptop whose schema is older than
+        // the version in the X-FieldSync-Schema header takes this before it pulls.
+        router.get("/v1/schema") { request, _ in
+            _ = try await authenticate(request, store)
+            return json(Schema.current.document)
         }
 
         router.post("/v1/device/sites") { request, _ in
@@ -416,7 +424,7 @@ public enum HubHTTP {
     /// those with parameters). A known path asked with another method is answered 405 with
     /// `Allow`; keep this in step with the routes above.
     static let endpoints: [(path: [Substring], methods: [HTTPRequest.Method])] = [
-        ("/metrics", [.get]), ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/changes", [.get, .post]), ("/v1/changes/lookup", [.get]),
+        ("/metrics", [.get]), ("/v1/health", [.get]), ("/v1/enroll", [.post]), ("/v1/device", [.get]), ("/v1/device/sites", [.post]), ("/v1/schema", [.get]), ("/v1/changes", [.get, .post]), ("/v1/changes/lookup", [.get]),
         ("/v1/ack", [.post]), ("/v1/snapshot", [.get]), ("/v1/sessions", [.post, .delete]), ("/v1/conflicts", [.get]),
         ("/v1/conflicts/summary", [.get]), ("/v1/conflicts/resolve", [.post]),
         ("/v1/conflicts/:row/:field", [.get]), ("/v1/conflicts/:row/:field/resolve", [.post]),
@@ -610,10 +618,13 @@ struct HubMiddleware: RouterMiddleware {
     let metrics: HubMetrics
     /// The store's epoch, as its header says it (``HubEpoch``).
     let epoch: String
+    /// Looked at for a schema another process loaded (at most once a second).
+    let store: any HubStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
         var response: Response
+        if request.uri.path.hasPrefix("/v1/") { await store.refreshSchema() }
         do {
             response = try await next(request, context)
         } catch {
@@ -634,6 +645,7 @@ struct HubMiddleware: RouterMiddleware {
         }
         response.headers[HubHTTP.hubTime] = String(HubHTTP.now())
         response.headers[HubHTTP.hubEpoch] = epoch
+        response.headers[HubHTTP.hubSchema] = String(Schema.current.version)
         if hsts { response.headers[HubHTTP.strictTransportSecurity] = "max-age=31536000" }
         let elapsed = DispatchTime.now().uptimeNanoseconds - start
         // The route as registered (/v1/conflicts/:row/:field), never the path asked for: a

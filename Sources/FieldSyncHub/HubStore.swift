@@ -99,6 +99,9 @@ public protocol HubIdentity: AnyObject, Sendable {
     var location: String { get }
     /// Lets go of the store when the hub stops (a SQLite store folds its write-ahead log in).
     func close() async
+    /// Takes a newer schema another process stored (an administrator's `schema load`, another
+    /// hub process), looking at most once a second; this process's schema is then the store's.
+    func refreshSchema() async
 }
 
 /// Devices: enrolment codes, tokens, the sites they write under.
@@ -183,6 +186,9 @@ public protocol SupervisingStore: AnyObject, Sendable {
 /// Administration (`fieldsync-hub supervisor …`, `security-log`, `report`): local commands,
 /// not reachable over HTTP; and the figures the metrics read.
 public protocol HubAdministration: AnyObject, Sendable {
+    /// Loads a newer schema version (additive only, docs/operations.md §11): new columns, the
+    /// document kept for laptops, and changes kept for it merged in place.
+    func learnSchema(_ schema: Schema) async throws -> SchemaLearnReport
     func addSupervisor(name: String, scope: String, password: String) async throws -> SupervisorInfo
     func supervisors() async throws -> [SupervisorInfo]
     /// Disables an account and ends its sessions; 404 when there is no active one by that name.

@@ -34,6 +34,8 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
     /// Every site the hub has heard of (`fs_site`), kept in memory: a pushed change's `seen`
     /// vectors may name only these (PushAdmission). Used on the store's queue only.
     private var knownSites: Set<UInt64> = []
+    /// When this process last looked for a schema another process loaded.
+    let schemaWatch = SchemaWatch()
 
     /// Opens the hub file at `path`, creating it (named `name`) if it does not exist. The file and
     /// its WAL are the owner's only (0600); it is brought up to date with its migrations.

@@ -30,6 +30,8 @@ public final class PostgresHubStore: @unchecked Sendable {
     let logger: Logger
     /// Counters of transactions run again after a deadlock or serialization failure (metrics).
     let retries = ManagedCounter()
+    /// When this process last looked for a schema another process loaded.
+    let schemaWatch = SchemaWatch()
 
     /// Connects, brings the schema up to date, and reads (or, on an empty database, makes) the
     /// hub's identity.
@@ -47,6 +49,7 @@ public final class PostgresHubStore: @unchecked Sendable {
             hubName = identity.name
             hubKey = identity.key
             epoch = identity.epoch
+            try await reconcileSchema()
         } catch {
             runner.cancel()
             throw Self.storeError(error, url: url)

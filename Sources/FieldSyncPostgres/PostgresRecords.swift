@@ -61,7 +61,11 @@ enum PostgresRecords {
             let names = kind.spec.fields.map(\.name)
             var binds: [PGValue] = []
             var rows: [String] = []
-            for rec in sorted[start..<end] {
+            for var rec in sorted[start..<end] {
+                if rec.state.registers.count != names.count + 1 {
+                    // Loaded before this process took a newer schema: the new fields start empty.
+                    rec.state = RowState(kind: kind, registers: rec.state.registers)
+                }
                 let first = binds.count + 1
                 binds.append(.text(rec.id))
                 for r in rec.state.registers.dropLast() { binds.append(PGValue(r.value)) }

@@ -62,8 +62,10 @@ enum PostgresSchema {
             // Uploaded bundles, in the database so that any hub process can serve them (sync.md §8).
             "CREATE TABLE hub_bundle(device text NOT NULL, name text NOT NULL, bytes bytea NOT NULL, stored bigint NOT NULL, PRIMARY KEY (device, name))",
         ]
-        for kind in RecordKind.allCases {
-            let spec = kind.spec
+        // The built-in schema, whatever this process holds: a later version's columns come with
+        // its own step (PostgresHubStore+Schema.swift), as on a database made before it.
+        for spec in Schema.builtin.kinds {
+            let kind = spec.kind
             let cols = spec.fields.map { "\($0.name) \(columnType($0.type))" }.joined(separator: ", ")
             first.append("CREATE TABLE \(kindTable(kind))(id text PRIMARY KEY, \(cols), _deleted smallint NOT NULL DEFAULT 0, _clock bytea NOT NULL)")
             if let rf = spec.regionField { first.append("CREATE INDEX \(kindTable(kind))_region ON \(kindTable(kind))(\(rf))") }

@@ -1,5 +1,6 @@
 import FieldSyncCore
 import GRDB
+import Synchronization
 
 // MARK: - ApplyReport
 
@@ -113,6 +114,13 @@ extension Replica {
                   proof: Int64? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil, body given: String? = nil,
                   preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
         let body = given ?? ChangeCodec.canonicalText(c)
+        var c = c
+        if c.hasPending, c.schema <= Schema.current.version, let json = try? JSONValue.parse(body),
+           let known = try? ChangeCodec.decode(json) {
+            // Read before this process took the change's schema (a push decoded while an
+            // administrator loaded it): what it could not read then merges now.
+            c = known
+        }
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         if !local {
             let held = try row.log.first(where: { $0.id == c.id }).map { try changeBody(db, seq: $0.seq) }
@@ -234,8 +242,9 @@ extension Replica {
     }
 
     func loadRow(_ db: Database, _ kind: RecordKind, _ id: String) throws -> LoadedRow {
-        let fields = kind.spec.fields
-        let st = try db.cachedStatement(sql: RowSQL.all[kind.ordinal].select)
+        let sql = RowSQL.of(kind)
+        let fields = sql.spec.fields
+        let st = try db.cachedStatement(sql: sql.select)
         st.begin()
         st.bind(1, id)
         defer { st.begin() }
@@ -251,8 +260,12 @@ extension Replica {
 
     func storeRow(_ db: Database, _ row: inout LoadedRow) throws {
         let kind = row.state.kind
+        let sql = RowSQL.of(kind)
+        if row.state.registers.count != sql.spec.fields.count + 1 {
+            // Loaded before this process took a newer schema: the new fields start empty.
+            row.state = RowState(kind: kind, registers: row.state.registers)
+        }
         let blob = ClockBlob.encode(row.state, log: row.log)
-        let sql = RowSQL.all[kind.ordinal]
         let st = try db.cachedStatement(sql: row.rid == nil ? sql.insert : sql.update)
         st.begin()
         var i: Int32 = 1
@@ -268,16 +281,28 @@ extension Replica {
     }
 }
 
-/// The row statements of each kind, built once.
+/// The row statements of each kind, built once per schema version.
 struct RowSQL {
+    let spec: KindSpec
     let select: String
     let insert: String
     let update: String
 
-    static let all: [RowSQL] = RecordKind.allCases.map { kind in
-        let names = kind.spec.fields.map(\.name)
-        let t = SQLLayout.table(kind)
+    private static let cache = Mutex<(version: Int, all: [RowSQL])>((0, []))
+
+    static func of(_ kind: RecordKind) -> RowSQL {
+        let schema = Schema.current
+        return cache.withLock { c in
+            if c.version != schema.version { c = (schema.version, schema.kinds.map(make)) }
+            return c.all[kind.ordinal]
+        }
+    }
+
+    private static func make(_ spec: KindSpec) -> RowSQL {
+        let names = spec.fields.map(\.name)
+        let t = SQLLayout.table(spec.kind)
         return RowSQL(
+            spec: spec,
             select: "SELECT rid, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id = ?",
             insert: "INSERT INTO \(t)(\(names.joined(separator: ", ")), _deleted, _clock, id) VALUES (\(Array(repeating: "?", count: names.count + 3).joined(separator: ", ")))",
             update: "UPDATE \(t) SET \(names.map { "\($0) = ?" }.joined(separator: ", ")), _deleted = ?, _clock = ? WHERE rid = ?")

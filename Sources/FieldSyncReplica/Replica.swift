@@ -120,7 +120,7 @@ public final class Replica {
             try q.inTransaction(.immediate) { db in
                 var meta: [(String, DatabaseValueConvertible)] = [
                     ("format", SQLLayout.formatName), ("format_version", SQLLayout.formatVersion),
-                    ("schema_version", Schema.current.version), ("site", site.hex), ("site_name", siteName),
+                    ("schema_version", Schema.current.version), ("schema", Schema.current.document.compactText), ("site", site.hex), ("site_name", siteName),
                     ("author", author), ("created", Int64(Date().timeIntervalSince1970 * 1000)), ("max_drift_ms", maxDrift),
                     ("public_key", Base64.encode(key.publicKey)),
                 ]
@@ -175,6 +175,7 @@ public final class Replica {
                            author: String.fromDatabaseValue(meta["author"] ?? .null) ?? "",
                            maxDrift: Int64.fromDatabaseValue(meta["max_drift_ms"] ?? .null) ?? HybridLogicalClock.defaultMaxDrift)
         }
+        try r.reconcileSchema()
         try r.ingestCapturedWrites()
         return r
     }

@@ -75,14 +75,44 @@ enum SQLLayout {
             """,
             "CREATE TABLE fs_sync_refused(seq INTEGER PRIMARY KEY, change TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)",
         ]
-        for k in RecordKind.allCases { s += kindStatements(k) }
+        for k in Schema.current.kinds { s += kindStatements(k) }
         return s
     }
 
-    static func kindStatements(_ kind: RecordKind) -> [String] {
-        let spec = kind.spec
+    /// A kind's base table and index, then its view and triggers (``viewStatements(_:)``).
+    static func kindStatements(_ spec: KindSpec) -> [String] {
+        let t = table(spec.kind)
+        return [
+            """
+            CREATE TABLE \(t)(
+              rid INTEGER PRIMARY KEY,
+              id TEXT NOT NULL UNIQUE,
+              \(spec.fields.map { "\($0.name) \($0.type.sqlType)" }.joined(separator: ",\n  ")),
+              _deleted INTEGER NOT NULL DEFAULT 0,
+              _clock BLOB NOT NULL)
+            """,
+            spec.regionField.map { "CREATE INDEX \(t)_region ON \(t)(\($0))" } ?? "CREATE INDEX \(t)_region ON \(t)(id)",
+        ] + viewStatements(spec)
+    }
+
+    /// Brings a file's tables from schema `old` to `new` (a lawful successor): new columns are
+    /// added, and every view and trigger is made again from `new` (choices, lengths, labels).
+    static func upgradeStatements(from old: Schema, to new: Schema) -> [String] {
+        var s: [String] = []
+        for (o, n) in zip(old.kinds, new.kinds) {
+            for f in n.fields.dropFirst(o.fields.count) {
+                s.append("ALTER TABLE \(table(n.kind)) ADD COLUMN \(f.name) \(f.type.sqlType)")
+            }
+            s.append("DROP VIEW IF EXISTS \(n.kind.rawValue)")
+            s += viewStatements(n)
+        }
+        return s
+    }
+
+    /// The view named after the kind and its triggers, which check and capture plain-SQL writes.
+    static func viewStatements(_ spec: KindSpec) -> [String] {
+        let kind = spec.kind
         let t = table(kind)
-        let cols = spec.fields.map { "\($0.name) \($0.type.sqlType)" }.joined(separator: ",\n  ")
         let names = spec.fields.map(\.name)
         let list = names.joined(separator: ", ")
         let k = kind.rawValue
@@ -101,20 +131,11 @@ enum SQLLayout {
         }
         let changed = names.map { "(CASE WHEN NEW.\($0) IS NOT OLD.\($0) THEN '\($0),' ELSE '' END)" }.joined(separator: " || ")
         return [
-            """
-            CREATE TABLE \(t)(
-              rid INTEGER PRIMARY KEY,
-              id TEXT NOT NULL UNIQUE,
-              \(cols),
-              _deleted INTEGER NOT NULL DEFAULT 0,
-              _clock BLOB NOT NULL)
-            """,
-            spec.regionField.map { "CREATE INDEX \(t)_region ON \(t)(\($0))" } ?? "CREATE INDEX \(t)_region ON \(t)(id)",
             "CREATE VIEW \(k) AS SELECT id, \(list) FROM \(t) WHERE _deleted = 0",
             """
             CREATE TRIGGER \(k)_insert INSTEAD OF INSERT ON \(k) BEGIN
               \(idCheck)
-              \(checks(kind, isInsert: true))
+              \(checks(spec))
               INSERT INTO fs_capture(kind, row, op, vals, at)
                 VALUES ('\(k)', \(newID), 'insert', \(jsonNew), \(nowMillis));
               INSERT INTO \(t)(id, \(list), _deleted, _clock)
@@ -125,7 +146,7 @@ enum SQLLayout {
             CREATE TRIGGER \(k)_update INSTEAD OF UPDATE ON \(k) BEGIN
               SELECT RAISE(ABORT, '\(k).id: a record id cannot be changed') WHERE NEW.id IS NOT OLD.id;
               \(immutable)
-              \(checks(kind, isInsert: false))
+              \(checks(spec))
               INSERT INTO fs_capture(kind, row, op, changed, vals, at)
                 SELECT '\(k)', OLD.id, 'update', c, \(jsonNew), \(nowMillis) FROM (SELECT \(changed) AS c) WHERE c != '';
               UPDATE \(t) SET \(names.map { "\($0) = NEW.\($0)" }.joined(separator: ", ")) WHERE id = OLD.id;
@@ -141,9 +162,10 @@ enum SQLLayout {
     }
 
     /// Trigger checks that mirror ``FieldSpec/decode(_:)``, so plain SQL gets the same refusals.
-    static func checks(_ kind: RecordKind, isInsert: Bool) -> String {
+    static func checks(_ spec: KindSpec) -> String {
+        let kind = spec.kind
         var out: [String] = []
-        for f in kind.spec.fields {
+        for f in spec.fields {
             let v = "NEW.\(f.name)"
             let at = "\(kind.rawValue).\(f.name) (\(f.label))"
             func raise(_ why: String, _ cond: String) {
@@ -182,7 +204,6 @@ enum SQLLayout {
                 raise("must be \"lat,lon\"", present + "(typeof(\(v)) != 'text' OR instr(\(v), ',') = 0)")
             }
         }
-        _ = isInsert
         return out.joined(separator: "\n  ")
     }
 }

@@ -91,6 +91,8 @@ public struct SyncReport: Sendable {
     /// The hub answered from a new epoch (it was restored from a backup): everything this
     /// replica holds was offered to it again and pulls went back to where its log ended.
     public var hubRestored = false
+    /// The hub held a newer schema, and this replica took it (changes kept for it merged).
+    public var schemaLearnt: SchemaLearnReport?
     /// Everything was offered and taken, and everything the hub had was received.
     public var complete: Bool { refused.isEmpty && retryLater.isEmpty }
 }
@@ -137,6 +139,8 @@ public final class SyncClient {
     var expectedEpoch: String?
     /// The epoch the last response named.
     var seenEpoch: HubEpoch?
+    /// The schema version the last response named (``SyncProtocol/hubSchemaHeader``).
+    var seenSchema: Int?
 
     public init(replica: Replica, http: CurlHTTPClient = CurlHTTPClient(), options: SyncOptions = SyncOptions()) {
         self.replica = replica
@@ -208,16 +212,35 @@ public final class SyncClient {
         refreshClientReport()
         options.onPhase?("push")
         try push(state, &report)
+        try learnSchema(state, &report)
         refreshClientReport()
         options.onPhase?("pull")
         if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
         try pull(&report)
+        // A push with nothing to send asks nothing: the first answer may come with the pull,
+        // whose changes then merge in place as the schema is taken.
+        try learnSchema(state, &report)
         try local { try replica.recordSyncPhase(pull: true, at: replica.wallClock()) }
     }
 
     /// A response came from another epoch of the hub than the one this replica synced with.
     struct HubRestored: Error {
         let epoch: HubEpoch
+    }
+
+    // MARK: Schema
+
+    /// Takes the hub's schema when it is newer than the one held (docs/operations.md §11): after
+    /// the push (which any schema may make) and before the pull, so what is pulled is read with
+    /// it; changes kept for it merge in place.
+    func learnSchema(_ state: SyncState, _ report: inout SyncReport) throws {
+        guard let v = seenSchema, v > Schema.current.version else { return }
+        let reply = try call(HTTPExchange(method: "GET", url: state.hubURL + "/v1/schema", headers: authHeaders(state)), report: &report)
+        let schema: Schema
+        do { schema = try Schema(document: try decode(reply)) } catch let e as InputError {
+            throw SyncError.badResponse("the hub's schema document is invalid: \(e)")
+        }
+        report.schemaLearnt = try local { try replica.learn(schema) }
     }
 
     // MARK: Pruned history
@@ -465,6 +488,9 @@ public final class SyncClient {
             if let t = reply.headers[SyncProtocol.hubTimeHeader.lowercased()].flatMap(Int64.init), t > 0, t <= HybridTimestamp.maxMillis {
                 let mine = sentAt / 2 + replica.wallClock() / 2
                 offsets.append(t - mine)
+            }
+            if let v = reply.headers[SyncProtocol.hubSchemaHeader.lowercased()].flatMap(Int.init), v >= 1, v <= ChangeCodec.maxSchemaVersion {
+                seenSchema = v
             }
             if let e = reply.headers[SyncProtocol.hubEpochHeader.lowercased()].flatMap(HubEpoch.parse) {
                 seenEpoch = e

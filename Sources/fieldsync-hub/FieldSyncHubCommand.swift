@@ -19,7 +19,7 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
             Everything is kept in one SQLite file (--db), or in PostgreSQL (--store postgres://…) for a county or a province served by \
             several hub processes (docs/deploy.md). Exit codes: 0 ok · 1 not found or refused · 64 usage · 65 bad input · 74 storage error · 78 no hub store at the path given (fieldsync-hub init makes one).
             """,
-        subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self, HubRestored.self])
+        subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self, HubRestored.self, HubSchemaCommand.self])
 
     static func main() async {
         do {
@@ -339,5 +339,52 @@ struct HubInit: AsyncParsableCommand {
         let store = try await hub.open(create: true)
         print("已新建同步中心 made hub \(store.hubName) (\(store.hubSite.hex)) — \(store.location)")
         await store.close()
+    }
+}
+
+// MARK: - schema
+
+struct HubSchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema", abstract: "Show the hub's record schema, or load a newer version (数据结构).",
+        discussion: """
+            The schema is versioned data (docs/operations.md §11): `schema show --json > v2.json`, add fields or \
+            choices at the end, raise "version", then `schema load v2.json`. Only additive changes are taken. A \
+            running hub takes the new version within a second; laptops take it on their next sync.
+            """,
+        subcommands: [Show.self, Load.self], defaultSubcommand: Show.self)
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print the schema the hub holds.")
+        @OptionGroup var hub: HubOptions
+        @Flag(help: "Print the schema document as JSON (what `schema load` reads).") var json = false
+
+        func run() async throws {
+            let store = try await hub.openExisting()
+            defer { Task { await store.close() } }
+            let s = Schema.current
+            if json { Display.printJSON(s.document); return }
+            print("数据结构 schema version \(s.version)")
+            for k in s.kinds { print("  \(k.label) \(k.kind.rawValue): " + k.fields.map { "\($0.name) \($0.label)" }.joined(separator: ", ")) }
+        }
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "load", abstract: "Load a newer schema version from a file (载入新版数据结构).")
+        @OptionGroup var hub: HubOptions
+        @Argument(help: "The schema document (JSON).") var file: String
+
+        func run() async throws {
+            let schema = try readSchemaDocument(file)
+            let store = try await hub.openExisting()
+            let before = Schema.current.version
+            let rep = try await store.learnSchema(schema)
+            await store.close()
+            if rep.to == before {
+                print("同步中心已是数据结构第 \(rep.to) 版 (the hub already holds schema version \(rep.to))")
+            } else {
+                print("已载入数据结构第 \(rep.to) 版 (schema version \(before) → \(rep.to)); 合并了 \(rep.merged) 条此前暂存的变更 (merged \(rep.merged) kept changes), 仍暂存 \(rep.stillPending) 条; 笔记本下次同步时自动取得 (laptops take it on their next sync)")
+            }
+        }
     }
 }

@@ -234,7 +234,7 @@ public enum ChangeCodec {
                 }
                 throw InputError("kind", "unknown record kind \"\(kindText.prefix(60))\"; kinds are " + RecordKind.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            let spec = kind.spec
+            let spec = schema.spec(kind)
             let row = try requiredString(o, "row")
             if let p = RecordID.problem(row, kind: kind) { throw InputError("row", p) }
             let hlcText = try requiredString(o, "hlc")

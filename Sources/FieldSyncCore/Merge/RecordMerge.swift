@@ -43,6 +43,13 @@ public enum RecordMerge {
         public var opened: [String]
         /// Fields whose conflict the change closed.
         public var closed: [String]
+
+        public init(changedNothing: Bool, conflicts: [RowConflict], opened: [String], closed: [String]) {
+            self.changedNothing = changedNothing
+            self.conflicts = conflicts
+            self.opened = opened
+            self.closed = closed
+        }
     }
 
     /// Merges `change` into `state` (``RowState/apply(_:)``) and compares the open conflicts before

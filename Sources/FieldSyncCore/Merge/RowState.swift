@@ -19,17 +19,30 @@ public struct RowState: Sendable, Equatable {
         registers = Array(repeating: FieldRegister(), count: kind.spec.fields.count + 1)
     }
 
+    /// `registers` by field position with `_deleted` last. Fewer registers than the schema has
+    /// fields (a state kept before the schema grew) are widened: new fields start empty.
     public init(kind: RecordKind, registers: [FieldRegister]) {
-        precondition(registers.count == kind.spec.fields.count + 1)
+        let n = kind.spec.fields.count + 1
+        precondition(!registers.isEmpty && registers.count <= n)
         self.kind = kind
-        self.registers = registers
+        if registers.count == n {
+            self.registers = registers
+        } else {
+            var r = Array(registers.dropLast())
+            r += Array(repeating: FieldRegister(), count: n - registers.count)
+            r.append(registers[registers.count - 1])
+            self.registers = r
+        }
     }
 
     @inline(__always) public var deletedSlot: Int { registers.count - 1 }
 
     /// The register position of a field name, `_deleted` included.
     public func slot(_ field: String) -> Int? {
-        field == Self.deletedField ? deletedSlot : kind.spec.fieldIndex(field)
+        if field == Self.deletedField { return deletedSlot }
+        // A state made before this process took a newer schema has no register for its new fields.
+        guard let i = kind.spec.fieldIndex(field), i < deletedSlot else { return nil }
+        return i
     }
 
     public func fieldName(_ slot: Int) -> String {
@@ -70,6 +83,17 @@ public struct RowState: Sendable, Equatable {
             out.append((w.field, registers[s].merge(entry)))
         }
         return Outcome(fields: out)
+    }
+
+    /// After the schema grew: a delete already merged takes its full `rowSeen`, the fields it had
+    /// seen that the older schema did not know included (the entry's value is unchanged).
+    public mutating func widenDeleteContext(of dot: ChangeID, to rowContext: [String: VersionVector]) {
+        let s = deletedSlot
+        guard registers[s].entries.contains(where: { $0.dot == dot && $0.rowContext != nil }) else { return }
+        registers[s] = FieldRegister(entries: registers[s].entries.map { e in
+            e.dot == dot && e.rowContext != nil
+                ? RegisterEntry(dot: e.dot, hlc: e.hlc, context: e.context, value: e.value, rowContext: rowContext) : e
+        })
     }
 
     // MARK: Making local writes

@@ -1,13 +1,54 @@
+import Synchronization
+
 // MARK: - Schema
 
-/// The record schema every replica and the hub agree on, with its version.
+/// The record schema every replica and the hub agree on, with its version: data, not code
+/// (issue 12 point 1, docs/operations.md §11).
 ///
-/// Version 1. Fields are only ever appended, so a field's position never changes meaning.
+/// Version 1 is built in (``builtin``); a later version comes as a schema document
+/// (``init(document:)``) that a hub administrator loads and laptops take on their next sync.
+/// Changes are additive only (``evolutionProblems(from:to:)``): fields are only ever appended,
+/// so a field's position never changes meaning, and a value one version allows every later
+/// version allows.
 public struct Schema: Sendable {
     public let version: Int
     public let kinds: [KindSpec]
 
-    public static let current = Schema(version: 1, kinds: Catalog.kinds)
+    init(version: Int, kinds: [KindSpec]) {
+        self.version = version
+        self.kinds = kinds
+    }
+
+    /// The schema compiled into this release: version 1.
+    public static let builtin = Schema(version: 1, kinds: Catalog.kinds)
+
+    private static let installed = Mutex<Schema>(builtin)
+
+    /// The newest schema this process holds: the built-in one, or a newer one taken from a
+    /// store it opened, a hub it synced with or an administrator (``adopt(_:)``). Forms,
+    /// validation, CSV headers, reports and the console all read it.
+    public static var current: Schema { installed.withLock { $0 } }
+
+    /// Makes `newer` this process's schema when it is newer than the one held and a lawful
+    /// successor of it; true when it was taken. One process only ever moves forward.
+    @discardableResult
+    public static func adopt(_ newer: Schema) throws(InputError) -> Bool {
+        try installed.withLock { (held: inout Schema) throws(InputError) -> Bool in
+            if newer.version == held.version {
+                guard newer.document.compactText == held.document.compactText else {
+                    throw InputError("schema version \(newer.version)", "this FieldSync already holds schema version \(held.version) with other content: a version number names one schema only (give the new one a higher version)")
+                }
+                return false
+            }
+            guard newer.version > held.version else { return false }
+            let problems = evolutionProblems(from: held, to: newer)
+            guard problems.isEmpty else {
+                throw InputError("schema version \(newer.version)", "is not an additive change of version \(held.version): " + problems.joined(separator: "; "))
+            }
+            held = newer
+            return true
+        }
+    }
 
     public func spec(_ kind: RecordKind) -> KindSpec { kinds[kind.ordinal] }
 }

@@ -11,6 +11,9 @@ public enum SyncProtocol {
     public static let clientHeader = "X-FieldSync-Client"
     /// Which life of the hub's store answers, on every response (sync.md §2): ``HubEpoch``.
     public static let hubEpochHeader = "X-FieldSync-Hub-Epoch"
+    /// The schema version the hub holds, on every response (sync.md §2): a laptop holding an
+    /// older one fetches `GET /v1/schema` and takes it before it pulls.
+    public static let hubSchemaHeader = "X-FieldSync-Schema"
     /// Largest request body the hub accepts, compressed and decompressed.
     public static let maxRequestBytes = 8 << 20
     public static let maxDecompressedBytes = 32 << 20

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FieldSyncCore
 import FieldSyncReplica
 import FieldSyncCommandLine
@@ -93,50 +94,55 @@ struct StatusCommand: ParsableCommand {
 }
 
 struct SchemaCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "schema", abstract: "List every record kind, field, type and enumeration with Chinese labels (数据结构).")
-    @Flag(help: "Print as JSON (the format is documented in docs/cli.md).") var json = false
+    static let configuration = CommandConfiguration(
+        commandName: "schema", abstract: "The record schema this laptop holds: kinds, fields, types, choices, Chinese labels (数据结构).",
+        discussion: """
+            The schema is versioned data (docs/operations.md §11): a laptop takes a newer version from its hub on \
+            the next sync; `schema load FILE` takes one by hand (a pilot, or a laptop that cannot reach the hub).
+            """,
+        subcommands: [Show.self, Load.self], defaultSubcommand: Show.self)
 
-    func run() throws {
-        let schema = Schema.current
-        if json { Display.printJSON(schemaJSON(schema)); return }
-        for k in schema.kinds {
-            print("\(k.label) \(k.kind.rawValue)")
-            var t = TextTable(["字段 field", "名称 label", "类型 type", "必填", "说明"])
-            for f in k.fields { t.add([f.name, f.label, f.type.name, f.required ? "是" : "", f.type.formatHint]) }
-            print(t.render())
-            print("")
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "List every record kind, field, type and choice with Chinese labels.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print the schema document as JSON (the format is documented in docs/cli.md; `schema load` reads it).") var json = false
+
+        func run() throws {
+            // The replica's schema when there is one; else the one built into this release.
+            if FileManager.default.fileExists(atPath: global.path) { _ = try global.open() }
+            let schema = Schema.current
+            if json { Display.printJSON(schema.document); return }
+            print("数据结构 schema version \(schema.version)\n")
+            for k in schema.kinds {
+                print("\(k.label) \(k.kind.rawValue)")
+                var t = TextTable(["字段 field", "名称 label", "类型 type", "必填", "说明"])
+                for f in k.fields { t.add([f.name, f.label, f.type.name, f.required ? "是" : "", f.type.formatHint]) }
+                print(t.render())
+                print("")
+            }
         }
     }
 
-    func schemaJSON(_ s: Schema) -> JSONValue {
-        .object(JSONObject([
-            ("version", .int(Int64(s.version))),
-            ("kinds", .array(s.kinds.map { k in
-                .object(JSONObject([
-                    ("kind", .string(k.kind.rawValue)), ("label", .string(k.label)),
-                    ("regionField", k.regionField.map { .string($0) } ?? .null),
-                    ("idFormat", .string(k.kind == .region ? "division code (6, 9 or 12 digits)" : "32 lowercase hex digits")),
-                    ("fields", .array(k.fields.map(fieldJSON))),
-                ]))
-            })),
-        ]))
-    }
+    struct Load: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load", abstract: "Take a newer schema version from a file (载入新版数据结构).",
+            discussion: "Only additive changes are taken (new fields, new choices, longer maximums); changes kept for it merge in place.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The schema document (JSON, as `fieldsync-hub schema show --json` prints it).") var file: String
+        @Flag(help: "Print the result as JSON.") var json = false
 
-    func fieldJSON(_ f: FieldSpec) -> JSONValue {
-        var o: JSONObject = ["name": .string(f.name), "label": .string(f.label), "type": .string(f.type.name), "required": .bool(f.required)]
-        switch f.type {
-        case .text(let n): o["maxLength"] = .int(Int64(n))
-        case .longText: o["maxBytes"] = .int(Int64(FieldType.longTextMaxBytes))
-        case .integer(let r): o["min"] = .int(r.lowerBound); o["max"] = .int(r.upperBound)
-        case .money: o["unit"] = "分 (fen)"; o["min"] = .int(0)
-        case .choice(let v), .choices(let v): o["values"] = .array(v.map { .string($0) })
-        case .regionCode(let l): o["digits"] = .array(l.sorted().map { .int(Int64($0)) })
-        case .reference(let k): o["references"] = .string(k.rawValue)
-        case .date: o["format"] = "YYYY-MM-DD"
-        case .geo: o["format"] = "lat,lon"
-        case .bool: break
+        func run() throws {
+            let schema = try readSchemaDocument(file)
+            let r = try global.open()
+            let before = Schema.current.version
+            let rep = try r.learn(schema)
+            if json {
+                Display.printJSON(["from": .int(Int64(before)), "to": .int(Int64(rep.to)), "merged": .int(Int64(rep.merged)), "stillPending": .int(Int64(rep.stillPending))])
+            } else if rep.to == before {
+                print("已是数据结构第 \(rep.to) 版 (schema version \(rep.to) is already held)")
+            } else {
+                print("已载入数据结构第 \(rep.to) 版 (schema version \(before) → \(rep.to)); 合并了 \(rep.merged) 条此前暂存的变更 (merged \(rep.merged) kept changes), 仍暂存 \(rep.stillPending) 条")
+            }
         }
-        if !f.help.isEmpty { o["help"] = .string(f.help) }
-        return .object(o)
     }
 }

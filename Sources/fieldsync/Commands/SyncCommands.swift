@@ -90,6 +90,9 @@ struct SyncCommand: ParsableCommand {
             if report.siteRenewed {
                 print("⚠ 本机的数据文件有另一份副本用过同样的编号：已换用新编号，\(report.remade) 条修改已用新编号重新记录，不会丢失 (another copy of this replica used its ids; \(report.remade) edits re-made under a new site id)")
             }
+            if let l = report.schemaLearnt, l.to > l.from {
+                print("已从同步中心取得数据结构第 \(l.to) 版 (took schema version \(l.to) from the hub; was \(l.from)); 此前暂存的 \(l.merged) 条变更已合并")
+            }
             if report.hubRestored {
                 print("⚠ 同步中心已从备份恢复：本机已把全部记录重新上传，补回中心丢失的部分 (the hub was restored from a backup; everything here was offered to it again)")
             }
@@ -116,6 +119,8 @@ struct SyncCommand: ParsableCommand {
             ("clockSetBack", .bool(r.clockSetBack)), ("hubOffsetMs", r.hubOffsetMs.map { .int($0) } ?? .null),
             ("restamped", .int(Int64(r.restamped))), ("hubRestored", .bool(r.hubRestored)), ("siteRenewed", .bool(r.siteRenewed)),
             ("remade", .int(Int64(r.remade))),
+            ("schema", .int(Int64(Schema.current.version))),
+            ("schemaLearnt", r.schemaLearnt.map { ["from": .int(Int64($0.from)), "to": .int(Int64($0.to)), "merged": .int(Int64($0.merged))] } ?? .null),
         ]))
     }
 }

@@ -1,0 +1,98 @@
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncReplica
+import Foundation
+import PostgresNIO
+
+// MARK: - The schema in PostgreSQL
+
+/// The PostgreSQL store keeps the schema document in `hub_meta` (`schema`, `schema_version`), as
+/// the SQLite hub keeps it in `fs_meta`; loading a newer one adds columns and merges the changes
+/// kept for it (`hub_pending`) in place, by the same rules (Schema.target, RecordMerge).
+extension PostgresHubStore {
+    static func storedSchema(_ pg: PG) async throws -> Schema {
+        guard let r = try await pg.one("SELECT value FROM hub_meta WHERE key = 'schema'") else { return .builtin }
+        do { return try Schema(documentText: try r.text(0)) } catch {
+            throw ReplicaError.storage("the schema kept in hub_meta does not read: \(error)")
+        }
+    }
+
+    /// The newer of the store's schema and this process's, for both (run when opened).
+    func reconcileSchema() async throws {
+        let stored = try await read { pg in try await Self.storedSchema(pg) }
+        if stored.version > Schema.current.version {
+            try Schema.adopt(stored)
+            _ = try await mergePending(from: Schema.current.version)
+        } else if stored.version < Schema.current.version {
+            _ = try await learnSchema(Schema.current)
+        }
+    }
+
+    public func refreshSchema() async {
+        guard schemaWatch.due() else { return }
+        guard let v = try? await read({ pg in try await pg.one("SELECT value FROM hub_meta WHERE key = 'schema_version'").map { Int(try $0.text(0)) ?? 1 } ?? 1 }),
+              v > Schema.current.version else { return }
+        do { try await reconcileSchema() } catch { logger.error("cannot take schema version \(v) from the database: \(error)") }
+    }
+
+    public func learnSchema(_ schema: Schema) async throws -> SchemaLearnReport {
+        let from = try await transaction { pg -> Int in
+            // One loader at a time, and pushes wait: the columns and the document change together.
+            try await pg.exec("SELECT pg_advisory_xact_lock(2026120201)")
+            let stored = try await Self.storedSchema(pg)
+            let target: Schema
+            do throws(InputError) { target = try Schema.target(stored: stored, held: .current, offered: schema) } catch { throw ReplicaError.invalidInput(error) }
+            guard target.version > stored.version else { return stored.version }
+            for (o, n) in zip(stored.kinds, target.kinds) {
+                for f in n.fields.dropFirst(o.fields.count) {
+                    try await pg.exec("ALTER TABLE \(PostgresSchema.kindTable(n.kind)) ADD COLUMN IF NOT EXISTS \(f.name) \(PostgresSchema.columnType(f.type))")
+                }
+            }
+            try await pg.exec("""
+                INSERT INTO hub_meta(key, value) VALUES ('schema', $1), ('schema_version', $2)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """, [.text(target.document.compactText), .text(String(target.version))])
+            return stored.version
+        }
+        let stored = try await read { pg in try await Self.storedSchema(pg) }
+        try Schema.adopt(stored)
+        return try await mergePending(from: from)
+    }
+
+    /// Merges the writes of kept changes that this process's schema now reads, as the replica
+    /// does (Replica.mergePending): again from the logged text, duplicates counting nothing.
+    func mergePending(from version: Int) async throws -> SchemaLearnReport {
+        let schema = Schema.current
+        return try await transaction { pg in
+            var merged = 0, still = 0
+            for r in try await pg.rows("SELECT p.seq, c.body FROM hub_pending p JOIN hub_change c ON c.seq = p.seq ORDER BY p.seq FOR UPDATE OF p") {
+                let seq = try r.int(0)
+                guard let c = try? ChangeCodec.decode(try JSONValue.parse(try r.text(1)), schema: schema) else {
+                    still += 1
+                    continue
+                }
+                var rec = try await PostgresRecords.load(pg, c.kind, [c.row], lock: true)[c.row]
+                    ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
+                if rec.state.registers.count != c.kind.spec.fields.count + 1 { rec.state = RowState(kind: c.kind, registers: rec.state.registers) }
+                let before = rec.state.conflicts
+                _ = RecordMerge.merge(&rec.state, c)
+                if c.deletes, let rc = c.rowContext { rec.state.widenDeleteContext(of: c.id, to: rc) }
+                try await PostgresRecords.store(pg, [rec])
+                let after = rec.state.conflicts
+                let was = Set(before.map(\.field)), now = Set(after.map(\.field))
+                if !before.isEmpty || !after.isEmpty {
+                    try await PostgresRecords.syncConflicts(pg, kind: c.kind, row: c.row, RecordMerge.Result(
+                        changedNothing: false, conflicts: after, opened: after.map(\.field).filter { !was.contains($0) },
+                        closed: before.map(\.field).filter { !now.contains($0) }))
+                }
+                if c.hasPending {
+                    still += 1
+                } else {
+                    try await pg.exec("DELETE FROM hub_pending WHERE seq = $1", [.int(seq)])
+                    merged += 1
+                }
+            }
+            return SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+        }
+    }
+}

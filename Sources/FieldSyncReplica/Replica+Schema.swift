@@ -1,0 +1,137 @@
+import FieldSyncCore
+import GRDB
+
+// MARK: - The schema a replica holds
+
+/// What learning a schema did.
+public struct SchemaLearnReport: Sendable, Equatable {
+    /// The version held before and after.
+    public var from: Int
+    public var to: Int
+    /// Changes kept for a newer schema whose writes merged now, and those still waiting (made
+    /// with a schema newer still).
+    public var merged: Int
+    public var stillPending: Int
+
+    public init(from: Int, to: Int, merged: Int, stillPending: Int) {
+        self.from = from
+        self.to = to
+        self.merged = merged
+        self.stillPending = stillPending
+    }
+}
+
+extension Replica {
+    /// The schema document this file holds (`fs_meta.schema`); the built-in one for a file that
+    /// never held another.
+    static func storedSchema(_ db: Database) throws -> Schema {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM fs_meta WHERE key = 'schema'") else { return .builtin }
+        do {
+            return try Schema(documentText: text)
+        } catch {
+            throw ReplicaError.storage("the schema kept in this file does not read: \(error)")
+        }
+    }
+
+    /// The version of the schema this file holds.
+    public func schemaVersion() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT value FROM fs_meta WHERE key = 'schema_version'") ?? 1 }
+    }
+
+    /// Makes the file and this process hold the same schema, the newer of the two: a file kept
+    /// by a newer schema teaches it to the process; a process that already took a newer one
+    /// (from a hub, another store) brings the file up to it. Then changes kept for a schema now
+    /// known merge in place. Run when a replica is opened, and by ``refreshSchema()``.
+    @discardableResult
+    func reconcileSchema() throws -> SchemaLearnReport? {
+        let stored = try read { db in try Self.storedSchema(db) }
+        let current = Schema.current
+        if stored.version > current.version {
+            try Self.storage { try Schema.adopt(stored) }
+            return try mergePending(from: current.version)
+        }
+        if stored.version < current.version {
+            return try learn(current)
+        }
+        // Same version: the same schema, or two different ones sharing a number.
+        if stored.version > 1 { try Self.storage { try Schema.adopt(stored) } }
+        return nil
+    }
+
+    /// Checks whether another process (an administrator's `schema load`, the daemon) stored a
+    /// newer schema in this file since it was opened, and takes it. One small read.
+    @discardableResult
+    public func refreshSchema() throws -> SchemaLearnReport? {
+        let v = try schemaVersion()
+        guard v != Schema.current.version else { return nil }
+        return try reconcileSchema()
+    }
+
+    /// Takes a newer schema (a lawful, additive successor of the one held): new columns, views
+    /// and triggers are made in one transaction, this process takes the schema, and changes kept
+    /// for it merge in place — without downloading anything again. Taking the version already
+    /// held does nothing; an older one is refused.
+    @discardableResult
+    public func learn(_ schema: Schema) throws -> SchemaLearnReport {
+        let stored = try read { db in try Self.storedSchema(db) }
+        let target: Schema
+        do { target = try Schema.target(stored: stored, held: .current, offered: schema) } catch { throw ReplicaError.invalidInput(error) }
+        if target.version > stored.version {
+            // The columns first: until the process takes the schema it reads the older columns only.
+            try write { db in
+                for s in SQLLayout.upgradeStatements(from: stored, to: target) { try db.execute(sql: s) }
+                try db.execute(sql: "INSERT OR REPLACE INTO fs_meta(key, value) VALUES ('schema', ?), ('schema_version', ?)",
+                               arguments: [target.document.compactText, target.version])
+            }
+        }
+        try Self.storage { try Schema.adopt(target) }
+        return try mergePending(from: stored.version)
+    }
+
+    /// Merges what changes kept for a newer schema carry that this process's schema now reads
+    /// (``Change/pending``): each is read again from its logged text, its writes merge into its
+    /// record (writes merged before are duplicates, so nothing counts twice), a delete's
+    /// `rowSeen` of the newly known fields joins its register, and the change leaves
+    /// `fs_pending` unless it still carries writes of a schema newer still.
+    func mergePending(from version: Int) throws -> SchemaLearnReport {
+        let schema = Schema.current
+        return try write { db in
+            var merged = 0, still = 0
+            let rows = try Row.fetchAll(db, sql: "SELECT p.seq, c.body FROM fs_pending p JOIN fs_change c ON c.seq = p.seq ORDER BY p.seq")
+            var report = ApplyReport()
+            for r in rows {
+                let seq: Int64 = r[0]
+                let body: String = r[1]
+                let c: Change
+                do {
+                    c = try ChangeCodec.decode(try JSONValue.parse(body), schema: schema)
+                } catch {
+                    still += 1
+                    continue
+                }
+                var row = try loadRow(db, c.kind, c.row)
+                let before = row.state.conflicts
+                _ = RecordMerge.merge(&row.state, c)
+                if c.deletes, let rc = c.rowContext { row.state.widenDeleteContext(of: c.id, to: rc) }
+                try storeRow(db, &row)
+                // Conflicts are read again from the whole state: a delete that now covers more
+                // (or fewer) fields changes the record's delete-versus-edit conflict too.
+                let after = row.state.conflicts
+                let was = Set(before.map(\.field)), now = Set(after.map(\.field))
+                if !before.isEmpty || !after.isEmpty {
+                    let result = RecordMerge.Result(changedNothing: false, conflicts: after,
+                                                    opened: after.map(\.field).filter { !was.contains($0) },
+                                                    closed: before.map(\.field).filter { !now.contains($0) })
+                    try syncConflicts(db, kind: c.kind, row: c.row, result, report: &report)
+                }
+                if c.hasPending {
+                    still += 1
+                } else {
+                    try db.execute(sql: "DELETE FROM fs_pending WHERE seq = ?", arguments: [seq])
+                    merged += 1
+                }
+            }
+            return SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+        }
+    }
+}

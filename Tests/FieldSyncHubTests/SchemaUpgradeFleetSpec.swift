@@ -1,0 +1,149 @@
+import FieldSyncCore
+import FieldSyncTestSupport
+import Foundation
+import GRDB
+import Testing
+
+/// Issue 12 points 1 and 2, as a county lives it (docs/operations.md §11): laptops on schema 1
+/// and 2 and a hub that starts on 1 and is upgraded while it runs; edits of the new fields are
+/// relayed through old laptops by the hub and by USB stick. Every part is a real process, so
+/// that each holds its own schema (a test process that took schema 2 would hold it for every
+/// later test). After everyone has schema 2, every replica holds the same records and
+/// conflicts and nothing anyone wrote is lost.
+@Suite(.serialized) struct SchemaUpgradeFleetSpec {
+    static let v2 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/schema/schema-v2-example.json").path
+
+    @Test(arguments: StoreKind.available) func aMixedFleetConvergesOnceEveryoneHasTheNewSchema(kind: StoreKind) async throws {
+        let dir = TempDir()
+        let store = kind == .sqlite ? dir.file("hub.sqlite") : try await StoreKind.freshDatabase().description
+        let hub = try HubProcess(db: store, log: dir.file("hub.log"))
+        let a = try Laptop(dir, "新版笔记本", author: "王芳")  // takes schema 2 by hand, before the hub
+        let b = try Laptop(dir, "旧版笔记本", author: "李明")
+        let c = try Laptop(dir, "村委会", author: "赵主任")
+        for l in [a, b, c] { try l.enroll(hub, scope: village1) }
+
+        let loaded = try a.run(["schema", "load", Self.v2, "--json"])
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        #expect(try JSONValue.parse(loaded.stdout)["to"]?.intValue == 2)
+        // A schema-1 laptop refuses what it does not know when typed by hand, and says why.
+        let refused = try b.run(["record", "add", "dispute", "--json", #"{"village":"520221105201","category":"邻里纠纷","parties":"甲与乙","summary":"s","reported_on":"2026-11-20","status":"司法确认"}"#])
+        #expect(refused.status != 0 && refused.stderr.contains("司法确认"), "\(refused.stderr)")
+
+        // D1: made on schema 2 with a new choice and new fields. D2: made on schema 1.
+        let d1 = try a.add("dispute", #"{"village":"520221105201","category":"邻里纠纷","parties":"张三与李四","summary":"宅基地边界","reported_on":"2026-11-20","status":"司法确认","mediation_fee_fen":5000,"court_confirmed_on":"2026-11-25"}"#)
+        let d2 = try b.add("dispute", disputeJSON(parties: "王五与赵六"))
+        let d3 = try a.add("dispute", disputeJSON(parties: "孙七与周八"))
+        for l in [a, b, c, a] { #expect(try l.sync().status == 0) }
+        // The old laptops keep what they cannot read and show what they can.
+        let seenByB = try record(b, d1)
+        #expect(seenByB?["fields"]?["parties"]?.stringValue == "张三与李四")
+        #expect(seenByB?["fields"]?["mediation_fee_fen"] == nil, "a schema-1 laptop shows no field it does not know")
+        #expect(try pending(b) >= 1)
+
+        // While the hub is still on 1: an old laptop edits a known field of D1; the new laptop
+        // edits the new field and hands the edit over on a USB stick to an old laptop, which
+        // relays it to the hub; and D2 is edited (new field) and deleted concurrently.
+        try b.edit(d1, #"{"parties":"张三与李四（邻居）"}"#)
+        try a.edit(d1, #"{"mediation_fee_fen":6000}"#)
+        try a.edit(d2, #"{"mediation_fee_fen":100}"#)
+        // D3: the new laptop sets a new field and then deletes the record, having seen its own
+        // edit: no conflict, once the old laptops read what the delete had seen.
+        try a.edit(d3, #"{"mediation_fee_fen":300}"#)
+        #expect(try a.run(["record", "delete", d3]).status == 0)
+        let stick = dir.file("usb.fsb")
+        #expect(try a.run(["bundle", "export", stick]).status == 0)
+        let imported = try c.run(["bundle", "import", stick, "--json"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(try b.run(["record", "delete", d2]).status == 0)
+        for l in [b, c] { #expect(try l.sync().status == 0) }
+
+        // The administrator loads schema 2 while the hub runs; it takes it within a second.
+        let adminLoad = try runCLI(["schema", "load", "--store", store, Self.v2], binary: "fieldsync-hub")
+        #expect(adminLoad.status == 0, "\(adminLoad.stderr)")
+        #expect(adminLoad.stdout.contains("2"), "\(adminLoad.stdout)")
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+
+        // Old laptops take schema 2 on their next sync and merge what they kept, in place.
+        for l in [b, c] {
+            let r = try l.sync()
+            #expect(r.status == 0, "\(r.stderr)")
+            let j = try JSONValue.parse(r.stdout)
+            #expect(j["schemaLearnt"]?["to"]?.intValue == 2, "\(l.name) did not take schema 2: \(r.stdout)")
+            #expect(j["schema"]?.intValue == 2)
+            #expect(try pending(l) == 0, "\(l.name) still keeps changes it cannot read")
+        }
+        let newcomer = try Laptop(dir, "新配发的笔记本", author: "陈书记")
+        try newcomer.enroll(hub, scope: village1)
+        for _ in 0..<2 { for l in [a, b, c, newcomer] { #expect(try l.sync().status == 0) } }
+
+        // Everyone holds the same records and conflicts, and every write is there.
+        let want = try a.state(village: village1)
+        for l in [b, c, newcomer] { #expect(try l.state(village: village1) == want, "\(l.name) differs from \(a.name)") }
+        let one = try record(newcomer, d1)
+        #expect(one?["fields"]?["status"]?.stringValue == "司法确认")
+        #expect(one?["fields"]?["mediation_fee_fen"]?.intValue == 6000, "the edit relayed by USB and an old laptop is lost")
+        #expect(one?["fields"]?["court_confirmed_on"]?.stringValue == "2026-11-25")
+        #expect(one?["fields"]?["parties"]?.stringValue == "张三与李四（邻居）")
+        let conflicts = try JSONValue.parse(try newcomer.run(["conflicts", "list", "--json"]).stdout).arrayValue ?? []
+        #expect(conflicts.contains { $0["row"]?.stringValue == d2 && $0["field"]?.stringValue == "_record" },
+                "the delete that missed the new field's edit is a delete-versus-edit conflict: \(conflicts)")
+        #expect(!conflicts.contains { $0["row"]?.stringValue == d3 }, "a delete that had seen the new field's edit is no conflict: \(conflicts)")
+        // The hub's device list shows each laptop's schema.
+        let devices = try hub.devices().arrayValue ?? []
+        #expect(devices.count == 4 && devices.allSatisfy { $0["clientSchema"]?.intValue == 2 }, "\(devices)")
+    }
+
+    @Test func aSchemaEditThatIsNotAdditiveIsRefusedWithTheReason() throws {
+        let dir = TempDir()
+        let a = try Laptop(dir, "笔记本", author: "王芳")
+        var doc = try JSONValue.parse(try String(contentsOfFile: Self.v2, encoding: .utf8))
+        func edited(_ change: (inout [JSONValue]) -> Void) throws -> String {
+            var o = doc.objectValue!
+            var kinds = o["kinds"]!.arrayValue!
+            change(&kinds)
+            o["kinds"] = .array(kinds)
+            let path = dir.file("edited-\(UInt32.random(in: 0...UInt32.max)).json")
+            try JSONValue.object(o).prettyText.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        func field(_ kinds: inout [JSONValue], _ kind: Int, _ i: Int, _ change: (inout JSONObject) -> Void) {
+            var k = kinds[kind].objectValue!
+            var fs = k["fields"]!.arrayValue!
+            var f = fs[i].objectValue!
+            change(&f)
+            fs[i] = .object(f)
+            k["fields"] = .array(fs)
+            kinds[kind] = .object(k)
+        }
+        let cases: [(String, String)] = [
+            (try edited { field(&$0, 1, 2) { $0["type"] = "long_text"; $0["maxLength"] = nil } }, "its type cannot change"),
+            (try edited { field(&$0, 1, 3) { $0["name"] = "summary_text" } }, "never renamed"),
+            (try edited { field(&$0, 1, 7) { $0["values"] = ["受理", "调解中", "已化解"] } }, "choices can only be added at the end"),
+            (try edited { field(&$0, 1, 2) { $0["maxLength"] = 10 } }, "maximum length can only grow"),
+            (try edited { field(&$0, 1, 11) { $0["required"] = true } }, "cannot be required"),
+            (try edited { $0.remove(at: 5) }, "must list this release's record kinds"),
+        ]
+        for (path, reason) in cases {
+            let r = try a.run(["schema", "load", path])
+            #expect(r.status != 0 && r.stderr.contains(reason), "\(reason): \(r.stderr)")
+        }
+        // Nothing was taken: the laptop still holds schema 1, and the lawful document loads.
+        #expect(try a.run(["schema", "--json"]).stdout.contains("\"version\": 1"))
+        doc = .null
+        #expect(try a.run(["schema", "load", Self.v2]).status == 0)
+        #expect(try a.run(["schema", "--json"]).stdout.contains("\"version\": 2"))
+    }
+
+    func record(_ l: Laptop, _ id: String) throws -> JSONValue? {
+        let all = try JSONValue.parse(try l.run(["record", "list", "dispute", "--deleted", "--json"]).stdout).arrayValue ?? []
+        return all.first { $0["id"]?.stringValue == id }
+    }
+
+    /// Changes a laptop keeps for a schema it does not hold, read straight from its file.
+    func pending(_ l: Laptop) throws -> Int {
+        let q = try DatabaseQueue(path: l.db)
+        defer { try? q.close() }
+        return try q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM fs_pending") ?? 0 }
+    }
+}
