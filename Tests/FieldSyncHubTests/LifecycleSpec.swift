@@ -206,19 +206,32 @@ import Testing
         #expect(try stay.run(["record", "delete", doomed]).status == 0)
         for i in 0..<30 { _ = try stay.add("visit", #"{"village":"520221105201","cadre_name":"李明","visit_date":"2026-11-21","visit_kind":"回访","household_head":"户\#(i)"}"#) }
         #expect(try stay.sync().status == 0)
+        // And a schema change: the hub takes version 2, the laptop at home takes it from the hub
+        // and fills in a new field (docs/operations.md §11).
+        let load = try runCLI(["schema", "load", "--store", hub.db, SchemaUpgradeFleetSpec.v2], binary: "fieldsync-hub")
+        #expect(load.status == 0, "\(load.stderr)")
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(try stay.sync().status == 0)
+        try stay.edit(kept, #"{"mediation_fee_fen":800}"#)
+        #expect(try stay.sync().status == 0)
         // The hub's history before now is compacted: pulls from before it must take a snapshot.
-        let hubFile = try Replica.open(path: hub.db)
-        try hubFile.database.write { db in
+        // (Read with SQLite alone: a Replica opened here would take the file's schema 2 for
+        // the whole test process.)
+        let hubFile = try DatabaseQueue(path: hub.db)
+        try hubFile.write { db in
             try db.execute(sql: "UPDATE fs_meta SET value = (SELECT max(seq) FROM fs_change) WHERE key = 'hub_horizon'")
         }
+        try hubFile.close()
         let back = try away.sync()
         let report = try JSONValue.parse(back.stdout)
         #expect(back.status == 0 && report["pushed"] == .int(2) && (report["snapshotPages"]?.intValue ?? 0) > 0, "pushed its own work first, then a snapshot: \(back.stdout) \(back.stderr)")
+        #expect(report["schemaLearnt"]?["to"] == .int(2), "took the schema changed while it was away: \(back.stdout)")
         #expect(try away.run(["record", "get", mine]).status == 0, "its own new record is kept")
         let deleted = try JSONValue.parse(try away.run(["record", "get", doomed, "--json"]).stdout)
         #expect(deleted["deleted"] == .bool(true), "the deletion made meanwhile arrived: \(deleted)")
         let k = try JSONValue.parse(try away.run(["record", "get", kept, "--json"]).stdout)
-        #expect(k["fields"]?["status"] == .string("已化解") && k["fields"]?["mediator_name"] == .string("王芳"), "both edits of the kept record: \(k)")
+        #expect(k["fields"]?["status"] == .string("已化解") && k["fields"]?["mediator_name"] == .string("王芳") && k["fields"]?["mediation_fee_fen"] == .int(800),
+                "every edit of the kept record, the new field's too: \(k)")
         #expect(try away.state(village: "520221105201").count == 4)
         #expect(try stay.sync().status == 0)
         #expect(try away.state(village: "520221105201") == stay.state(village: "520221105201"), "both laptops equal")
