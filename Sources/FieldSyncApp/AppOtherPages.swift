@@ -151,7 +151,7 @@ extension AppPages {
         try state.with { r in
             let imported: HTML = AppRequest.query(request, "imported").map { AppLayout.notice("ok", "已导入数据包：\($0)", id: "imported") } ?? .empty
             let csvDone: HTML = AppRequest.query(request, "csv").map { AppLayout.notice("ok", "已导入台账：\($0)", id: "csv-imported") } ?? .empty
-            let kinds = [RecordKind.visit, .dispute, .project, .household, .cadre].map { k -> HTML in
+            let kinds = RecordKind.listed.map { k -> HTML in
                 "<li><a href=\"/records/\(k.rawValue)/export.csv\" id=\"csv-\(k.rawValue)\">\(k.spec.label)（全部）</a></li>"
             }
             let body: HTML = """
@@ -171,7 +171,7 @@ extension AppPages {
                 有“编号”列的行更新该记录；没有编号时，按“同一条记录”的字段认出已有记录（走访：村、户主、走访日期、走访方式；纠纷：村、当事人、受理日期；项目：村、项目名称；农户：村、户主姓名；干部：驻点、姓名），所以同一个文件导入两次不会重复。</p>
                 <form method="post" action="/files/csv" enctype="multipart/form-data" class="filters" id="csv-form">
                   <input type="hidden" name="csrf" value="\(s.csrf)">
-                  <label>记录种类 <select name="kind" id="csv-kind">\(HTML.join([RecordKind.visit, .dispute, .project, .household, .cadre].map { "<option value=\"\($0.rawValue)\">\($0.spec.label)</option>" as HTML }))</select></label>
+                  <label>记录种类 <select name="kind" id="csv-kind">\(HTML.join(RecordKind.listed.map { "<option value=\"\($0.rawValue)\">\($0.spec.label)</option>" as HTML }))</select></label>
                   <label>CSV 文件（UTF-8 或 GB18030）<input type="file" name="csv" id="csv-file" accept=".csv,text/csv" required></label>
                   <button type="submit" class="primary" id="csv-preview">预览</button>
                 </form>

@@ -82,7 +82,7 @@ struct AppPages: Sendable {
             let st = try r.status()
             let f = try frame(r, s)
             let sync = try r.syncState()
-            let cards = [RecordKind.visit, .dispute, .project, .household, .cadre].map { k -> HTML in
+            let cards = RecordKind.listed.map { k -> HTML in
                 let n = st.records.first { $0.kind == k }?.live ?? 0
                 return "<a class=\"card\" href=\"/records/\(k.rawValue)\" id=\"card-\(k.rawValue)\"><div class=\"n\">\(n)</div><div class=\"l\">\(k.spec.label)</div></a>"
             }
@@ -93,7 +93,7 @@ struct AppPages: Sendable {
                 let link = d.record.map { "/record/\(WebURL.encode($0))/edit?draft=\(d.key)" } ?? "/records/\(d.kind.rawValue)/new?draft=\(d.key)"
                 return "<tr><td>\(d.kind.spec.label) · \(what)</td><td>\(ConflictHTML.clip(preview, 60))</td><td>\(AppLayout.time(d.updated))</td><td><a href=\"\(link)\" class=\"resume\">继续填写</a></td></tr>"
             }
-            let new = [RecordKind.visit, .dispute, .project, .household].map { k -> HTML in
+            let new = ([RecordKind.visit, .dispute, .project, .household] + RecordKind.added).map { k -> HTML in
                 "<a class=\"button primary\" href=\"/records/\(k.rawValue)/new\" id=\"new-\(k.rawValue)\">新建\(k.spec.label)</a>"
             }
             let body: HTML = """

@@ -10,6 +10,12 @@ import PostgresNIO
 /// the SQLite hub keeps it in `fs_meta`; loading a newer one adds columns and merges the changes
 /// kept for it (`hub_pending`) in place, by the same rules (Schema.target, RecordMerge).
 extension PostgresHubStore {
+    /// A field's column, text compared byte for byte as in every table (PostgresSchema).
+    static func column(_ t: FieldType) -> String {
+        let c = PostgresSchema.columnType(t)
+        return c == "text" ? "text COLLATE \"C\"" : c
+    }
+
     static func storedSchema(_ pg: PG) async throws -> Schema {
         guard let r = try await pg.one("SELECT value FROM hub_meta WHERE key = 'schema'") else { return .builtin }
         do { return try Schema(documentText: try r.text(0)) } catch {
@@ -45,8 +51,14 @@ extension PostgresHubStore {
             guard target.version > stored.version else { return stored.version }
             for (o, n) in zip(stored.kinds, target.kinds) {
                 for f in n.fields.dropFirst(o.fields.count) {
-                    try await pg.exec("ALTER TABLE \(PostgresSchema.kindTable(n.kind)) ADD COLUMN IF NOT EXISTS \(f.name) \(PostgresSchema.columnType(f.type))")
+                    try await pg.exec("ALTER TABLE \(PostgresSchema.kindTable(n.kind)) ADD COLUMN IF NOT EXISTS \(f.name) \(Self.column(f.type))")
                 }
+            }
+            for n in target.kinds.dropFirst(stored.kinds.count) {
+                let t = PostgresSchema.kindTable(n.kind)
+                let cols = n.fields.map { "\($0.name) \(Self.column($0.type))" }.joined(separator: ", ")
+                try await pg.exec("CREATE TABLE IF NOT EXISTS \(t)(id text COLLATE \"C\" PRIMARY KEY, \(cols), _deleted smallint NOT NULL DEFAULT 0, _clock bytea NOT NULL)")
+                if let rf = n.regionField { try await pg.exec("CREATE INDEX IF NOT EXISTS \(t)_region ON \(t)(\(rf))") }
             }
             try await pg.exec("""
                 INSERT INTO hub_meta(key, value) VALUES ('schema', $1), ('schema_version', $2)

@@ -44,6 +44,10 @@ extension RecordImport {
         case .household: return ["village", "head_name"]
         case .cadre: return ["village", "name"]
         case .region: return []  // a region's id is its code, always given
+        default:
+            // A kind a later schema added: its place and its required fields.
+            let spec = kind.spec
+            return [spec.regionField].compactMap { $0 } + spec.fields.filter { $0.required && $0.name != spec.regionField }.map(\.name)
         }
     }
 

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import Foundation
 import GRDB
 
 // MARK: - The schema a replica holds
@@ -22,6 +23,23 @@ public struct SchemaLearnReport: Sendable, Equatable {
 }
 
 extension Replica {
+    /// Takes the schema a replica file holds into this process before anything else reads the
+    /// schema — a command line's arguments name kinds and fields a newer schema added. Read
+    /// only; a file that is missing or unreadable is left to ``open(path:custody:migrations:)``
+    /// to report.
+    public static func adoptStoredSchema(path: String) {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        var c = Configuration()
+        c.readonly = true
+        guard let q = try? DatabaseQueue(path: path, configuration: c) else { return }
+        defer { try? q.close() }
+        guard let stored = try? q.read({ db -> Schema? in
+            guard try db.tableExists("fs_meta") else { return nil }
+            return try storedSchema(db)
+        }) else { return }
+        _ = try? Schema.adopt(stored)
+    }
+
     /// The schema document this file holds (`fs_meta.schema`); the built-in one for a file that
     /// never held another.
     static func storedSchema(_ db: Database) throws -> Schema {

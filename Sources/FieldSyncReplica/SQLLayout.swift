@@ -106,6 +106,7 @@ enum SQLLayout {
             s.append("DROP VIEW IF EXISTS \(n.kind.rawValue)")
             s += viewStatements(n)
         }
+        for n in new.kinds.dropFirst(old.kinds.count) { s += kindStatements(n) }
         return s
     }
 

@@ -217,9 +217,6 @@ public final class SyncClient {
         options.onPhase?("pull")
         if report.complete { try local { try replica.recordSyncPhase(pull: false, at: replica.wallClock()) } }
         try pull(&report)
-        // A push with nothing to send asks nothing: the first answer may come with the pull,
-        // whose changes then merge in place as the schema is taken.
-        try learnSchema(state, &report)
         try local { try replica.recordSyncPhase(pull: true, at: replica.wallClock()) }
     }
 
@@ -231,8 +228,8 @@ public final class SyncClient {
     // MARK: Schema
 
     /// Takes the hub's schema when it is newer than the one held (docs/operations.md §11): after
-    /// the push (which any schema may make) and before the pull, so what is pulled is read with
-    /// it; changes kept for it merge in place.
+    /// the push (which any schema may make) and before reading any page pulled, so what is pulled
+    /// is read with it; changes kept for it merge in place. Nothing when the hub holds no newer one.
     func learnSchema(_ state: SyncState, _ report: inout SyncReport) throws {
         guard let v = seenSchema, v > Schema.current.version else { return }
         let reply = try call(HTTPExchange(method: "GET", url: state.hubURL + "/v1/schema", headers: authHeaders(state)), report: &report)
@@ -391,6 +388,7 @@ public final class SyncClient {
                 cursor = try local { try replica.syncState()?.pullCursor ?? 0 }
                 continue
             }
+            try learnSchema(state, &report)  // a push with nothing to send asked nothing
             let page = try self.page(reply)
             let applied = try local { try replica.applyPulled(page) }
             count(applied, &report)
@@ -427,6 +425,7 @@ public final class SyncClient {
             var url = "\(state.hubURL)/v1/snapshot?limit=\(options.pullBatch)&maxBytes=\(options.pullBatchBytes)"
             if let n = next { url += "&after=" + (n.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? n) }
             let reply = try call(HTTPExchange(method: "GET", url: url, headers: authHeaders(state)), report: &report)
+            try learnSchema(state, &report)  // before reading a page that may need it
             let page = try self.page(reply)
             count(try local { try replica.applySnapshotPage(page) }, &report)
             report.snapshotPages += 1

@@ -22,6 +22,15 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self, HubRestored.self, HubSchemaCommand.self])
 
     static func main() async {
+        // Kinds named in the arguments are read with the schema a SQLite hub holds (the
+        // PostgreSQL store's is taken when the store is opened).
+        let args = Array(CommandLine.arguments.dropFirst())
+        var location: String?
+        for (i, a) in args.enumerated() where (a == "--db" || a == "--store") && i + 1 < args.count { location = args[i + 1] }
+        let l = location ?? ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? "hub.sqlite"
+        if !l.hasPrefix("postgres://"), !l.hasPrefix("postgresql://") {
+            Replica.adoptStoredSchema(path: l)
+        }
         do {
             var command = try parseAsRoot()
             if var c = command as? AsyncParsableCommand { try await c.run() } else { try command.run() }

@@ -22,6 +22,8 @@ struct FieldSync: ParsableCommand {
 enum Main {
     static func main() {
         let args = hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))
+        // Kinds and fields in the arguments are read with the schema the replica holds.
+        Replica.adoptStoredSchema(path: replicaPath(args))
         do {
             var command = try FieldSync.parseAsRoot(args)
             try command.run()
@@ -45,6 +47,17 @@ enum Main {
 
     /// Lets `--db PATH` stand before the subcommand (`fieldsync --db x.sqlite status`) by
     /// moving it to the end, where the subcommand's own option reads it.
+    /// The replica the arguments name (`--db`), as GlobalOptions resolves it.
+    static func replicaPath(_ args: [String]) -> String {
+        var db: String?
+        for (i, a) in args.enumerated() {
+            if a == "--db", i + 1 < args.count { db = args[i + 1] } else if a.hasPrefix("--db=") { db = String(a.dropFirst(5)) }
+        }
+        var g = GlobalOptions()
+        g.db = db
+        return g.path
+    }
+
     static func hoistGlobalOptions(_ args: [String]) -> [String] {
         var rest: [String] = []
         var hoisted: [String] = []

@@ -47,14 +47,35 @@ import Testing
         #expect(throws: InputError.self) { try Schema.target(stored: v2, held: v2, offered: .builtin) }
     }
 
+    /// A kind added after the built-in ones: it needs the field that places its records.
+    @Test func anAddedKindNeedsItsPlaceAndAUniqueKey() throws {
+        var doc = try JSONValue.parse(try Self.text("docs/schema/schema-v2-example.json")).objectValue!
+        var kinds = doc["kinds"]!.arrayValue!
+        #expect(kinds.count == 7 && kinds[6]["kind"]?.stringValue == "meeting")
+        var meeting = kinds[6].objectValue!
+        meeting["regionField"] = .null
+        kinds[6] = .object(meeting)
+        doc["kinds"] = .array(kinds)
+        #expect(throws: InputError.self) { try Schema(document: .object(doc)) }
+        kinds[6] = kinds[1]
+        doc["kinds"] = .array(kinds)
+        do { _ = try Schema(document: .object(doc)); Issue.record("a kind listed twice was taken") } catch {
+            #expect(error.description.contains("listed twice"), "\(error)")
+        }
+        let v2 = try Schema(documentText: try Self.text("docs/schema/schema-v2-example.json"))
+        #expect(v2.kind(named: "meeting")?.ordinal == 6)
+        #expect(Schema.builtin.kind(named: "meeting") == nil)
+        #expect(Schema.evolutionProblems(from: v2, to: try Schema(document: Schema.builtin.document)).contains { $0.contains("cannot be removed (meeting)") })
+    }
+
     /// Documents a loader must refuse, each with the place it names.
     @Test(arguments: [
         (#"{"version": 0, "kinds": []}"#, "version"),
         (#"{"version": 2}"#, "kinds"),
         (#"{"version": 2, "kinds": [], "extra": 1}"#, "unknown key"),
-        (#"{"version": 2, "kinds": []}"#, "must list this release's record kinds"),
+        (#"{"version": 2, "kinds": []}"#, "must begin with the built-in record kinds"),
         (#"[1, 2]"#, "expected a JSON object"),
-        (#"{"version": 2, "kinds": [{"kind": "meeting", "label": "会议", "fields": [{"name": "a", "label": "甲", "type": "date"}]}]}"#, "a new kind needs a FieldSync release"),
+        (#"{"version": 2, "kinds": [{"kind": "meeting", "label": "会议", "fields": [{"name": "a", "label": "甲", "type": "date"}]}]}"#, "kind 1 is visit"),
         (#"{"version": 2, "kinds": [{"kind": "visit", "label": "走访", "fields": [{"name": "A", "label": "甲", "type": "date"}]}]}"#, "kinds[0]: fields[0]: name"),
         (#"{"version": 2, "kinds": [{"kind": "visit", "label": "走访", "fields": [{"name": "a", "label": "甲", "type": "text"}]}]}"#, "a.maxLength"),
         (#"{"version": 2, "kinds": [{"kind": "visit", "label": "走访", "fields": [{"name": "a", "label": "甲", "type": "integer", "min": 5, "max": 1}]}]}"#, "above max"),

@@ -228,15 +228,15 @@ public enum ChangeCodec {
             // travels along untouched (changeset.md §2.4).
             let newer = version > Int64(schema.version)
             let kindText = try requiredString(o, "kind")
-            guard let kind = RecordKind(rawValue: kindText) else {
+            guard let kind = schema.kind(named: kindText) else {
                 if newer {
                     throw InputError("kind", "record kind \"\(kindText.prefix(60))\" comes with schema version \(version); this FieldSync knows up to \(schema.version): upgrade it", newerSchema: true)
                 }
-                throw InputError("kind", "unknown record kind \"\(kindText.prefix(60))\"; kinds are " + RecordKind.allCases.map(\.rawValue).joined(separator: ", "))
+                throw InputError("kind", "unknown record kind \"\(kindText.prefix(60))\"; kinds are " + schema.kinds.map(\.kind.rawValue).joined(separator: ", "))
             }
             let spec = schema.spec(kind)
             let row = try requiredString(o, "row")
-            if let p = RecordID.problem(row, kind: kind) { throw InputError("row", p) }
+            if let p = RecordID.problem(row, spec: spec) { throw InputError("row", p) }
             let hlcText = try requiredString(o, "hlc")
             guard let hlc = HybridTimestamp(hlcText), hlc.millis > 0 else {
                 throw InputError("hlc", "a clock reading is MILLIS-COUNTER (e.g. 1763784245123-0), got \"\(hlcText.prefix(60))\"")

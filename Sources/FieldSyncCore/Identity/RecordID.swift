@@ -45,9 +45,13 @@ public enum RecordID {
     }
 
     /// Why `id` is not a valid id for a record of `kind`, or nil when it is.
-    public static func problem(_ id: String, kind: RecordKind) -> String? {
+    public static func problem(_ id: String, kind: RecordKind) -> String? { problem(id, spec: kind.spec) }
+
+    /// The same, with the kind's spec from a given schema.
+    public static func problem(_ id: String, spec: KindSpec) -> String? {
+        let kind = spec.kind
         guard kind != .region else { return RegionCode.problem(id, allowed: RegionCode.anyLevel) }
-        let lengths = kind.spec.regionLengths
+        let lengths = spec.regionLengths
         let parts = id.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[1].utf8.count == 32, parts[1].utf8.allSatisfy(SiteID.isLowerHex),
               parts[0].utf8.allSatisfy({ (0x30...0x39).contains($0) }), lengths.contains(parts[0].utf8.count)

@@ -1,29 +1,54 @@
 // MARK: - RecordKind
 
-/// The kinds of record a replica holds: the three the teams keep, and the reference data
-/// they point to.
-public enum RecordKind: String, CaseIterable, Sendable, Comparable {
-    case visit       // 走访记录
-    case dispute     // 矛盾纠纷
-    case project     // 帮扶项目
-    case region      // 行政区划
-    case cadre       // 驻村干部
-    case household   // 农户
+/// A kind of record: the three the teams keep and the reference data they point to are built
+/// in; a later schema version may add kinds (docs/operations.md §11). Kinds are only ever
+/// appended, so a kind's position (``ordinal``) never changes meaning.
+public struct RecordKind: Hashable, Sendable, Comparable, RawRepresentable, CustomStringConvertible {
+    public let rawValue: String
+    /// The kind's position in the schema's list of kinds.
+    public let ordinal: Int
 
-    public var spec: KindSpec { Schema.current.kinds[ordinal] }
-
-    /// The kind's position in `allCases`, without building the array.
-    public var ordinal: Int {
-        switch self {
-        case .visit: return 0
-        case .dispute: return 1
-        case .project: return 2
-        case .region: return 3
-        case .cadre: return 4
-        case .household: return 5
-        }
+    init(_ rawValue: String, _ ordinal: Int) {
+        self.rawValue = rawValue
+        self.ordinal = ordinal
     }
 
+    public static let visit = RecordKind("visit", 0)          // 走访记录
+    public static let dispute = RecordKind("dispute", 1)      // 矛盾纠纷
+    public static let project = RecordKind("project", 2)      // 帮扶项目
+    public static let region = RecordKind("region", 3)        // 行政区划
+    public static let cadre = RecordKind("cadre", 4)          // 驻村干部
+    public static let household = RecordKind("household", 5)  // 农户
+
+    /// The kinds every schema begins with.
+    public static let builtin: [RecordKind] = [.visit, .dispute, .project, .region, .cadre, .household]
+
+    /// The kinds people keep, in the order screens list them: visits, disputes, projects,
+    /// households, cadres, then those a later schema added (regions are reference data).
+    public static var listed: [RecordKind] { [.visit, .dispute, .project, .household, .cadre] + added }
+
+    /// The kinds a later schema added to the built-in ones.
+    public static var added: [RecordKind] { Array(allCases.dropFirst(builtin.count)) }
+
+    /// Every kind of the schema this process holds, in order.
+    public static var allCases: [RecordKind] { Schema.current.kinds.map(\.kind) }
+
+    /// A kind of the schema this process holds, by key.
+    public init?(rawValue: String) {
+        guard let k = Schema.current.kind(named: rawValue) else { return nil }
+        self = k
+    }
+
+    public var spec: KindSpec {
+        let kinds = Schema.current.kinds
+        guard ordinal < kinds.count else { fatalError("record kind \(rawValue) is not in the schema this process holds (version \(Schema.current.version))") }
+        return kinds[ordinal]
+    }
+
+    public var description: String { rawValue }
+
+    public static func == (a: RecordKind, b: RecordKind) -> Bool { a.ordinal == b.ordinal && a.rawValue == b.rawValue }
+    public func hash(into h: inout Hasher) { h.combine(ordinal) }
     public static func < (a: RecordKind, b: RecordKind) -> Bool { a.ordinal < b.ordinal }
 
     /// Looks a kind up by key (`dispute`) or Chinese label (`矛盾纠纷`).

@@ -13,11 +13,18 @@ import Synchronization
 public struct Schema: Sendable {
     public let version: Int
     public let kinds: [KindSpec]
+    private let byName: [String: Int]
 
     init(version: Int, kinds: [KindSpec]) {
         self.version = version
         self.kinds = kinds
+        var byName: [String: Int] = [:]
+        for (i, k) in kinds.enumerated() { byName[k.kind.rawValue] = i }
+        self.byName = byName
     }
+
+    /// One of this schema's kinds, by key.
+    public func kind(named name: String) -> RecordKind? { byName[name].map { kinds[$0].kind } }
 
     /// The schema compiled into this release: version 1.
     public static let builtin = Schema(version: 1, kinds: Catalog.kinds)

@@ -15,6 +15,7 @@
 extension Schema {
     /// Limits on a document from outside.
     public static let maxFields = 200
+    public static let maxKinds = 64
     public static let maxChoices = 500
     public static let maxLabelLength = 100
     public static let maxHelpLength = 1_000
@@ -55,13 +56,14 @@ extension Schema {
                 throw error.within(at)
             }
         }
-        // Record kinds are compiled into this release (RecordKind): a document lists each of
-        // them, in order, and no other.
-        let known = RecordKind.allCases
-        guard kinds.map(\.kind) == known else {
+        // The built-in kinds come first, in order; a later version appends its own.
+        let builtin = RecordKind.builtin.map(\.rawValue)
+        guard kinds.count >= builtin.count, Array(kinds.prefix(builtin.count).map(\.kind.rawValue)) == builtin else {
             let got = kinds.map(\.kind.rawValue).joined(separator: ", ")
-            throw InputError("kinds", "must list this release's record kinds in order: \(known.map(\.rawValue).joined(separator: ", ")); got \(got)")
+            throw InputError("kinds", "must begin with the built-in record kinds in order: \(builtin.joined(separator: ", ")); got \(got)")
         }
+        guard kinds.count <= Schema.maxKinds else { throw InputError("kinds", "at most \(Schema.maxKinds) kinds") }
+        guard Set(kinds.map(\.kind.rawValue)).count == kinds.count else { throw InputError("kinds", "a kind is listed twice") }
         self.init(version: Int(v), kinds: kinds)
     }
 
@@ -105,7 +107,9 @@ extension Schema {
                 out.append("\(k).\(nf.name): a new field cannot be required (the records already made lack it)")
             }
         }
-        if new.kinds.count != old.kinds.count { out.append("record kinds cannot be added or removed in this release") }
+        if new.kinds.count < old.kinds.count {
+            out.append("record kinds cannot be removed (" + old.kinds.dropFirst(new.kinds.count).map(\.kind.rawValue).joined(separator: ", ") + ")")
+        }
         return out
     }
 
@@ -171,8 +175,13 @@ extension KindSpec {
             throw InputError("", "unknown key \"\(k.prefix(60))\"; a kind has " + allowed.sorted().joined(separator: ", "))
         }
         guard let key = o["kind"]?.stringValue else { throw InputError("kind", "is missing") }
-        guard let kind = RecordKind(rawValue: key) else {
-            throw InputError("kind", "\"\(key.prefix(60))\" is not a record kind of this release (\(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))): a new kind needs a FieldSync release that has it")
+        if let p = FieldName.problem(key) { throw InputError("kind", "a kind key, like a field key: \(p)") }
+        let kind: RecordKind
+        if position < RecordKind.builtin.count {
+            kind = RecordKind.builtin[position]
+            guard key == kind.rawValue else { throw InputError("kind", "kind \(position + 1) is \(kind.rawValue), got \"\(key.prefix(60))\"") }
+        } else {
+            kind = RecordKind(key, position)
         }
         let label = try SchemaText.label(o["label"], at: "label")
         guard case .array(let items)? = o["fields"], !items.isEmpty else { throw InputError("fields", "is missing or empty") }
@@ -203,8 +212,11 @@ extension KindSpec {
                 list.append(s)
             }
         }
+        if position >= RecordKind.builtin.count, regionField == nil {
+            // Scope is judged on the place a record belongs to: every added kind has one.
+            throw InputError("regionField", "a new kind names its region_code field (the place a record belongs to, which decides who sees it)")
+        }
         self.init(kind, label, regionField: regionField, list: list, fields)
-        _ = position
     }
 }
 

@@ -29,7 +29,7 @@ extension ConsolePages {
         let rows = list.map { c -> HTML in
             ConflictHTML.listRow(c, link: "/console/conflicts/\(ConsoleURL.encode(c.row))/\(ConsoleURL.encode(c.field))")
         }
-        let kinds = [RecordKind.visit, .dispute, .project, .household, .cadre, .region].map { k -> HTML in
+        let kinds = (RecordKind.listed + [.region]).map { k -> HTML in
             "<option value=\"\(k.rawValue)\"\(k == f.kind ? HTML(trusted: " selected") : .empty)>\(k.spec.label)</option>"
         }
         let byKind = summary.byKind.map { x -> HTML in "<td>\(x.kind.spec.label) <b>\(x.count)</b></td>" }

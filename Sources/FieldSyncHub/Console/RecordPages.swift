@@ -11,7 +11,7 @@ extension ConsolePages {
     /// 概览: how many records, open conflicts and devices the supervisor's scope holds.
     func overview(_ request: Request, _ s: Session) async throws -> HTML {
         var cards: [HTML] = []
-        for kind in [RecordKind.visit, .dispute, .project, .household, .cadre] {
+        for kind in RecordKind.listed {
             let n = try await store.records(for: s.supervisor, { var q = RecordQuery(kind: kind); q.limit = 0; return q }()).total
             cards.append("<a class=\"card\" href=\"\(ConsoleURL.make("/console/records", [("kind", kind.rawValue)]))\"><div class=\"n\">\(n)</div><div class=\"l\">\(kind.spec.label)</div></a>")
         }
@@ -36,7 +36,7 @@ extension ConsolePages {
     // MARK: Record browser
 
     static let pageSize = 50
-    static let browsable: [RecordKind] = [.visit, .dispute, .project, .household, .cadre, .region]
+    static var browsable: [RecordKind] { RecordKind.listed + [.region] }
 
     /// 记录: one kind at a time, narrowed by place and text, fifty to a page.
     func records(_ request: Request, _ s: Session) async throws -> HTML {

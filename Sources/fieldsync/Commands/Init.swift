@@ -84,7 +84,7 @@ struct StatusCommand: ParsableCommand {
         if r.clockCorrection != 0 { t.add(["时钟校正 clock correction", "\(r.clockCorrection / 1000) s (按同步中心的时间)"]) }
         let aside = try r.setAsideCount()
         if aside > 0 {
-            t.add(["⚠ 另存变更 set aside", "\(aside) 条收到的变更来源无法证实或冒用本机站点，未合并 (fieldsync status --json: setAside)"])
+            t.add(["⚠ 另存变更 set aside", "\(aside) 条收到的变更未合并：来源无法证实、冒用本机站点，或属于本机尚未取得的数据结构 (not merged: unproven origin, this site's id, or a newer schema; fieldsync status --json: setAside)"])
         }
         if s.capturesRejected > 0 {
             t.add(["⚠ SQL 写入被拒", "\(s.capturesRejected) 条直接 SQL 写入未通过校验 (fieldsync status --json / 表 fs_capture_rejected)"])
