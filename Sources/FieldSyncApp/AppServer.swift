@@ -97,6 +97,9 @@ final class AppState: @unchecked Sendable {
     func with<T>(_ body: (Replica) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
+        // The daemon (another process) may have taken a newer schema from the hub: forms and
+        // lists follow it at once (one small read).
+        _ = try? replica.refreshSchema()
         return try body(replica)
     }
 

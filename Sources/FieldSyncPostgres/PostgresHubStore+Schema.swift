@@ -43,32 +43,38 @@ extension PostgresHubStore {
 
     public func learnSchema(_ schema: Schema) async throws -> SchemaLearnReport {
         let from = try await transaction { pg -> Int in
-            // One loader at a time, and pushes wait: the columns and the document change together.
+            // One loader at a time; each ALTER holds its table to commit, so a push waits for it.
             try await pg.exec("SELECT pg_advisory_xact_lock(2026120201)")
             let stored = try await Self.storedSchema(pg)
             let target: Schema
             do throws(InputError) { target = try Schema.target(stored: stored, held: .current, offered: schema) } catch { throw ReplicaError.invalidInput(error) }
             guard target.version > stored.version else { return stored.version }
-            for (o, n) in zip(stored.kinds, target.kinds) {
-                for f in n.fields.dropFirst(o.fields.count) {
-                    try await pg.exec("ALTER TABLE \(PostgresSchema.kindTable(n.kind)) ADD COLUMN IF NOT EXISTS \(f.name) \(Self.column(f.type))")
-                }
-            }
-            for n in target.kinds.dropFirst(stored.kinds.count) {
-                let t = PostgresSchema.kindTable(n.kind)
-                let cols = n.fields.map { "\($0.name) \(Self.column($0.type))" }.joined(separator: ", ")
-                try await pg.exec("CREATE TABLE IF NOT EXISTS \(t)(id text COLLATE \"C\" PRIMARY KEY, \(cols), _deleted smallint NOT NULL DEFAULT 0, _clock bytea NOT NULL)")
-                if let rf = n.regionField { try await pg.exec("CREATE INDEX IF NOT EXISTS \(t)_region ON \(t)(\(rf))") }
-            }
-            try await pg.exec("""
-                INSERT INTO hub_meta(key, value) VALUES ('schema', $1), ('schema_version', $2)
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value
-                """, [.text(target.document.compactText), .text(String(target.version))])
+            try await Self.upgradeTables(pg, from: stored, to: target)
             return stored.version
         }
         let stored = try await read { pg in try await Self.storedSchema(pg) }
         try Schema.adopt(stored)
         return try await mergePending(from: from)
+    }
+
+    /// Brings the record tables from schema `old` to `new` (a lawful successor) and keeps `new`
+    /// in hub_meta, in the caller's transaction: new columns, tables for new kinds.
+    static func upgradeTables(_ pg: PG, from old: Schema, to new: Schema) async throws {
+        for (o, n) in zip(old.kinds, new.kinds) {
+            for f in n.fields.dropFirst(o.fields.count) {
+                try await pg.exec("ALTER TABLE \(PostgresSchema.kindTable(n.kind)) ADD COLUMN IF NOT EXISTS \(f.name) \(column(f.type))")
+            }
+        }
+        for n in new.kinds.dropFirst(old.kinds.count) {
+            let t = PostgresSchema.kindTable(n.kind)
+            let cols = n.fields.map { "\($0.name) \(column($0.type))" }.joined(separator: ", ")
+            try await pg.exec("CREATE TABLE IF NOT EXISTS \(t)(id text COLLATE \"C\" PRIMARY KEY, \(cols), _deleted smallint NOT NULL DEFAULT 0, _clock bytea NOT NULL)")
+            if let rf = n.regionField { try await pg.exec("CREATE INDEX IF NOT EXISTS \(t)_region ON \(t)(\(rf))") }
+        }
+        try await pg.exec("""
+            INSERT INTO hub_meta(key, value) VALUES ('schema', $1), ('schema_version', $2)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            """, [.text(new.document.compactText), .text(String(new.version))])
     }
 
     /// Merges the writes of kept changes that this process's schema now reads, as the replica

@@ -95,6 +95,11 @@ public enum PostgresImport {
                        ("epoch_start", meta["hub_epoch_start"] ?? "0")] {
             try await pg.exec("INSERT INTO hub_meta(key, value) VALUES ($1, $2)", [.text(k), .text(v)])
         }
+        // The hub's schema (opening the file above took it into this process): its columns and
+        // kinds before the records that fill them.
+        if Schema.current.version > Schema.builtin.version {
+            try await PostgresHubStore.upgradeTables(pg, from: .builtin, to: .current)
+        }
 
         // The change log, positions kept.
         var after: Int64 = 0

@@ -112,6 +112,20 @@ import Testing
         // The hub's device list shows each laptop's schema.
         let devices = try hub.devices().arrayValue ?? []
         #expect(devices.count == 4 && devices.allSatisfy { $0["clientSchema"]?.intValue == 2 }, "\(devices)")
+        // A SQLite hub on schema 2 moved to PostgreSQL keeps its schema, its new columns and kinds.
+        if kind == .sqlite, StoreKind.available.contains(.postgres) {
+            let pg = try await StoreKind.freshDatabase().description
+            hub.kill(SIGTERM)
+            let moved = try runCLI(["migrate", "--from", store, "--to", pg], binary: "fieldsync-hub")
+            #expect(moved.status == 0, "\(moved.stderr)")
+            let shown = try runCLI(["schema", "show", "--json", "--store", pg], binary: "fieldsync-hub")
+            #expect((try? JSONValue.parse(shown.stdout))?["version"]?.intValue == 2, "\(shown.stdout) \(shown.stderr)")
+            let moved2 = try HubProcess(db: pg, log: dir.file("pg.log"))
+            let late = try Laptop(dir, "迁移后的笔记本", author: "孙主任")
+            try late.enroll(moved2, scope: village1)
+            #expect(try late.sync().status == 0)
+            #expect(try late.state(village: village1) == want, "a laptop of the moved hub differs")
+        }
     }
 
     @Test func aSchemaEditThatIsNotAdditiveIsRefusedWithTheReason() throws {
