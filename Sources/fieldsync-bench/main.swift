@@ -14,6 +14,8 @@ import FieldSyncPostgres
 //   fieldsync-bench --pull-scale [--small N] [--large N] [--pg URL]  a village's pull, 10^4 vs 10^6 other changes
 //   fieldsync-bench --app-search [--search-records N]               the app's list search on a laptop of N visits (AppSearchBench.swift)
 //   fieldsync-bench --prune-year [--days N]                          a village's year on a laptop, with and without pruning (PruneYearBench.swift)
+//   fieldsync-bench --callgrind-apply [--apply-records N]            the apply alone, for scripts/bench --callgrind
+//   fieldsync-bench --json-parsers [--json-records N]                 FieldSync's JSON parser against Foundation's on the same change sets (JSONParserBench.swift)
 //   fieldsync-bench --load [--pg URL] [--laptops 300,2000] [--concurrency 200] …   N laptops syncing with real hubs (LoadBench.swift)
 
 let args = CommandLine.arguments
@@ -132,6 +134,31 @@ func plainRow(_ r: NewRecord) -> [DatabaseValue] {
 
 func note(_ k: String, _ v: String) {
     print("| \(k) | \(v) |")
+}
+
+// After the globals above (top-level code runs in order).
+if args.contains("--json-parsers") {
+    try JSONParserBench.run(dir: dir, records: arg("--json-records", 20_000))
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
+if args.contains("--callgrind-apply") {
+    // For scripts/bench --callgrind: callgrind counts inside callgrindApply only.
+    let src = try Replica.create(path: "\(dir)/cg-src.sqlite", siteName: "source", author: "王芳")
+    let recs = try (0..<applyN).map { try src.check(.visit, visit($0), creating: true) }
+    _ = try src.insert(recs)
+    let changes = try src.changes().map(\.change)
+    let dst = try Replica.create(path: "\(dir)/cg-dst.sqlite", siteName: "dest", author: "李明")
+    try callgrindApply(dst, changes)
+    print("changes=\(changes.count)")
+    print("fields=\(changes.reduce(0) { $0 + $1.writes.count })")
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
+
+/// The apply path alone, by name, for callgrind's --toggle-collect.
+@inline(never) func callgrindApply(_ dst: Replica, _ changes: [Change]) throws {
+    _ = try dst.apply(changes)
 }
 
 // MARK: (a) local writes
