@@ -2,6 +2,7 @@ import FieldSyncCore
 import FieldSyncHub
 import FieldSyncReplica
 import Foundation
+import Logging
 import PostgresNIO
 
 // MARK: - The schema in PostgreSQL
@@ -10,6 +11,19 @@ import PostgresNIO
 /// the SQLite hub keeps it in `fs_meta`; loading a newer one adds columns and merges the changes
 /// kept for it (`hub_pending`) in place, by the same rules (Schema.target, RecordMerge).
 extension PostgresHubStore {
+    /// Takes the schema a PostgreSQL hub holds into this process before a command line's
+    /// arguments are read (they may name a kind a later schema added). Best effort: a database
+    /// that cannot be reached or holds no hub is left to opening the store to report.
+    public static func adoptStoredSchema(url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.postgres")) async {
+        let (client, runner) = await start(url, logger: logger)
+        defer { runner.cancel() }
+        let text: String? = try? await client.withConnection { c in
+            for try await v in try await c.query("SELECT value FROM hub_meta WHERE key = 'schema'", logger: logger).decode(String.self) { return v }
+            return nil
+        }
+        if let text, let stored = try? Schema(documentText: text) { _ = try? Schema.adopt(stored) }
+    }
+
     /// A field's column, text compared byte for byte as in every table (PostgresSchema).
     static func column(_ t: FieldType) -> String {
         let c = PostgresSchema.columnType(t)

@@ -22,14 +22,20 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         subcommands: [HubInit.self, Serve.self, DeviceCommand.self, SupervisorCommand.self, HubConflictsCommand.self, ReportCommand.self, MigrateCommand.self, HubBackup.self, HubRestored.self, HubSchemaCommand.self])
 
     static func main() async {
-        // Kinds named in the arguments are read with the schema a SQLite hub holds (the
-        // PostgreSQL store's is taken when the store is opened).
+        // Kinds named in the arguments are read with the schema the hub's store holds.
         let args = Array(CommandLine.arguments.dropFirst())
-        var location: String?
-        for (i, a) in args.enumerated() where (a == "--db" || a == "--store") && i + 1 < args.count { location = args[i + 1] }
-        let l = location ?? ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? "hub.sqlite"
-        if !l.hasPrefix("postgres://"), !l.hasPrefix("postgresql://") {
+        func option(_ name: String) -> String? {
+            args.indices.last { args[$0] == name && $0 + 1 < args.count }.map { args[$0 + 1] }
+        }
+        // As HubOptions.location resolves it: --store, $FIELDSYNC_HUB_STORE, --db.
+        let l = option("--store") ?? ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"].flatMap({ $0.isEmpty ? nil : $0 })
+            ?? option("--db") ?? "hub.sqlite"
+        if args.first == "migrate" {
+            // Its stores are --from and --to: the SQLite file's schema is taken when it is opened.
+        } else if !l.hasPrefix("postgres://"), !l.hasPrefix("postgresql://") {
             Replica.adoptStoredSchema(path: l)
+        } else if let url = try? PostgresURL(l) {
+            await PostgresHubStore.adoptStoredSchema(url: url)
         }
         do {
             var command = try parseAsRoot()
