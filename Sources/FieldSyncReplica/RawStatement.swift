@@ -37,6 +37,19 @@ extension Statement {
 
     func bind(_ i: Int32, _ x: Int64) { sqlite3_bind_int64(sqliteStatement, i, x) }
 
+    /// UTF-8 bytes bound as TEXT (the caller made them valid UTF-8: canonical change text).
+    func bind(_ i: Int32, utf8: [UInt8]) {
+        guard !utf8.isEmpty else {
+            sqlite3_bind_text(sqliteStatement, i, "", 0, Self.transient)
+            return
+        }
+        utf8.withUnsafeBufferPointer { u in
+            u.withMemoryRebound(to: CChar.self) {
+                _ = sqlite3_bind_text(sqliteStatement, i, $0.baseAddress, Int32($0.count), Self.transient)
+            }
+        }
+    }
+
     func bind(_ i: Int32, blob: [UInt8]) {
         blob.withUnsafeBytes { b in
             _ = sqlite3_bind_blob(sqliteStatement, i, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), Self.transient)

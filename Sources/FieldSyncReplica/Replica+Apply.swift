@@ -113,7 +113,9 @@ extension Replica {
     func applyOne(_ db: Database, _ c: Change, local: Bool, source: ChangeSource? = nil, peer: String? = nil,
                   proof: Int64? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil, body given: String? = nil,
                   preloaded: LoadedRow? = nil, report: inout ApplyReport) throws {
-        let body = given ?? ChangeCodec.canonicalText(c)
+        // The canonical text as bytes when none was given: a String is made only if needed.
+        let bytes = given == nil ? ChangeCodec.canonicalBytes(c) : []
+        var body: String { given ?? String(decoding: bytes, as: UTF8.self) }
         var c = c
         if c.hasPending, c.schema <= Schema.current.version, let json = try? JSONValue.parse(body),
            let known = try? ChangeCodec.decode(json) {
@@ -124,7 +126,7 @@ extension Replica {
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         if !local {
             let held = try row.log.first(where: { $0.id == c.id }).map { try changeBody(db, seq: $0.seq) }
-            switch RecordMerge.classify(c, text: body, held: held) {
+            switch RecordMerge.classify(c, text: held == nil ? "" : body, held: held) {
             case .duplicate:
                 report.duplicates += 1
                 return
@@ -139,7 +141,7 @@ extension Replica {
                 throw ApplyRefusal(code: .ownSite, error: InputError("change \(c.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
             }
         }
-        let ins = try db.cachedStatement(sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let ins = try hotStatement(db, HotKey.logInsert, sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         ins.begin()
         ins.bind(1, Int64(bitPattern: c.id.site.raw))
         ins.bind(2, c.id.counter)
@@ -150,7 +152,7 @@ extension Replica {
         ins.bind(7, wallClock())
         ins.bind(8, Int64((source ?? (local ? .local : .peer)).rawValue))
         if let peer { ins.bind(9, peer) }
-        ins.bind(10, body)
+        if let given { ins.bind(10, given) } else { ins.bind(10, utf8: bytes) }
         if let proof { ins.bind(11, proof) }
         try ins.run(db)
         lastSeq = db.lastInsertedRowID
@@ -244,7 +246,7 @@ extension Replica {
     func loadRow(_ db: Database, _ kind: RecordKind, _ id: String) throws -> LoadedRow {
         let sql = RowSQL.of(kind)
         let fields = sql.spec.fields
-        let st = try db.cachedStatement(sql: sql.select)
+        let st = try hotStatement(db, HotKey.row(sql, 0), sql: sql.select)
         st.begin()
         st.bind(1, id)
         defer { st.begin() }
@@ -266,7 +268,7 @@ extension Replica {
             row.state = RowState(kind: kind, registers: row.state.registers)
         }
         let blob = ClockBlob.encode(row.state, log: row.log)
-        let st = try db.cachedStatement(sql: row.rid == nil ? sql.insert : sql.update)
+        let st = try row.rid == nil ? hotStatement(db, HotKey.row(sql, 1), sql: sql.insert) : hotStatement(db, HotKey.row(sql, 2), sql: sql.update)
         st.begin()
         var i: Int32 = 1
         for r in row.state.registers.dropLast() {
@@ -281,28 +283,51 @@ extension Replica {
     }
 }
 
+/// Keys of ``Replica/hotStatement(_:_:sql:)``.
+enum HotKey {
+    static let dataVersion = 1
+    static let logInsert = 2
+    /// A kind's row statement (0 select, 1 insert, 2 update) under one schema version.
+    static func row(_ sql: RowSQL, _ op: Int) -> Int { 1_000 + (sql.version * Schema.maxKinds + sql.spec.kind.ordinal) * 4 + op }
+}
+
 /// The row statements of each kind, built once per schema version.
 struct RowSQL {
     let spec: KindSpec
+    let version: Int
     let select: String
     let insert: String
     let update: String
 
-    private static let cache = Mutex<(version: Int, all: [RowSQL])>((0, []))
-
-    static func of(_ kind: RecordKind) -> RowSQL {
-        let schema = Schema.current
-        return cache.withLock { c in
-            if c.version != schema.version { c = (schema.version, schema.kinds.map(make)) }
-            return c.all[kind.ordinal]
+    /// The statements of one schema version; published atomically and never freed (a process
+    /// meets a handful of versions), so that the write path takes no lock.
+    private final class Built: Sendable {
+        let version: Int
+        let all: [RowSQL]
+        init(_ schema: Schema) {
+            version = schema.version
+            all = schema.kinds.map { RowSQL.make($0, version: schema.version) }
         }
     }
 
-    private static func make(_ spec: KindSpec) -> RowSQL {
+    private static let built = Atomic<UInt>(0)
+
+    static func of(_ kind: RecordKind) -> RowSQL {
+        let schema = Schema.current
+        if let p = UnsafeRawPointer(bitPattern: built.load(ordering: .acquiring)) {
+            let b = Unmanaged<Built>.fromOpaque(p).takeUnretainedValue()
+            if b.version == schema.version { return b.all[kind.ordinal] }
+        }
+        let b = Built(schema)
+        built.store(UInt(bitPattern: Unmanaged.passRetained(b).toOpaque()), ordering: .releasing)
+        return b.all[kind.ordinal]
+    }
+
+    private static func make(_ spec: KindSpec, version: Int) -> RowSQL {
         let names = spec.fields.map(\.name)
         let t = SQLLayout.table(spec.kind)
         return RowSQL(
-            spec: spec,
+            spec: spec, version: version,
             select: "SELECT rid, \(names.joined(separator: ", ")), _deleted, _clock FROM \(t) WHERE id = ?",
             insert: "INSERT INTO \(t)(\(names.joined(separator: ", ")), _deleted, _clock, id) VALUES (\(Array(repeating: "?", count: names.count + 3).joined(separator: ", ")))",
             update: "UPDATE \(t) SET \(names.map { "\($0) = ?" }.joined(separator: ", ")), _deleted = ?, _clock = ? WHERE rid = ?")

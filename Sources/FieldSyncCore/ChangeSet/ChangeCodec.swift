@@ -96,7 +96,11 @@ public enum ChangeCodec {
 
     /// The canonical text of a change, written straight to bytes: the same text as
     /// `encode(c).compactText`, without building a JSON tree (this is on every write's path).
-    public static func canonicalText(_ c: Change) -> String {
+    public static func canonicalText(_ c: Change) -> String { String(decoding: canonicalBytes(c), as: UTF8.self) }
+
+    /// The canonical text's UTF-8 bytes, for writers that store or send bytes (the change log):
+    /// no String is made and checked again.
+    public static func canonicalBytes(_ c: Change) -> [UInt8] {
         var o: [UInt8] = []
         o.reserveCapacity(256)
         func key(_ k: StaticString) {
@@ -196,7 +200,7 @@ public enum ChangeCodec {
             o.append(0x5D)
         }
         o.append(0x7D)
-        return String(decoding: o, as: UTF8.self)
+        return o
     }
 
     public static func encode(_ v: VersionVector) -> JSONValue {

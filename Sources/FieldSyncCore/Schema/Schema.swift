@@ -29,12 +29,26 @@ public struct Schema: Sendable {
     /// The schema compiled into this release: version 1.
     public static let builtin = Schema(version: 1, kinds: Catalog.kinds)
 
+    /// Serialises ``adopt(_:)``; readers do not take it.
     private static let installed = Mutex<Schema>(builtin)
+
+    /// The schema held, for readers: a box that is never freed, published atomically. Every
+    /// merged field asks for its kind's spec, so reading must not take a lock; a process takes
+    /// a handful of schemas in its life, so keeping each box is free.
+    private final class Box: Sendable {
+        let schema: Schema
+        init(_ schema: Schema) { self.schema = schema }
+    }
+
+    private static let published = Atomic<UInt>(UInt(bitPattern: Unmanaged.passRetained(Box(builtin)).toOpaque()))
 
     /// The newest schema this process holds: the built-in one, or a newer one taken from a
     /// store it opened, a hub it synced with or an administrator (``adopt(_:)``). Forms,
     /// validation, CSV headers, reports and the console all read it.
-    public static var current: Schema { installed.withLock { $0 } }
+    public static var current: Schema {
+        let raw = published.load(ordering: .acquiring)
+        return Unmanaged<Box>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue().schema
+    }
 
     /// Makes `newer` this process's schema when it is newer than the one held and a lawful
     /// successor of it; true when it was taken. One process only ever moves forward.
@@ -53,6 +67,8 @@ public struct Schema: Sendable {
                 throw InputError("schema version \(newer.version)", "is not an additive change of version \(held.version): " + problems.joined(separator: "; "))
             }
             held = newer
+            // Kept for good (never released): a reader may still hold the previous box.
+            published.store(UInt(bitPattern: Unmanaged.passRetained(Box(newer)).toOpaque()), ordering: .releasing)
             return true
         }
     }
