@@ -41,6 +41,11 @@ public func readSchemaDocument(_ path: String) throws -> Schema {
     do {
         return try Schema(documentText: String(decoding: d, as: UTF8.self))
     } catch {
-        throw ReplicaError.invalidInput(error.within(path))
+        throw ReplicaError.invalidInput(InputError(path, "数据结构文件有误，未载入 (the schema document is not valid; nothing was loaded): \(error)"))
     }
+}
+
+/// A store's refusal of a schema (`schema load`), said in Chinese first: nothing was taken.
+public func schemaRefusal(_ e: InputError) -> ReplicaError {
+    ReplicaError.invalidInput(InputError(e.location, "数据结构不能载入，只能在原有基础上增加 (refused: only additive changes are taken; nothing was loaded): \(e.reason)"))
 }

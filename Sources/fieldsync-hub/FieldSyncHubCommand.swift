@@ -393,7 +393,8 @@ struct HubSchemaCommand: AsyncParsableCommand {
             let schema = try readSchemaDocument(file)
             let store = try await hub.openExisting()
             let before = Schema.current.version
-            let rep = try await store.learnSchema(schema)
+            let rep: SchemaLearnReport
+            do { rep = try await store.learnSchema(schema) } catch ReplicaError.invalidInput(let e) { throw schemaRefusal(e) }
             await store.close()
             if rep.to == before {
                 print("同步中心已是数据结构第 \(rep.to) 版 (the hub already holds schema version \(rep.to))")

@@ -135,7 +135,8 @@ struct SchemaCommand: ParsableCommand {
             let schema = try readSchemaDocument(file)
             let r = try global.open()
             let before = Schema.current.version
-            let rep = try r.learn(schema)
+            let rep: SchemaLearnReport
+            do { rep = try r.learn(schema) } catch ReplicaError.invalidInput(let e) { throw schemaRefusal(e) }
             if json {
                 Display.printJSON(["from": .int(Int64(before)), "to": .int(Int64(rep.to)), "merged": .int(Int64(rep.merged)), "stillPending": .int(Int64(rep.stillPending))])
             } else if rep.to == before {
