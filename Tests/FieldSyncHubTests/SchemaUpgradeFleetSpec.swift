@@ -157,6 +157,7 @@ import Testing
             (try edited { field(&$0, 1, 2) { $0["maxLength"] = 10 } }, "maximum length can only grow"),
             (try edited { field(&$0, 1, 11) { $0["required"] = true } }, "cannot be required"),
             (try edited { $0.remove(at: 5) }, "kind 6 is household"),
+            (try edited { field(&$0, 1, 0) { $0["digits"] = [9, 12] } }, "the field that places records cannot change"),
         ]
         for (path, reason) in cases {
             let r = try a.run(["schema", "load", path])

@@ -98,7 +98,11 @@ extension Schema {
                     out.append("\(at): field \(i + 1) of \(k) is now \"\(nf.name)\"; a field is never renamed or moved (add a new field at the end instead)")
                     continue
                 }
-                if let p = typeChange(of.type, nf.type) { out.append("\(at): \(p)") }
+                if of.name == o.regionField, of.type != nf.type {
+                    // Record ids start with it and scope is judged on it: a receiver on the older
+                    // schema could neither place nor keep such a record.
+                    out.append("\(at): the field that places records cannot change at all")
+                } else if let p = typeChange(of.type, nf.type) { out.append("\(at): \(p)") }
                 if of.required != nf.required {
                     out.append("\(at): whether it is required cannot change (records and changes made before would not fit)")
                 }
