@@ -53,10 +53,7 @@ extension PostgresHubStore {
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(batch.count)
         for i in batch {
-            var c = i.change
-            if c.hasPending, c.schema <= Schema.current.version, let known = try? ChangeCodec.decode(try JSONValue.parse(i.text)) {
-                c = known  // read before this process took the change's schema (Replica.applyOne)
-            }
+            let c = ChangeCodec.readAgainIfKnown(i.change, text: i.text)
             let key = "\(c.kind.rawValue)/\(c.row)"
             var rec = records[key] ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
             if !i.local {

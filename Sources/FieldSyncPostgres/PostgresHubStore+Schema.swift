@@ -17,11 +17,9 @@ extension PostgresHubStore {
     public static func adoptStoredSchema(url: PostgresURL, logger: Logger = Logger(label: "fieldsync-hub.postgres")) async {
         let (client, runner) = await start(url, logger: logger)
         defer { runner.cancel() }
-        let text: String? = try? await client.withConnection { c in
-            for try await v in try await c.query("SELECT value FROM hub_meta WHERE key = 'schema'", logger: logger).decode(String.self) { return v }
-            return nil
+        if let stored = try? await client.withConnection({ c in try await storedSchema(PG(connection: c, logger: logger)) }) {
+            _ = try? Schema.adopt(stored)
         }
-        if let text, let stored = try? Schema(documentText: text) { _ = try? Schema.adopt(stored) }
     }
 
     /// A field's column, text compared byte for byte as in every table (PostgresSchema).
@@ -105,17 +103,10 @@ extension PostgresHubStore {
                 }
                 var rec = try await PostgresRecords.load(pg, c.kind, [c.row], lock: true)[c.row]
                     ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
-                if rec.state.registers.count != c.kind.spec.fields.count + 1 { rec.state = RowState(kind: c.kind, registers: rec.state.registers) }
-                let before = rec.state.conflicts
-                _ = RecordMerge.merge(&rec.state, c)
-                if c.deletes, let rc = c.rowContext { rec.state.widenDeleteContext(of: c.id, to: rc) }
+                let result = RecordMerge.mergeLearnt(&rec.state, c)
                 try await PostgresRecords.store(pg, [rec])
-                let after = rec.state.conflicts
-                let was = Set(before.map(\.field)), now = Set(after.map(\.field))
-                if !before.isEmpty || !after.isEmpty {
-                    try await PostgresRecords.syncConflicts(pg, kind: c.kind, row: c.row, RecordMerge.Result(
-                        changedNothing: false, conflicts: after, opened: after.map(\.field).filter { !was.contains($0) },
-                        closed: before.map(\.field).filter { !now.contains($0) }))
+                if !result.conflicts.isEmpty || !result.closed.isEmpty {
+                    try await PostgresRecords.syncConflicts(pg, kind: c.kind, row: c.row, result)
                 }
                 if c.hasPending {
                     still += 1

@@ -24,26 +24,20 @@ extension Statement {
 
     func bind(_ i: Int32, _ s: String) {
         var s = s
-        s.withUTF8 { u in
-            if u.isEmpty {
-                sqlite3_bind_text(sqliteStatement, i, "", 0, Self.transient)
-            } else {
-                u.withMemoryRebound(to: CChar.self) {
-                    _ = sqlite3_bind_text(sqliteStatement, i, $0.baseAddress, Int32($0.count), Self.transient)
-                }
-            }
-        }
+        s.withUTF8 { bindText(i, $0) }
     }
 
     func bind(_ i: Int32, _ x: Int64) { sqlite3_bind_int64(sqliteStatement, i, x) }
 
     /// UTF-8 bytes bound as TEXT (the caller made them valid UTF-8: canonical change text).
     func bind(_ i: Int32, utf8: [UInt8]) {
-        guard !utf8.isEmpty else {
+        utf8.withUnsafeBufferPointer { bindText(i, $0) }
+    }
+
+    private func bindText(_ i: Int32, _ u: UnsafeBufferPointer<UInt8>) {
+        if u.isEmpty {
             sqlite3_bind_text(sqliteStatement, i, "", 0, Self.transient)
-            return
-        }
-        utf8.withUnsafeBufferPointer { u in
+        } else {
             u.withMemoryRebound(to: CChar.self) {
                 _ = sqlite3_bind_text(sqliteStatement, i, $0.baseAddress, Int32($0.count), Self.transient)
             }

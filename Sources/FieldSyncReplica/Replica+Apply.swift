@@ -1,6 +1,5 @@
 import FieldSyncCore
 import GRDB
-import Synchronization
 
 // MARK: - ApplyReport
 
@@ -116,13 +115,7 @@ extension Replica {
         // The canonical text as bytes when none was given: a String is made only if needed.
         let bytes = given == nil ? ChangeCodec.canonicalBytes(c) : []
         var body: String { given ?? String(decoding: bytes, as: UTF8.self) }
-        var c = c
-        if c.hasPending, c.schema <= Schema.current.version, let json = try? JSONValue.parse(body),
-           let known = try? ChangeCodec.decode(json) {
-            // Read before this process took the change's schema (a push decoded while an
-            // administrator loaded it): what it could not read then merges now.
-            c = known
-        }
+        let c = ChangeCodec.readAgainIfKnown(c, text: body)
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         if !local {
             let held = try row.log.first(where: { $0.id == c.id }).map { try changeBody(db, seq: $0.seq) }
@@ -299,28 +292,16 @@ struct RowSQL {
     let insert: String
     let update: String
 
-    /// The statements of one schema version; published atomically and never freed (a process
-    /// meets a handful of versions), so that the write path takes no lock.
-    private final class Built: Sendable {
-        let version: Int
-        let all: [RowSQL]
-        init(_ schema: Schema) {
-            version = schema.version
-            all = schema.kinds.map { RowSQL.make($0, version: schema.version) }
-        }
-    }
-
-    private static let built = Atomic<UInt>(0)
+    /// The statements of the schema version last used, so that the write path takes no lock.
+    private static let built = Published<(version: Int, all: [RowSQL])>((0, []))
 
     static func of(_ kind: RecordKind) -> RowSQL {
         let schema = Schema.current
-        if let p = UnsafeRawPointer(bitPattern: built.load(ordering: .acquiring)) {
-            let b = Unmanaged<Built>.fromOpaque(p).takeUnretainedValue()
-            if b.version == schema.version { return b.all[kind.ordinal] }
-        }
-        let b = Built(schema)
-        built.store(UInt(bitPattern: Unmanaged.passRetained(b).toOpaque()), ordering: .releasing)
-        return b.all[kind.ordinal]
+        let b = built.value
+        if b.version == schema.version { return b.all[kind.ordinal] }
+        let all = schema.kinds.map { make($0, version: schema.version) }
+        built.publish((schema.version, all))
+        return all[kind.ordinal]
     }
 
     private static func make(_ spec: KindSpec, version: Int) -> RowSQL {

@@ -128,18 +128,9 @@ extension Replica {
                     continue
                 }
                 var row = try loadRow(db, c.kind, c.row)
-                let before = row.state.conflicts
-                _ = RecordMerge.merge(&row.state, c)
-                if c.deletes, let rc = c.rowContext { row.state.widenDeleteContext(of: c.id, to: rc) }
+                let result = RecordMerge.mergeLearnt(&row.state, c)
                 try storeRow(db, &row)
-                // Conflicts are read again from the whole state: a delete that now covers more
-                // (or fewer) fields changes the record's delete-versus-edit conflict too.
-                let after = row.state.conflicts
-                let was = Set(before.map(\.field)), now = Set(after.map(\.field))
-                if !before.isEmpty || !after.isEmpty {
-                    let result = RecordMerge.Result(changedNothing: false, conflicts: after,
-                                                    opened: after.map(\.field).filter { !was.contains($0) },
-                                                    closed: before.map(\.field).filter { !now.contains($0) })
+                if !result.conflicts.isEmpty || !result.closed.isEmpty {
                     try syncConflicts(db, kind: c.kind, row: c.row, result, report: &report)
                 }
                 if c.hasPending {

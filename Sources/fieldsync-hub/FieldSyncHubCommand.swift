@@ -27,12 +27,10 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
         func option(_ name: String) -> String? {
             args.indices.last { args[$0] == name && $0 + 1 < args.count }.map { args[$0 + 1] }
         }
-        // As HubOptions.location resolves it: --store, $FIELDSYNC_HUB_STORE, --db.
-        let l = option("--store") ?? ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"].flatMap({ $0.isEmpty ? nil : $0 })
-            ?? option("--db") ?? "hub.sqlite"
+        let l = HubOptions.location(store: option("--store"), db: option("--db") ?? HubOptions.defaultDB)
         if args.first == "migrate" {
             // Its stores are --from and --to: the SQLite file's schema is taken when it is opened.
-        } else if !l.hasPrefix("postgres://"), !l.hasPrefix("postgresql://") {
+        } else if !HubOptions.isPostgres(l) {
             Replica.adoptStoredSchema(path: l)
         } else if let url = try? PostgresURL(l) {
             await PostgresHubStore.adoptStoredSchema(url: url)
@@ -60,7 +58,8 @@ struct FieldSyncHubCommand: AsyncParsableCommand {
 struct StoreMissing: Error { let message: String }
 
 struct HubOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The hub's SQLite file (created if missing).", valueName: "path")) var db: String = "hub.sqlite"
+    @Option(help: ArgumentHelp("The hub's SQLite file (created if missing).", valueName: "path")) var db: String = HubOptions.defaultDB
+    static let defaultDB = "hub.sqlite"
     @Option(help: ArgumentHelp(
         "The hub's store: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or …?host=/socket/folder) for PostgreSQL, shared by several hub processes; or a SQLite file path. Default: $FIELDSYNC_HUB_STORE, else --db.",
         valueName: "url"))
@@ -68,13 +67,17 @@ struct HubOptions: ParsableArguments {
     @Option(help: "The hub's name, shown to laptops and in history (used when the store is created).") var hubName: String = "同步中心"
 
     /// What --store, $FIELDSYNC_HUB_STORE or --db say, in that order.
-    var location: String {
+    var location: String { Self.location(store: store, db: db) }
+
+    static func location(store: String?, db: String) -> String {
         if let store, !store.isEmpty { return store }
         if let env = ProcessInfo.processInfo.environment["FIELDSYNC_HUB_STORE"], !env.isEmpty { return env }
         return db
     }
 
-    var isPostgres: Bool { location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") }
+    var isPostgres: Bool { Self.isPostgres(location) }
+
+    static func isPostgres(_ location: String) -> Bool { location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") }
 
     /// Opens the store (creating an empty one if there is none).
     func open(create: Bool = true) async throws -> any HubStore {

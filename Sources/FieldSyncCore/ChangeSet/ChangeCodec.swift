@@ -372,6 +372,15 @@ public enum ChangeCodec {
         }
     }
 
+    /// A change read while it carried writes this process's schema did not know, read again
+    /// from its text when the process has since taken the change's schema (a push decoded while
+    /// an administrator loaded it): what could not be read then merges now. Unchanged otherwise.
+    public static func readAgainIfKnown(_ c: Change, text: @autoclosure () -> String) -> Change {
+        guard c.hasPending, c.schema <= Schema.current.version, let json = try? JSONValue.parse(text()),
+              let known = try? decode(json) else { return c }
+        return known
+    }
+
     /// Checks a value kept for a newer schema: JSON without fractions or exponents (their text
     /// would not survive being written again), nested at most 8 deep, at most 64 KiB.
     static func checkPendingValue(_ v: JSONValue, at: String) throws(InputError) {

@@ -43,22 +43,33 @@ public enum RecordMerge {
         public var opened: [String]
         /// Fields whose conflict the change closed.
         public var closed: [String]
-
-        public init(changedNothing: Bool, conflicts: [RowConflict], opened: [String], closed: [String]) {
-            self.changedNothing = changedNothing
-            self.conflicts = conflicts
-            self.opened = opened
-            self.closed = closed
-        }
     }
 
     /// Merges `change` into `state` (``RowState/apply(_:)``) and compares the open conflicts before
     /// and after.
     public static func merge(_ state: inout RowState, _ change: Change) -> Result {
-        let before = state.hasSeveralEntries ? state.conflicts : []
+        let before = openConflicts(state)
         let outcome = state.apply(change)
         if outcome.changedNothing { return Result(changedNothing: true, conflicts: before, opened: [], closed: []) }
-        let after = state.hasSeveralEntries ? state.conflicts : []
+        return compare(before, openConflicts(state))
+    }
+
+    /// Merges again a logged change that was kept for a newer schema, once that schema is held
+    /// (changeset.md §2.4), read again from its text: writes merged before are duplicates, a
+    /// delete's register takes the delete's whole `rowSeen` (the newly known fields included),
+    /// and the record's conflicts are compared whole, since a delete that now covers more fields
+    /// changes its delete-versus-edit conflict even when no write is new. Both hub stores and the
+    /// laptop merge kept changes through this.
+    public static func mergeLearnt(_ state: inout RowState, _ change: Change) -> Result {
+        let before = openConflicts(state)
+        _ = state.apply(change)
+        if change.deletes, let rc = change.rowContext { state.widenDeleteContext(of: change.id, to: rc) }
+        return compare(before, openConflicts(state))
+    }
+
+    static func openConflicts(_ state: RowState) -> [RowConflict] { state.hasSeveralEntries ? state.conflicts : [] }
+
+    static func compare(_ before: [RowConflict], _ after: [RowConflict]) -> Result {
         let was = Set(before.map(\.field)), now = Set(after.map(\.field))
         return Result(changedNothing: false, conflicts: after,
                       opened: after.map(\.field).filter { !was.contains($0) }, closed: before.map(\.field).filter { !now.contains($0) })

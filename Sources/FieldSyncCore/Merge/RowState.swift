@@ -87,7 +87,7 @@ public struct RowState: Sendable, Equatable {
 
     /// After the schema grew: a delete already merged takes its full `rowSeen`, the fields it had
     /// seen that the older schema did not know included (the entry's value is unchanged).
-    public mutating func widenDeleteContext(of dot: ChangeID, to rowContext: [String: VersionVector]) {
+    mutating func widenDeleteContext(of dot: ChangeID, to rowContext: [String: VersionVector]) {
         let s = deletedSlot
         guard registers[s].entries.contains(where: { $0.dot == dot && $0.rowContext != nil }) else { return }
         registers[s] = FieldRegister(entries: registers[s].entries.map { e in

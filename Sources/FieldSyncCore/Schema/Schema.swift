@@ -32,43 +32,26 @@ public struct Schema: Sendable {
     /// Serialises ``adopt(_:)``; readers do not take it.
     private static let installed = Mutex<Schema>(builtin)
 
-    /// The schema held, for readers: a box that is never freed, published atomically. Every
-    /// merged field asks for its kind's spec, so reading must not take a lock; a process takes
-    /// a handful of schemas in its life, so keeping each box is free.
-    private final class Box: Sendable {
-        let schema: Schema
-        init(_ schema: Schema) { self.schema = schema }
-    }
-
-    private static let published = Atomic<UInt>(UInt(bitPattern: Unmanaged.passRetained(Box(builtin)).toOpaque()))
+    /// The schema held, for readers: every merged field asks for its kind's spec, so reading
+    /// takes no lock.
+    private static let published = Published(builtin)
 
     /// The newest schema this process holds: the built-in one, or a newer one taken from a
     /// store it opened, a hub it synced with or an administrator (``adopt(_:)``). Forms,
     /// validation, CSV headers, reports and the console all read it.
-    public static var current: Schema {
-        let raw = published.load(ordering: .acquiring)
-        return Unmanaged<Box>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue().schema
-    }
+    public static var current: Schema { published.value }
 
     /// Makes `newer` this process's schema when it is newer than the one held and a lawful
     /// successor of it; true when it was taken. One process only ever moves forward.
     @discardableResult
     public static func adopt(_ newer: Schema) throws(InputError) -> Bool {
         try installed.withLock { (held: inout Schema) throws(InputError) -> Bool in
-            if newer.version == held.version {
-                guard newer.document.compactText == held.document.compactText else {
-                    throw InputError("schema version \(newer.version)", "this FieldSync already holds schema version \(held.version) with other content: a version number names one schema only (give the new one a higher version)")
-                }
-                return false
-            }
-            guard newer.version > held.version else { return false }
-            let problems = evolutionProblems(from: held, to: newer)
-            guard problems.isEmpty else {
-                throw InputError("schema version \(newer.version)", "is not an additive change of version \(held.version): " + problems.joined(separator: "; "))
-            }
-            held = newer
-            // Kept for good (never released): a reader may still hold the previous box.
-            published.store(UInt(bitPattern: Unmanaged.passRetained(Box(newer)).toOpaque()), ordering: .releasing)
+            // An older one is simply not taken; the same version must be the same schema.
+            guard newer.version >= held.version else { return false }
+            let next = try target(stored: held, held: held, offered: newer)
+            guard next.version > held.version else { return false }
+            held = next
+            published.publish(next)
             return true
         }
     }
