@@ -512,11 +512,12 @@ public enum HubHTTP {
         }
     }
 
-    /// A snapshot position: KIND:ID exactly as the hub sent it in `next` (sync.md §5).
+    /// A snapshot position: KIND:ID exactly as the hub sent it in `next` (sync.md §5); KIND may
+    /// be a kind this hub does not hold yet, whose kept changes come last (``SnapshotPosition``).
     static func snapshotPosition(_ r: Request) throws -> String? {
         guard let raw = r.uri.queryParameters["after"] else { return nil }
         let parts = raw.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard raw.utf8.count <= 200, parts.count == 2, RecordKind(rawValue: String(parts[0])) != nil, !parts[1].isEmpty,
+        guard raw.utf8.count <= 200, parts.count == 2, (try? SnapshotPosition(parsing: String(raw))) != nil, !parts[1].isEmpty,
               parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || $0 == UInt8(ascii: "-") })
         else {
             throw HubFailure(.invalid, "a snapshot position is KIND:ID as the hub sent it in \"next\", got \"\(raw.prefix(60))\"")

@@ -43,8 +43,8 @@ public struct Vouches: Sendable {
 /// The hub's rules for pushed changes (Protocol/sync.md §3), apart from storage: every store
 /// asks these, so no two stores can disagree. Each change is judged on its own:
 ///
-/// 1. it must decode (changeset.md §2: `invalid`, or `schema_too_new` for a record kind of a
-///    newer schema, to retry later; a newer schema's fields in a known kind are kept, §2.4);
+/// 1. it must decode (changeset.md §2: `invalid`); what a newer schema added — fields, choices,
+///    whole record kinds — is kept and relayed as it came (§2.4), judged by the same rules below;
 /// 2. its record must lie in the pushing device's scope (`out_of_scope`);
 /// 3. it must come from where its id says: a change under one of the device's own sites needs
 ///    nothing more (the token proves it); any other must be vouched for by a manifest — its own
@@ -60,7 +60,7 @@ public enum PushAdmission {
         public let index: Int
         /// Its id as sent, for the answer (`#N` when it has none).
         public let idText: String
-        public let change: Result<Change, InputError>
+        public let change: Result<ReceivedChange, InputError>
         /// Its canonical text, once decoded.
         public let text: String?
     }
@@ -68,7 +68,7 @@ public enum PushAdmission {
     /// What to do with one change.
     public enum Verdict: Sendable {
         /// Merge it; `onlyIfHeld` when only a duplicate of what the hub holds may be taken.
-        case admit(Change, text: String, onlyIfHeld: (ApplyRefusal.Code, String)?)
+        case admit(ReceivedChange, text: String, onlyIfHeld: (ApplyRefusal.Code, String)?)
         case refuse(PushResult)
     }
 
@@ -98,8 +98,8 @@ public enum PushAdmission {
         raw.enumerated().map { i, j in
             let idText = j["id"]?.stringValue.map { String($0.prefix(60)) } ?? "#\(i)"
             do throws(InputError) {
-                let c = try ChangeCodec.decode(j)
-                return Decoded(index: i, idText: idText, change: .success(c), text: ChangeCodec.canonicalText(c))
+                let c = try ChangeCodec.decodeReceived(j)
+                return Decoded(index: i, idText: idText, change: .success(c), text: c.canonicalText)
             } catch {
                 return Decoded(index: i, idText: idText, change: .failure(error), text: nil)
             }
@@ -112,16 +112,13 @@ public enum PushAdmission {
         for d in batch {
             guard case .success(let c) = d.change else { continue }
             origins.insert(c.id.site)
-            for w in c.writes { for e in w.context { vectors.insert(e.site) } }
-            for v in (c.rowContext ?? [:]).values { for e in v { vectors.insert(e.site) } }
-            for w in c.pending { for e in w.context { vectors.insert(e.site) } }
-            for p in c.pendingRowSeen { for e in p.seen { vectors.insert(e.site) } }
+            vectors.formUnion(c.seenSites)
         }
         return (origins, vectors)
     }
 
     public static func judge(_ d: Decoded, _ ctx: Context) -> Verdict {
-        let c: Change
+        let c: ReceivedChange
         switch d.change {
         case .failure(let error):
             let newer = error.newerSchema
@@ -130,12 +127,14 @@ public enum PushAdmission {
         }
         let id = c.id.description
         func refuse(_ code: String, _ reason: String) -> Verdict { .refuse(PushResult(id: id, status: .refused, code: code, reason: reason)) }
+        // A kind this schema does not hold is named by its key; its record id places it all the same.
+        let label = c.known?.kind.spec.label ?? c.kindName
         guard Replica.inScope(row: c.row, scope: ctx.device.scope) else {
-            return refuse("out_of_scope", "\(c.kind.spec.label) \(c.row) lies outside this device's scope \(ctx.device.scope)")
+            return refuse("out_of_scope", "\(label) \(c.row) lies outside this device's scope \(ctx.device.scope)")
         }
         var onlyIfHeld: (ApplyRefusal.Code, String)?
         if !ctx.ownSites.contains(c.id.site) {
-            let text = d.text ?? ChangeCodec.canonicalText(c)
+            let text = d.text ?? c.canonicalText
             let vouch = ctx.vouches.vouch(for: c.id, digest: ChangeDigest(canonicalText: text))
             switch ctx.owners[c.id.site] {
             case nil:
@@ -144,7 +143,7 @@ public enum PushAdmission {
                 onlyIfHeld = (.revokedOrigin, "made by a laptop whose enrolment was revoked; a supervisor recovers its work")
             case .device(_, let scope, false)? where vouch != nil:
                 guard Replica.inScope(row: c.row, scope: scope) else {
-                    return refuse("out_of_scope", "\(c.kind.spec.label) \(c.row) lies outside the scope \(scope) of the laptop that made it")
+                    return refuse("out_of_scope", "\(label) \(c.row) lies outside the scope \(scope) of the laptop that made it")
                 }
             case .hub? where vouch == .hub:
                 break
@@ -163,15 +162,22 @@ public enum PushAdmission {
         func unknownInRowSeen(_ field: String, _ v: VersionVector) -> Verdict? {
             unknownSite(v).map { refuse("unknown_site", "rowSeen.\(field) names site \($0), which this hub has never heard of") }
         }
-        for w in c.writes { if let v = unknownInSeen(w.field, w.context) { return v } }
-        for w in c.pending { if let v = unknownInSeen(w.field, w.context) { return v } }
-        for (field, seen) in c.rowContext ?? [:] { if let v = unknownInRowSeen(field, seen) { return v } }
-        for p in c.pendingRowSeen { if let v = unknownInRowSeen(p.field, p.seen) { return v } }
+        switch c {
+        case .known(let c):
+            for w in c.writes { if let v = unknownInSeen(w.field, w.context) { return v } }
+            for w in c.pending { if let v = unknownInSeen(w.field, w.context) { return v } }
+            for (field, seen) in c.rowContext ?? [:] { if let v = unknownInRowSeen(field, seen) { return v } }
+            for p in c.pendingRowSeen { if let v = unknownInRowSeen(p.field, p.seen) { return v } }
+        case .foreign(let f):
+            if let s = f.seenSites.first(where: { !ctx.knownSites.contains($0) }) {
+                return refuse("unknown_site", "a seen vector names site \(s), which this hub has never heard of; a change may say it saw only writes of sites the hub knows")
+            }
+        }
         let ahead = c.hlc.millis - ctx.now
         guard ahead <= SyncProtocol.maxClockAheadMs else {
             return refuse("clock_ahead", "stamped \(ahead / 3_600_000) h ahead of the hub's clock (the bound is \(SyncProtocol.maxClockAheadMs / 60_000) min): the device's clock is wrong; it re-stamps the edit with the corrected time and sends it again")
         }
-        return .admit(c, text: d.text ?? ChangeCodec.canonicalText(c), onlyIfHeld: onlyIfHeld)
+        return .admit(c, text: d.text ?? c.canonicalText, onlyIfHeld: onlyIfHeld)
     }
 }
 
@@ -201,7 +207,7 @@ extension PushAdmission {
     /// A change admitted to be merged, with its place in the batch.
     public struct Admitted: Sendable {
         public let slot: Int
-        public let change: Change
+        public let change: ReceivedChange
         public let text: String
         public let onlyIfHeld: (ApplyRefusal.Code, String)?
     }

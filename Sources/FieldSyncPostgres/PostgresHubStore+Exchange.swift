@@ -10,7 +10,7 @@ import PostgresNIO
 extension PostgresHubStore {
     /// One change to apply in a batch: what ``PushAdmission`` admitted, or a change the hub made.
     struct Incoming {
-        let change: Change
+        let change: ReceivedChange
         let text: String
         let onlyIfHeld: (ApplyRefusal.Code, String)?
         /// Made by the hub itself (a supervisor's settlement): its own site id is expected.
@@ -43,39 +43,50 @@ extension PostgresHubStore {
         // Lock the records, kind by kind, each in id order.
         var records: [String: PGRecord] = [:]
         for kind in RecordKind.allCases {
-            let rows = Set(batch.filter { $0.change.kind == kind }.map(\.change.row))
+            let rows = Set(batch.compactMap { $0.change.known }.filter { $0.kind == kind }.map(\.row))
             for (id, rec) in try await PostgresRecords.load(pg, kind, Array(rows), lock: true) { records["\(kind.rawValue)/\(id)"] = rec }
         }
-        struct NewRow { let c: Change; let text: String; let key: String }
+        /// A change log row to write: `pending` when it waits in hub_pending (writes, or a whole
+        /// change of a kind this schema does not hold, ``ForeignChange``).
+        struct NewRow { let id: ChangeID; let kind: String; let row: String; let hlc: HybridTimestamp; let author: String; let text: String; let pending: Bool }
         var newRows: [NewRow] = []
         var touched = Set<String>()
         var conflictWork: [(RecordKind, String, RecordMerge.Result)] = []
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(batch.count)
         for i in batch {
-            let c = ChangeCodec.readAgainIfKnown(i.change, text: i.text)
-            let key = "\(c.kind.rawValue)/\(c.row)"
-            var rec = records[key] ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
+            let id = i.change.id
             if !i.local {
-                switch RecordMerge.classify(c, text: i.text, held: held[c.id]) {
+                switch RecordMerge.classify(text: i.text, held: held[id]) {
                 case .duplicate: outcomes.append(.duplicate); continue
                 case .clone:
-                    outcomes.append(.refused(.clone, InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
+                    outcomes.append(.refused(.clone, InputError("change \(id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
                     continue
                 case .new: break
                 }
-                if let (code, reason) = i.onlyIfHeld { outcomes.append(.refused(code, InputError("change \(c.id)", reason))); continue }
-                if c.id.site == hubSite {
-                    outcomes.append(.refused(.ownSite, InputError("change \(c.id)", "claims this hub's own site id \(hubSite), but this hub does not hold it")))
+                if let (code, reason) = i.onlyIfHeld { outcomes.append(.refused(code, InputError("change \(id)", reason))); continue }
+                if id.site == hubSite {
+                    outcomes.append(.refused(.ownSite, InputError("change \(id)", "claims this hub's own site id \(hubSite), but this hub does not hold it")))
                     continue
                 }
             }
-            held[c.id] = i.text
+            held[id] = i.text
+            let c: Change
+            switch i.change {
+            case .foreign(let f):
+                // Kept whole, merged once the kind is known (mergePending); no record to lock.
+                newRows.append(NewRow(id: f.id, kind: f.kind, row: f.row, hlc: f.hlc, author: f.author, text: i.text, pending: true))
+                outcomes.append(.applied)
+                continue
+            case .known(let k): c = ChangeCodec.readAgainIfKnown(k, text: i.text)
+            }
+            let key = "\(c.kind.rawValue)/\(c.row)"
+            var rec = records[key] ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
             rec.log.append(RowLogEntry(id: c.id, seq: 0))  // its position is set below
             let merged = RecordMerge.merge(&rec.state, c)
             records[key] = rec
             touched.insert(key)
-            newRows.append(NewRow(c: c, text: i.text, key: key))
+            newRows.append(NewRow(id: c.id, kind: c.kind.rawValue, row: c.row, hlc: c.hlc, author: c.author, text: i.text, pending: c.hasPending))
             if merged.changedNothing { outcomes.append(.obsolete); continue }
             if !merged.conflicts.isEmpty || !merged.closed.isEmpty { conflictWork.append((c.kind, c.row, merged)) }
             outcomes.append(.applied)
@@ -83,7 +94,7 @@ extension PostgresHubStore {
         // Work that needs no position, done before the head is taken (the records are locked,
         // so their conflicts are ours to write; a site entry is only ever inserted).
         for (kind, row, merged) in conflictWork { try await PostgresRecords.syncConflicts(pg, kind: kind, row: row, merged) }
-        for site in Set(newRows.map(\.c.id.site)) {
+        for site in Set(newRows.map(\.id.site)) {
             try await pg.exec("INSERT INTO fs_site(id, hex) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", [.int(Int64(bitPattern: site.raw)), .text(site.hex)])
         }
         try await beforeHead(outcomes)
@@ -94,18 +105,18 @@ extension PostgresHubStore {
         let end = try await pg.one("UPDATE hub_log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq", [.int(Int64(newRows.count))])!.int(0)
         let first = end - Int64(newRows.count) + 1
         var seqOf: [ChangeID: Int64] = [:]
-        for (n, r) in newRows.enumerated() { seqOf[r.c.id] = first + Int64(n) }
+        for (n, r) in newRows.enumerated() { seqOf[r.id] = first + Int64(n) }
         try await pg.exec("""
             INSERT INTO hub_change(seq, site, counter, kind, row, hlc, author, received, peer, body)
             SELECT s, si, co, k, r, h, a, $7, $8, b FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
                    $9::text[], $10::text[]) AS x(s, si, co, k, r, h, a, b)
-            """, [.ints(newRows.map { seqOf[$0.c.id]! }), .ints(newRows.map { Int64(bitPattern: $0.c.id.site.raw) }), .ints(newRows.map(\.c.id.counter)),
-                  .texts(newRows.map(\.c.kind.rawValue)), .texts(newRows.map(\.c.row)), .ints(newRows.map(\.c.hlc.packed)), .int(now), .opt(peer),
-                  .texts(newRows.map(\.c.author)), .texts(newRows.map(\.text))])
-        let pending = newRows.filter(\.c.hasPending)
+            """, [.ints(newRows.map { seqOf[$0.id]! }), .ints(newRows.map { Int64(bitPattern: $0.id.site.raw) }), .ints(newRows.map(\.id.counter)),
+                  .texts(newRows.map(\.kind)), .texts(newRows.map(\.row)), .ints(newRows.map(\.hlc.packed)), .int(now), .opt(peer),
+                  .texts(newRows.map(\.author)), .texts(newRows.map(\.text))])
+        let pending = newRows.filter(\.pending)
         if !pending.isEmpty {
             try await pg.exec("INSERT INTO hub_pending(seq, kind, row) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])",
-                              [.ints(pending.map { seqOf[$0.c.id]! }), .texts(pending.map(\.c.kind.rawValue)), .texts(pending.map(\.c.row))])
+                              [.ints(pending.map { seqOf[$0.id]! }), .texts(pending.map(\.kind)), .texts(pending.map(\.row))])
         }
         var changed: [PGRecord] = []
         for key in touched {
@@ -217,31 +228,40 @@ extension PostgresHubStore {
     }
 
     /// A page of the current state of the scope: per record, in kind then id order, the changes
-    /// that still hold one of its values (Protocol/sync.md §5), leaving out the device's own.
+    /// that still hold one of its values (Protocol/sync.md §5), leaving out the device's own;
+    /// then the records of kinds this schema does not hold yet, by kind key then id, with every
+    /// change kept for them (as the SQLite store, ``Replica/snapshotPage(scope:after:limit:maxBytes:excludingPeer:)``).
     public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
         let scope = device.scope
-        var startKind = 0, startID = scope, exclusive = false
-        if let after {
-            let parts = after.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let k = RecordKind(rawValue: parts[0]) else {
-                throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(after.prefix(60))\""))
-            }
-            guard Replica.inScope(row: parts[1], scope: scope) else {
-                throw HubFailure(.invalid, "snapshot position \(after.prefix(60)) is outside this device's scope")
-            }
-            (startKind, startID, exclusive) = (k.ordinal, parts[1], true)
+        let start = try after.map { try SnapshotPosition(parsing: $0) }
+        if let start, !Replica.inScope(row: start.id, scope: scope) {
+            throw HubFailure(.invalid, "snapshot position \(after!.prefix(60)) is outside this device's scope")
         }
-        let (firstKind, firstID, skipFirst) = (startKind, startID, exclusive)
         return try await transaction { pg in
             try await pg.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1")!.int(0)
             var page = ScopedPage(texts: [], cursor: head, more: false, next: nil, bytes: 0)
             let hasPending = try await pg.one("SELECT count(*) FROM (SELECT 1 FROM hub_pending LIMIT 1) AS p")!.int(0) > 0
-            for kind in RecordKind.allCases where kind.ordinal >= firstKind {
-                let from = kind.ordinal == firstKind ? max(firstID, scope) : scope
-                let op = skipFirst && kind.ordinal == firstKind ? ">" : ">="
+            /// One record's changes at `seqs` onto the page; false when the page is full.
+            func add(_ seqs: Set<Int64>, kind: String, id: String) async throws -> Bool {
+                var texts: [String] = [], size = 0
+                // The device's own pushes too (a laptop restored from an older image may lack them).
+                for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq", [.ints(Array(seqs))]) {
+                    let t = try r.text(0)
+                    texts.append(t)
+                    size += t.utf8.count
+                }
+                return page.addRecord(texts, size: size, next: "\(kind):\(id)", limit: limit, maxBytes: maxBytes)
+            }
+            func pendingSeqs(_ kind: String, _ id: String) async throws -> [Int64] {
+                try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind), .text(id)]).map { try $0.int(0) }
+            }
+            let startOrdinal = start?.ordinal ?? 0
+            for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
+                let continuing = start != nil && kind.ordinal == startOrdinal
+                let from = continuing ? max(start!.id, scope) : scope
                 let ids = try await pg.rows("""
-                    SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(op) $1 AND id < $2 ORDER BY id LIMIT $3
+                    SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(continuing ? ">" : ">=") $1 AND id < $2 ORDER BY id LIMIT $3
                     """, [.text(from), .text(scope + "~"), .int(Int64(limit) + 1)]).map { try $0.text(0) }
                 let recs = try await PostgresRecords.load(pg, kind, ids, lock: false)
                 for id in ids {
@@ -251,22 +271,26 @@ extension PostgresHubStore {
                         for e in reg.entries { if let l = rec.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) } }
                     }
                     // Writes of a newer schema are not in the registers: every change holding one goes along.
-                    if hasPending {
-                        for r in try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind.rawValue), .text(id)]) {
-                            seqs.insert(try r.int(0))
-                        }
-                    }
-                    var texts: [String] = [], size = 0
-                    // The device's own pushes too (a laptop restored from an older image may lack them).
-                    for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq",
-                                               [.ints(Array(seqs))]) {
-                        let t = try r.text(0)
-                        texts.append(t)
-                        size += t.utf8.count
-                    }
-                    guard page.addRecord(texts, size: size, next: "\(kind.rawValue):\(id)", limit: limit, maxBytes: maxBytes) else { return page }
+                    if hasPending { seqs.formUnion(try await pendingSeqs(kind.rawValue, id)) }
+                    guard try await add(seqs, kind: kind.rawValue, id: id) else { return page }
                 }
                 if ids.count > limit {
+                    page.more = true
+                    return page
+                }
+            }
+            if hasPending {
+                let (fromKind, fromID) = start?.foreignKind.map { ($0, start!.id) } ?? ("", "")
+                let records = try await pg.rows("""
+                    SELECT DISTINCT kind, row FROM hub_pending
+                    WHERE kind <> ALL($1::text[]) AND row >= $2 AND row < $3 AND (kind > $4 OR (kind = $4 AND row > $5))
+                    ORDER BY kind, row LIMIT $6
+                    """, [.texts(RecordKind.allCases.map(\.rawValue)), .text(scope), .text(scope + "~"), .text(fromKind), .text(fromID), .int(Int64(limit) + 1)])
+                for r in records {
+                    let kind = try r.text(0), id = try r.text(1)
+                    guard try await add(Set(try await pendingSeqs(kind, id)), kind: kind, id: id) else { return page }
+                }
+                if records.count > limit {
                     page.more = true
                     return page
                 }

@@ -103,6 +103,8 @@ extension PostgresHubStore {
                 }
                 var rec = try await PostgresRecords.load(pg, c.kind, [c.row], lock: true)[c.row]
                     ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
+                // A change of a kind learnt only now was never in its record's change list.
+                if !rec.log.contains(where: { $0.id == c.id }) { rec.log.append(RowLogEntry(id: c.id, seq: seq)) }
                 let result = RecordMerge.mergeLearnt(&rec.state, c)
                 try await PostgresRecords.store(pg, [rec])
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {

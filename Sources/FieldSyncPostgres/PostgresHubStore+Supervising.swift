@@ -179,7 +179,7 @@ extension PostgresHubStore {
             counter = next
             let c = Change(id: ChangeID(site: hubSite, counter: counter), kind: kind, row: id, hlc: clock.tick(wall: now), author: author,
                            writes: plan.writes, rowContext: plan.rowContext, note: plan.note, resolves: plan.settles)
-            let outcome = try await apply(pg, [Incoming(change: c, text: ChangeCodec.canonicalText(c), onlyIfHeld: nil, local: true)],
+            let outcome = try await apply(pg, [Incoming(change: .known(c), text: ChangeCodec.canonicalText(c), onlyIfHeld: nil, local: true)],
                                           peer: nil, hubSite: hubSite, now: now)
             if case .refused(_, let e)? = outcome.outcomes.first { throw ReplicaError.invalidInput(e) }
             rec = try await PostgresRecords.load(pg, kind, [id], lock: false)[id] ?? rec

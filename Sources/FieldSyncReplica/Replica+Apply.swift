@@ -16,12 +16,15 @@ public struct ApplyReport: Sendable, Equatable {
     /// Received changes kept aside instead of merged (not authentic, or claiming this replica's
     /// own site id), with their reasons in `fs_set_aside`.
     public var setAside = 0
+    /// New changes of a record kind this schema does not hold yet: kept whole, to relay and to
+    /// merge once the schema that defines the kind is taken (changeset.md §2.4).
+    public var held = 0
     /// Changes stamped beyond the drift bound, with how far ahead of this machine's clock (ms).
     public var clockAhead: [ChangeID: Int64] = [:]
 
     public init() {}
 
-    public var received: Int { applied + duplicates + obsolete }
+    public var received: Int { applied + duplicates + obsolete + held }
 }
 
 // MARK: - ChangeSource
@@ -61,7 +64,7 @@ extension Replica {
 
     /// One change for ``applyEach(_:source:peer:)``: the change, and how it is vouched for.
     public struct Incoming: Sendable {
-        public var change: Change
+        public var change: ReceivedChange
         /// Its canonical text, when the caller has it already.
         public var text: String?
         /// When set, the change is taken only if this replica already holds it exactly (a
@@ -69,6 +72,10 @@ extension Replica {
         public var onlyIfHeld: (ApplyRefusal.Code, String)?
 
         public init(_ change: Change, text: String? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil) {
+            self.init(.known(change), text: text, onlyIfHeld: onlyIfHeld)
+        }
+
+        public init(_ change: ReceivedChange, text: String? = nil, onlyIfHeld: (ApplyRefusal.Code, String)? = nil) {
             self.change = change
             self.text = text
             self.onlyIfHeld = onlyIfHeld
@@ -86,7 +93,12 @@ extension Replica {
                 let c = i.change
                 let before = report
                 do {
-                    try applyOne(db, c, local: false, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, body: i.text, report: &report)
+                    switch c {
+                    case .known(let k):
+                        try applyOne(db, k, local: false, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, body: i.text, report: &report)
+                    case .foreign(let f):
+                        try hold(db, f, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, report: &report)
+                    }
                 } catch let e as ApplyRefusal {
                     out.append(.refused(e.code, e.error))
                     continue
@@ -167,6 +179,43 @@ extension Replica {
             try syncConflicts(db, kind: c.kind, row: c.row, merged, report: &report)
         }
         report.applied += 1
+    }
+
+    /// Keeps a change of a record kind this schema does not hold yet (``ForeignChange``): the
+    /// same checks as ``applyOne`` — a duplicate counts nothing, an id held with other content is
+    /// a clone, this replica's own site id is refused — then it is logged with its text and listed
+    /// in `fs_pending` under its record, so pushes, pulls, snapshots and bundles carry it and
+    /// ``mergePending(from:)`` merges it once the kind is known. No record table is touched.
+    func hold(_ db: Database, _ f: ForeignChange, source: ChangeSource, peer: String? = nil, proof: Int64? = nil,
+              onlyIfHeld: (ApplyRefusal.Code, String)? = nil, report: inout ApplyReport) throws {
+        switch RecordMerge.classify(text: f.text, held: try heldForeign(db, f)) {
+        case .duplicate:
+            report.duplicates += 1
+            return
+        case .clone:
+            throw ApplyRefusal(code: .clone, error: InputError("change \(f.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
+        case .new: break
+        }
+        if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(f.id)", reason)) }
+        if f.id.site == site {
+            throw ApplyRefusal(code: .ownSite, error: InputError("change \(f.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
+        }
+        try db.execute(sql: """
+            INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [Int64(bitPattern: f.id.site.raw), f.id.counter, f.kind, f.row, f.hlc.packed, f.author, wallClock(),
+                             Int64(source.rawValue), peer, f.text, proof])
+        lastSeq = db.lastInsertedRowID
+        try db.execute(sql: "INSERT INTO fs_pending(seq, kind, row) VALUES (?, ?, ?)", arguments: [lastSeq, f.kind, f.row])
+        if !knownSites.contains(f.id.site.raw) { try noteSite(db, f.id.site, name: nil) }
+        if let ahead = clock.observe(f.hlc, wall: now) { report.clockAhead[f.id] = ahead }
+        report.held += 1
+    }
+
+    /// The text kept for `f`'s id under its record while its kind is unknown here, if any.
+    func heldForeign(_ db: Database, _ f: ForeignChange) throws -> String? {
+        try String.fetchOne(db, sql: """
+            SELECT c.body FROM fs_pending p JOIN fs_change c ON c.seq = p.seq WHERE p.kind = ? AND p.row = ? AND c.site = ? AND c.counter = ?
+            """, arguments: [f.kind, f.row, Int64(bitPattern: f.id.site.raw), f.id.counter])
     }
 
     func changeBody(_ db: Database, seq: Int64) throws -> String {

@@ -157,7 +157,8 @@ extension Replica {
 
     /// Applies a bundle in one transaction. A damaged or malformed file applies nothing; an
     /// invalid change line is set aside with its reason and the rest is applied. Changes of a
-    /// newer schema are taken, their unreadable writes kept for later (changeset.md §2.4). Each change must be proved by the manifest line before it (its own
+    /// newer schema are taken, their unreadable writes (or the whole change, for a record kind
+    /// this schema does not hold) kept for later (changeset.md §2.4). Each change must be proved by the manifest line before it (its own
     /// site's signature, or this laptop's hub's): one that is not, or that claims this
     /// replica's own site id, is set aside with the reason and the rest is applied.
     /// Importing the same bundle again, or bundles in any order, changes nothing more.
@@ -216,9 +217,9 @@ extension Replica {
                     }
                     continue
                 }
-                let c: Change
+                let c: ReceivedChange
                 changes += 1
-                do throws(InputError) { c = try ChangeCodec.decode(json) } catch {
+                do throws(InputError) { c = try ChangeCodec.decodeReceived(json) } catch {
                     // One bad line spoils nothing else: it is kept aside, as it came, with the reason.
                     let id = json["id"]?.stringValue.map { String($0.prefix(60)) } ?? "line \(lines)"
                     try setAside(db, id: id, body: String(decoding: bytes, as: UTF8.self),
@@ -227,7 +228,7 @@ extension Replica {
                     report.setAside += 1
                     continue
                 }
-                let text = ChangeCodec.canonicalText(c)
+                let text = c.canonicalText
                 var why: String?
                 if let p = proof {
                     if !Provenance.vouches(p.authority, for: c.id) {
@@ -239,8 +240,13 @@ extension Replica {
                     why = unproven
                 }
                 do {
-                    try applyOne(db, c, local: false, source: .peer, proof: why == nil ? proof?.id : nil,
-                                 onlyIfHeld: why.map { (.notAuthentic, "not taken: nothing proves it comes from site \(c.id.site): \($0)") }, body: text, report: &report)
+                    let onlyIfHeld = why.map { (ApplyRefusal.Code.notAuthentic, "not taken: nothing proves it comes from site \(c.id.site): \($0)") }
+                    switch c {
+                    case .known(let k):
+                        try applyOne(db, k, local: false, source: .peer, proof: why == nil ? proof?.id : nil, onlyIfHeld: onlyIfHeld, body: text, report: &report)
+                    case .foreign(let f):
+                        try hold(db, f, source: .peer, proof: why == nil ? proof?.id : nil, onlyIfHeld: onlyIfHeld, report: &report)
+                    }
                     if why == nil { authentic.insert(c.id.site) }
                 } catch let e as ApplyRefusal where e.code != .clone {
                     try setAside(db, id: c.id.description, body: text, reason: e.description, from: path, count: &asideCount)
@@ -261,7 +267,7 @@ extension Replica {
             for (id, name) in header.sites where authentic.contains(id) && id != site && id != hub {
                 try noteSiteIfUnnamed(db, id, name: name)
             }
-            if report.applied > 0 { try pruneSetAsideIfAny(db) }
+            if report.applied + report.held > 0 { try pruneSetAsideIfAny(db) }
             return report
         }
         return ImportReport(path: path, header: header, apply: report, lines: lines)

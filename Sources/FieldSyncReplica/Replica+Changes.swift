@@ -7,9 +7,21 @@ import GRDB
 public struct LoggedChange: Sendable {
     /// The order in which this replica applied it (its own edits included).
     public let seq: Int64
-    public let change: Change
+    public let id: ChangeID
+    /// The change, read with this process's schema; nil for a change of a record kind it does
+    /// not hold yet (kept to relay, ``ForeignChange``).
+    public let change: Change?
     /// The change's canonical JSON (Protocol/changeset.md), as stored.
     public let body: String
+
+    /// Reads a logged change's stored text.
+    init(seq: Int64, body: String) throws {
+        let read = try ChangeCodec.decodeReceived(JSONValue.parse(body))
+        self.seq = seq
+        self.id = read.id
+        self.change = read.known
+        self.body = body
+    }
 }
 
 extension Replica {
@@ -23,7 +35,7 @@ extension Replica {
             var out: [LoggedChange] = []
             while try st.step(db) {
                 let body = st.text(1)
-                out.append(LoggedChange(seq: st.int64(0), change: try ChangeCodec.decode(JSONValue.parse(body)), body: body))
+                out.append(try LoggedChange(seq: st.int64(0), body: body))
             }
             return out
         }

@@ -120,8 +120,14 @@ extension Replica {
     func pruneSetAside(_ db: Database) throws {
         let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM fs_set_aside LIMIT 10000")
         for r in rows {
-            guard let c = try? ChangeCodec.decode(JSONValue.parse(r["body"] as String)) else { continue }
-            if try loadRow(db, c.kind, c.row).log.contains(where: { $0.id == c.id }) {
+            guard let c = try? ChangeCodec.decodeReceived(JSONValue.parse(r["body"] as String)) else { continue }
+            let held: Bool
+            switch c {
+            case .known(let k): held = try loadRow(db, k.kind, k.row).log.contains(where: { $0.id == k.id })
+            case .foreign(let f):
+                held = try heldForeign(db, f) != nil
+            }
+            if held {
                 try db.execute(sql: "DELETE FROM fs_set_aside WHERE id = ?", arguments: [r["id"] as Int64])
             }
         }

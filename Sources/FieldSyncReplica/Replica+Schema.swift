@@ -107,7 +107,8 @@ extension Replica {
     }
 
     /// Merges what changes kept for a newer schema carry that this process's schema now reads
-    /// (``Change/pending``): each is read again from its logged text, its writes merge into its
+    /// (``Change/pending``, and whole changes of a kind learnt now, ``ForeignChange``): each is
+    /// read again from its logged text, joins its record's change list if it was not on it, its writes merge into its
     /// record (writes merged before are duplicates, so nothing counts twice), a delete's
     /// `rowSeen` of the newly known fields joins its register, and the change leaves
     /// `fs_pending` unless it still carries writes of a schema newer still.
@@ -128,6 +129,8 @@ extension Replica {
                     continue
                 }
                 var row = try loadRow(db, c.kind, c.row)
+                // A change of a kind learnt only now was never in its record's change list.
+                if !row.log.contains(where: { $0.id == c.id }) { row.log.append(RowLogEntry(id: c.id, seq: seq)) }
                 let result = RecordMerge.mergeLearnt(&row.state, c)
                 try storeRow(db, &row)
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {

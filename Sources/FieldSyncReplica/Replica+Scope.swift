@@ -125,29 +125,38 @@ extension Replica {
     /// that still hold one of its current values. Applied to an empty replica they rebuild the
     /// same registers (values, conflicts, deletions); the superseded history is left out. Changes
     /// `peer` sent are left out when it is given (the hub gives none: a device restored from an
-    /// older image lacks some of its own pushes).
+    /// older image lacks some of its own pushes). After the kinds this schema holds come the
+    /// records of kinds it does not hold yet, by kind key then id: every change kept for them.
     public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int, excludingPeer peer: String? = nil) throws -> ScopedPage {
-        try read { db in
+        let start = try after.map { try SnapshotPosition(parsing: $0) }
+        return try read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
             var page = ScopedPage(texts: [], cursor: cursor, more: false, next: nil, bytes: 0)
             let hasPending = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM fs_pending)") ?? false
             let pendingStatement = try db.cachedStatement(sql: "SELECT seq FROM fs_pending WHERE kind = ? AND row = ?")
-            var startKind = 0
-            var startID = scope
-            var exclusive = false
-            if let after {
-                let parts = after.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let k = RecordKind(rawValue: parts[0]) else {
-                    throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(after.prefix(60))\""))
+            let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")
+            /// One record's changes at `seqs` onto the page; false when the page is full.
+            func add(_ seqs: Set<Int64>, kind: String, id: String) throws -> Bool {
+                var texts: [String] = []
+                var size = 0
+                for seq in seqs.sorted() {
+                    body.begin()
+                    body.bind(1, seq)
+                    guard try body.step(db) else { continue }
+                    if let peer, !body.isNull(1), body.text(1) == peer { continue }
+                    let t = body.text(0)
+                    texts.append(t)
+                    size += t.utf8.count
                 }
-                startKind = k.ordinal
-                startID = parts[1]
-                exclusive = true
+                body.begin()
+                return page.addRecord(texts, size: size, next: "\(kind):\(id)", limit: limit, maxBytes: maxBytes)
             }
-            for kind in RecordKind.allCases where kind.ordinal >= startKind {
-                let from = kind.ordinal == startKind ? startID : scope
+            let startOrdinal = start?.ordinal ?? 0
+            for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
+                let continuing = start != nil && kind.ordinal == startOrdinal
+                let from = continuing ? start!.id : scope
                 let ids = try String.fetchAll(db, sql: """
-                    SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(exclusive && kind.ordinal == startKind ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
+                    SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(continuing ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
                     """, arguments: [max(from, scope), scope + "~", limit + 1])
                 for id in ids {
                     let row = try loadRow(db, kind, id)
@@ -160,28 +169,62 @@ extension Replica {
                     // Writes of a newer schema are not in the registers: every change holding
                     // one goes along, for a receiver that can read it.
                     if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
-                    var texts: [String] = []
-                    var size = 0
-                    let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")
-                    for seq in seqs.sorted() {
-                        body.begin()
-                        body.bind(1, seq)
-                        guard try body.step(db) else { continue }
-                        if let peer, !body.isNull(1), body.text(1) == peer { continue }
-                        let t = body.text(0)
-                        texts.append(t)
-                        size += t.utf8.count
-                    }
-                    body.begin()
-                    guard page.addRecord(texts, size: size, next: "\(kind.rawValue):\(id)", limit: limit, maxBytes: maxBytes) else { return page }
+                    guard try add(seqs, kind: kind.rawValue, id: id) else { return page }
                 }
                 if ids.count > limit {
                     page.more = true
                     return page
                 }
             }
+            if hasPending {
+                let known = RecordKind.allCases.map(\.rawValue)
+                let (fromKind, fromID) = start?.foreignKind.map { ($0, start!.id) } ?? ("", "")
+                let records = try Row.fetchAll(db, sql: """
+                    SELECT DISTINCT kind, row FROM fs_pending
+                    WHERE kind NOT IN (\(known.map { _ in "?" }.joined(separator: ","))) AND row >= ? AND row < ? AND (kind > ? OR (kind = ? AND row > ?))
+                    ORDER BY kind, row LIMIT ?
+                    """, arguments: StatementArguments(known) + [scope, scope + "~", fromKind, fromKind, fromID, limit + 1])
+                for r in records {
+                    let kind: String = r[0], id: String = r[1]
+                    guard try add(Set(try Int64.fetchAll(pendingStatement, arguments: [kind, id])), kind: kind, id: id) else { return page }
+                }
+                if records.count > limit {
+                    page.more = true
+                    return page
+                }
+            }
             page.next = nil
             return page
+        }
+    }
+}
+
+// MARK: - SnapshotPosition
+
+/// Where a snapshot continues: `KIND:ID`, the last record sent. Records of a kind the schema
+/// held here does not have (a newer schema's, whose changes are kept) come after every known
+/// kind, by kind key then id. Both hub stores read positions through this.
+public struct SnapshotPosition: Sendable, Equatable {
+    /// The kind's position in the schema; for a kind it does not hold, the number of its kinds.
+    public var ordinal: Int
+    /// The kind's key when this schema does not hold it.
+    public var foreignKind: String?
+    public var id: String
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[1].isEmpty, parts[1].utf8.count <= 100 else {
+            throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(text.prefix(60))\""))
+        }
+        id = parts[1]
+        if let k = RecordKind(rawValue: parts[0]) {
+            ordinal = k.ordinal
+            foreignKind = nil
+        } else if FieldName.problem(parts[0]) == nil {
+            ordinal = Schema.current.kinds.count
+            foreignKind = parts[0]
+        } else {
+            throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(text.prefix(60))\""))
         }
     }
 }

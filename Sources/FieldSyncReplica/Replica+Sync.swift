@@ -124,7 +124,7 @@ extension Replica {
                 let body = st.text(1)
                 if !out.isEmpty && bytes + body.utf8.count > maxBytes { break }
                 bytes += body.utf8.count
-                out.append(LoggedChange(seq: st.int64(0), change: try ChangeCodec.decode(JSONValue.parse(body)), body: body))
+                out.append(try LoggedChange(seq: st.int64(0), body: body))
             }
             return out
         }
@@ -160,7 +160,7 @@ extension Replica {
             var retry: [PushResult] = []
             var blocked = false
             for lc in batch {
-                guard let r = byID[lc.change.id.description] else { blocked = true; continue }
+                guard let r = byID[lc.id.description] else { blocked = true; continue }
                 switch r.status {
                 case .accepted, .duplicate:
                     break
@@ -195,22 +195,25 @@ extension Replica {
     /// A change claiming this replica's own site id is set aside, not merged.
     func applyHubPage(_ db: Database, _ page: ChangePage) throws -> ApplyReport {
         var texts: [String] = []
-        texts.reserveCapacity(page.changes.count)
-        for c in page.changes { texts.append(ChangeCodec.canonicalText(c)) }
+        texts.reserveCapacity(page.items.count)
+        for c in page.items { texts.append(c.canonicalText) }
         let proof = try checkHubProof(db, page, texts: texts)
         let proofID = try proof.map { try storeManifest(db, $0) }
         for (id, name) in page.sites where id != site { try noteSite(db, id, name: name) }
         var report = ApplyReport()
         var asideCount = 0
-        for (c, text) in zip(page.changes, texts) {
+        for (c, text) in zip(page.items, texts) {
             do {
-                try applyOne(db, c, local: false, source: .hub, proof: proofID, body: text, report: &report)
+                switch c {
+                case .known(let k): try applyOne(db, k, local: false, source: .hub, proof: proofID, body: text, report: &report)
+                case .foreign(let f): try hold(db, f, source: .hub, proof: proofID, report: &report)
+                }
             } catch let e as ApplyRefusal {
                 try setAside(db, id: c.id.description, body: text, reason: e.description, from: "hub", count: &asideCount)
                 report.setAside += 1
             }
         }
-        if report.applied > 0 { try pruneSetAsideIfAny(db) }
+        if report.applied + report.held > 0 { try pruneSetAsideIfAny(db) }
         return report
     }
 
@@ -218,7 +221,7 @@ extension Replica {
     /// it learnt at enrolment; a replica enrolled before signed pages learns it from its first
     /// signed page). Returns the manifest when the page has changes (nil for an empty page).
     func checkHubProof(_ db: Database, _ page: ChangePage, texts: [String]) throws -> Manifest? {
-        if !page.changes.isEmpty || page.proof != nil {
+        if !page.items.isEmpty || page.proof != nil {
             guard let p = page.proof else {
                 throw ReplicaError.invalidInput(InputError("page", "the hub's page carries no signature (proof); is the hub older than this laptop's FieldSync?"))
             }
@@ -246,7 +249,7 @@ extension Replica {
                 try db.execute(sql: "UPDATE fs_sync SET hub_site = ? WHERE id = 1", arguments: [m.signer.hex])
                 try noteSite(db, m.signer, name: st.hubName)
             }
-            if !page.changes.isEmpty { return m }
+            if !page.items.isEmpty { return m }
         }
         return nil
     }

@@ -311,7 +311,7 @@ public final class SyncClient {
             guard !batch.isEmpty else { return }
             // The token proves this device's own changes; relayed ones carry the manifests that
             // prove them (changeset.md §7). The hub takes names only for the device's own site.
-            let relayed = batch.filter { $0.change.id.site != replica.site }.map(\.seq)
+            let relayed = batch.filter { $0.id.site != replica.site }.map(\.seq)
             let manifests = try local { try replica.manifests(proving: relayed) }.map { $0.json.compactText }
             let text = PushBody.text(site: replica.site, siteName: replica.siteName, sites: [replica.site: replica.siteName],
                                      changeTexts: batch.map(\.body), manifests: manifests)
@@ -333,8 +333,8 @@ public final class SyncClient {
             if !ahead.isEmpty {
                 try applyClockOffset(&report)
                 for r in ahead {
-                    guard let lc = batch.first(where: { $0.change.id.description == r.id }) else { continue }
-                    if try local({ try replica.restamp(lc.change) }) != nil { report.restamped += 1 }
+                    guard let lc = batch.first(where: { $0.id.description == r.id }), let c = lc.change else { continue }
+                    if try local({ try replica.restamp(c) }) != nil { report.restamped += 1 }
                 }
             }
             // Another copy of this replica wrote under its site id first (a copy the home check

@@ -152,7 +152,7 @@ if args.contains("--callgrind-apply") {
     let src = try Replica.create(path: "\(dir)/cg-src.sqlite", siteName: "source", author: "王芳")
     let recs = try (0..<applyN).map { try src.check(.visit, visit($0), creating: true) }
     _ = try src.insert(recs)
-    let changes = try src.changes().map(\.change)
+    let changes = try src.changes().compactMap(\.change)
     let dst = try Replica.create(path: "\(dir)/cg-dst.sqlite", siteName: "dest", author: "李明")
     try callgrindApply(dst, changes)
     print("changes=\(changes.count)")
@@ -209,7 +209,7 @@ do {
     let recs = try (0..<applyN).map { try src.check(.visit, visit($0), creating: true) }
     for chunk in stride(from: 0, to: applyN, by: 20_000) { _ = try src.insert(Array(recs[chunk..<min(applyN, chunk + 20_000)])) }
     let logged = try src.changes()
-    let changes = logged.map(\.change)
+    let changes = logged.compactMap(\.change)
     let fieldChanges = changes.reduce(0) { $0 + $1.writes.count }
     note("b change set", "\(changes.count) changes writing \(fieldChanges) fields")
 

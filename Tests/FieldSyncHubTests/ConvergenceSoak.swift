@@ -159,7 +159,7 @@ struct SoakRun {
     mutating func peerDelivery(_ from: Int) throws {
         var to = Int.random(in: 0..<laptops.count, using: &rng)
         if to == from { to = (to + 1) % laptops.count }
-        var changes = try laptops[from].changes().map(\.change).filter { _ in Int.random(in: 0..<3, using: &rng) == 0 }
+        var changes = try laptops[from].changes().compactMap(\.change).filter { _ in Int.random(in: 0..<3, using: &rng) == 0 }
         changes += changes.filter { _ in Int.random(in: 0..<8, using: &rng) == 0 }
         changes.shuffle(using: &rng)
         guard !changes.isEmpty else { return }

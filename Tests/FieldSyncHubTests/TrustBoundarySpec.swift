@@ -171,7 +171,7 @@ import Testing
         try b.exportBundle(to: dir.file("b.bundle"))
         #expect(try a.importBundle(from: dir.file("b.bundle")).apply.applied == 3)
         let batch = try a.pendingPush(after: 0, limit: 100, maxBytes: 1 << 20)
-        let relayed = batch.filter { $0.change.id.site != a.site }.map(\.seq)
+        let relayed = batch.filter { $0.id.site != a.site }.map(\.seq)
         let manifests = try a.manifests(proving: relayed)
         let aSite = a.site
         #expect(manifests.count == 1 && manifests[0].signer == b.site)

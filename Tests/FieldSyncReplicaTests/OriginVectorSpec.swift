@@ -113,7 +113,7 @@ struct OriginVectorSpec {
 
         // Merged exactly the proved ones (their canonical text as logged), set aside exactly the others.
         var held: [String: String] = [:]
-        for lc in try replica.changes() { held[lc.change.id.description] = lc.body }
+        for lc in try replica.changes() { held[lc.id.description] = lc.body }
         let aside = try replica.setAsideChanges(limit: 10_000)
         let asideIDs = Set(aside.map(\.change))
         for (i, id) in ids.enumerated() {

@@ -241,35 +241,7 @@ public enum ChangeCodec {
             let spec = schema.spec(kind)
             let row = try requiredString(o, "row")
             if let p = RecordID.problem(row, spec: spec) { throw InputError("row", p) }
-            let hlcText = try requiredString(o, "hlc")
-            guard let hlc = HybridTimestamp(hlcText), hlc.millis > 0 else {
-                throw InputError("hlc", "a clock reading is MILLIS-COUNTER (e.g. 1763784245123-0), got \"\(hlcText.prefix(60))\"")
-            }
-            let author = try requiredString(o, "author")
-            guard !author.isEmpty, author.unicodeScalars.count <= maxAuthorLength, !author.utf8.contains(0) else {
-                throw InputError("author", "an author is 1…\(maxAuthorLength) characters without NUL")
-            }
-            var note: String?
-            if let n = o["note"] {
-                guard case .string(let s) = n, s.unicodeScalars.count <= maxNoteLength, !s.utf8.contains(0) else {
-                    throw InputError("note", "a note is a string of at most \(maxNoteLength) characters")
-                }
-                note = s
-            }
-            var resolves: [ChangeID]?
-            if let r = o["resolves"] {
-                guard case .array(let items) = r, !items.isEmpty, items.count <= maxResolves else {
-                    throw InputError("resolves", "an array of 1…\(maxResolves) change ids")
-                }
-                var ids: [ChangeID] = []
-                for i in items {
-                    guard case .string(let t) = i, let id = ChangeID(t) else {
-                        throw InputError("resolves", "each entry is a change id SITE:COUNTER (counter 1…\(ChangeID.maxCounter))")
-                    }
-                    ids.append(id)
-                }
-                resolves = ids
-            }
+            let (hlc, author, note, resolves) = try header(o)
             guard case .object(let fields)? = o["fields"] else {
                 throw InputError("fields", o["fields"] == nil ? "is missing" : "expected an object of field writes")
             }
@@ -372,6 +344,40 @@ public enum ChangeCodec {
         }
     }
 
+    /// A change's clock reading, author, note and settled changes, checked (any kind, any schema).
+    static func header(_ o: JSONObject) throws(InputError) -> (HybridTimestamp, String, String?, [ChangeID]?) {
+        let hlcText = try requiredString(o, "hlc")
+        guard let hlc = HybridTimestamp(hlcText), hlc.millis > 0 else {
+            throw InputError("hlc", "a clock reading is MILLIS-COUNTER (e.g. 1763784245123-0), got \"\(hlcText.prefix(60))\"")
+        }
+        let author = try requiredString(o, "author")
+        guard !author.isEmpty, author.unicodeScalars.count <= maxAuthorLength, !author.utf8.contains(0) else {
+            throw InputError("author", "an author is 1…\(maxAuthorLength) characters without NUL")
+        }
+        var note: String?
+        if let n = o["note"] {
+            guard case .string(let s) = n, s.unicodeScalars.count <= maxNoteLength, !s.utf8.contains(0) else {
+                throw InputError("note", "a note is a string of at most \(maxNoteLength) characters")
+            }
+            note = s
+        }
+        var resolves: [ChangeID]?
+        if let r = o["resolves"] {
+            guard case .array(let items) = r, !items.isEmpty, items.count <= maxResolves else {
+                throw InputError("resolves", "an array of 1…\(maxResolves) change ids")
+            }
+            var ids: [ChangeID] = []
+            for i in items {
+                guard case .string(let t) = i, let id = ChangeID(t) else {
+                    throw InputError("resolves", "each entry is a change id SITE:COUNTER (counter 1…\(ChangeID.maxCounter))")
+                }
+                ids.append(id)
+            }
+            resolves = ids
+        }
+        return (hlc, author, note, resolves)
+    }
+
     /// A change read while it carried writes this process's schema did not know, read again
     /// from its text when the process has since taken the change's schema (a push decoded while
     /// an administrator loaded it): what could not be read then merges now. Unchanged otherwise.
@@ -423,13 +429,13 @@ public enum ChangeCodec {
         return VersionVector(sorting: entries)
     }
 
-    private static func requiredString(_ o: JSONObject, _ key: String) throws(InputError) -> String {
+    static func requiredString(_ o: JSONObject, _ key: String) throws(InputError) -> String {
         guard let v = o[key] else { throw InputError(key, "is missing") }
         guard case .string(let s) = v else { throw InputError(key, "expected a string, got \(v.typeName)") }
         return s
     }
 
-    private static func requiredInt(_ o: JSONObject, _ key: String) throws(InputError) -> Int64 {
+    static func requiredInt(_ o: JSONObject, _ key: String) throws(InputError) -> Int64 {
         guard let v = o[key] else { throw InputError(key, "is missing") }
         guard case .int(let i) = v else { throw InputError(key, "expected an integer, got \(v.typeName)") }
         return i

@@ -49,15 +49,19 @@ public enum RecordID {
 
     /// The same, with the kind's spec from a given schema.
     public static func problem(_ id: String, spec: KindSpec) -> String? {
-        let kind = spec.kind
-        guard kind != .region else { return RegionCode.problem(id, allowed: RegionCode.anyLevel) }
-        let lengths = spec.regionLengths
+        guard spec.kind != .region else { return RegionCode.problem(id, allowed: RegionCode.anyLevel) }
+        return problem(id, kindName: spec.kind.rawValue, lengths: spec.regionLengths)
+    }
+
+    /// The same for a kind known by its key only (a kind of a newer schema): its division code
+    /// has one of `lengths`.
+    public static func problem(_ id: String, kindName: String, lengths: Set<Int>) -> String? {
         let parts = id.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[1].utf8.count == 32, parts[1].utf8.allSatisfy(SiteID.isLowerHex),
               parts[0].utf8.allSatisfy({ (0x30...0x39).contains($0) }), lengths.contains(parts[0].utf8.count)
         else {
             let l = lengths.sorted().map(String.init).joined(separator: "/")
-            return "a \(kind.rawValue) id is its \(l)-digit division code, a dash and 32 lowercase hex digits, got \"\(id.prefix(60))\""
+            return "a \(kindName) id is its \(l)-digit division code, a dash and 32 lowercase hex digits, got \"\(id.prefix(60))\""
         }
         return nil
     }

@@ -27,7 +27,10 @@ public enum RecordMerge {
     /// nothing the first one wrote.
     /// `held` is the text this replica keeps for the id: empty once pruned (a superseded change
     /// whose text a laptop dropped after the hub acknowledged it), which can only be a duplicate.
-    public static func classify(_ change: Change, text: String, held: String?) -> Arrival {
+    public static func classify(_ change: Change, text: String, held: String?) -> Arrival { classify(text: text, held: held) }
+
+    /// The same for any received change, by its canonical text alone.
+    public static func classify(text: String, held: String?) -> Arrival {
         guard let held else { return .new }
         if held.isEmpty { return .duplicate }
         return held.utf8.elementsEqual(text.utf8) ? .duplicate : .clone

@@ -341,7 +341,11 @@ public enum PushBody {
 
 /// A page of changes from the hub: a pull (`after` a hub sequence number) or a snapshot page.
 public struct ChangePage: Sendable {
-    public var changes: [Change]
+    /// The page's changes in the hub's order, those of a record kind this schema does not hold
+    /// yet included (kept and relayed, changeset.md §2.4).
+    public var items: [ReceivedChange]
+    /// The changes this schema reads.
+    public var changes: [Change] { items.compactMap(\.known) }
     /// Pull: the hub sequence number to ask `after` next. Snapshot: the hub's position when the
     /// snapshot began, to pull from once it is done.
     public var cursor: Int64
@@ -355,7 +359,11 @@ public struct ChangePage: Sendable {
     public var proof: JSONValue?
 
     public init(changes: [Change], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64, proof: JSONValue? = nil) {
-        self.changes = changes
+        self.init(items: changes.map { .known($0) }, cursor: cursor, more: more, next: next, sites: sites, hubTime: hubTime, proof: proof)
+    }
+
+    public init(items: [ReceivedChange], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64, proof: JSONValue? = nil) {
+        self.items = items
         self.cursor = cursor
         self.more = more
         self.next = next
@@ -383,16 +391,16 @@ public struct ChangePage: Sendable {
         guard case .array(let items)? = json["changes"], let cursor = json["cursor"]?.intValue, case .bool(let more)? = json["more"] else {
             throw InputError("page", "expected changes, cursor and more")
         }
-        var cs: [Change] = []
+        var cs: [ReceivedChange] = []
         cs.reserveCapacity(items.count)
         for (n, i) in items.enumerated() {
-            do throws(InputError) { cs.append(try ChangeCodec.decode(i)) } catch { throw error.within("changes[\(n)]") }
+            do throws(InputError) { cs.append(try ChangeCodec.decodeReceived(i)) } catch { throw error.within("changes[\(n)]") }
         }
         var sites: [SiteID: String] = [:]
         if case .object(let so)? = json["sites"] {
             for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue { sites[id] = n } }
         }
-        self.init(changes: cs, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0,
+        self.init(items: cs, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0,
                   proof: json["proof"])
     }
 }
