@@ -37,12 +37,17 @@ struct ProtocolVectorSpec {
         guard let v = Vector(doc, file: file) else { return }
 
         // Decode every change once; a vector whose changes do not decode is itself broken.
-        var changes: [Change] = []
+        var changes: [ReceivedChange] = []
         for (i, c) in v.changes.enumerated() {
-            do { changes.append(try ChangeCodec.decode(c)) } catch {
-                Issue.record("\(file): change \(i) refused by ChangeCodec.decode: \(error)")
+            do { changes.append(try ChangeCodec.decodeReceived(c)) } catch {
+                Issue.record("\(file): change \(i) refused by ChangeCodec.decodeReceived: \(error)")
                 return
             }
+        }
+        // Changes of a kind this schema lacks: their canonical text is exactly the vector's.
+        for k in v.kept {
+            let text = changes.first { $0.id.description == k.id }.map(\.canonicalText)
+            #expect(text == k.text, "\(file): canonical text of kept change \(k.id):\n\(text ?? "none")\nexpected\n\(k.text)")
         }
         #expect(!v.orders.isEmpty, "\(file): no orders")
 
@@ -56,7 +61,10 @@ struct ProtocolVectorSpec {
             let replica = try makeReplica(dir, "vector-order-\(n)")
             var applied = true
             for idx in order {
-                do { _ = try replica.apply([changes[idx]]) } catch {
+                do {
+                    let (outcomes, _) = try replica.applyEach([Replica.Incoming(changes[idx])], source: .peer, peer: nil)
+                    if case .refused(let code, let e) = outcomes.first { throw ReplicaError.invalidInput(e.within(code.rawValue)) }
+                } catch {
                     Issue.record("\(where_): applying change \(idx) (\(v.changes[idx]["id"]?.stringValue ?? "?")) threw \(error)")
                     applied = false
                     break
@@ -68,6 +76,11 @@ struct ProtocolVectorSpec {
     }
 
     private func check(_ v: Vector, _ replica: Replica, _ where_: String) throws {
+        // Kept whole: each once, as its canonical text, and nothing else of an unknown kind.
+        let kept = try replica.changes().filter { $0.change == nil }
+        #expect(kept.map(\.id.description).sorted() == v.kept.map(\.id).sorted(), "\(where_): kept \(kept.map(\.id.description))")
+        for k in v.kept { #expect(kept.first { $0.id.description == k.id }?.body == k.text, "\(where_): kept text of \(k.id)") }
+
         // Records: exactly the expected ones, every field (unlisted = null), and `deleted`.
         var actual: [String: Record] = [:]
         for kind in RecordKind.allCases {
@@ -137,12 +150,15 @@ struct ProtocolVectorSpec {
 private struct Vector {
     struct Rec { let kind: RecordKind; let row: String; let deleted: Bool; let fields: [String: JSONValue] }
     struct Ids { let row: String; let field: String; let ids: [String] }
+    struct Kept { let id: String; let text: String }
 
     let changes: [JSONValue]
     let orders: [[Int]]
     let records: [Rec]
     let registers: [Ids]
     let conflicts: [Ids]
+    /// Changes of a kind the schema lacks, kept whole: id and canonical text (changeset.md §2.4).
+    let kept: [Kept]
     /// Record kind of every row named by a change.
     let kindOf: [String: RecordKind]
 
@@ -161,9 +177,9 @@ private struct Vector {
 
         var kindOf: [String: RecordKind] = [:]
         for c in changes {
-            guard let k = c["kind"]?.stringValue.flatMap(RecordKind.init(rawValue:)), let row = c["row"]?.stringValue
-            else { bad("change without kind/row"); return nil }
-            kindOf[row] = k
+            guard let name = c["kind"]?.stringValue, let row = c["row"]?.stringValue else { bad("change without kind/row"); return nil }
+            // A kind of a newer schema (§2.4) places no record here.
+            if let k = RecordKind(rawValue: name) { kindOf[row] = k }
         }
 
         var records: [Rec] = []
@@ -194,6 +210,16 @@ private struct Vector {
         guard let registers = idsList("registers") else { bad("expect.registers"); return nil }
         guard let conflicts = idsList("conflicts") else { bad("expect.conflicts"); return nil }
 
+        var kept: [Kept] = []
+        if case .array(let a)? = expect["kept"] {
+            for x in a {
+                guard let id = x["id"]?.stringValue, let text = x["text"]?.stringValue else { bad("expect.kept entry"); return nil }
+                kept.append(Kept(id: id, text: text))
+            }
+        } else if expect["kept"] != nil {
+            bad("expect.kept"); return nil
+        }
+        self.kept = kept
         self.changes = changes
         self.orders = orders
         self.records = records
