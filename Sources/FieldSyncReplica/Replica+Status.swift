@@ -27,6 +27,10 @@ public struct ReplicaStatus: Sendable {
     public var changesFromTheFuture: Int
     public var maxDrift: Int64
     public var lastSeq: Int64
+    /// Changes kept for a newer schema (writes it cannot read, or whole changes of a record kind
+    /// it does not hold), merged once it takes that schema; `keptKinds` names those kinds.
+    public var keptForNewerSchema = 0
+    public var keptKinds: [String] = []
 
     public var json: JSONValue {
         .object(JSONObject([
@@ -37,7 +41,8 @@ public struct ReplicaStatus: Sendable {
             ("conflicts", .int(Int64(conflicts))), ("capturesRejected", .int(Int64(capturesRejected))),
             ("clock", .string(clock.description)), ("clockTime", .string(UTCTime.iso(clock.millis))),
             ("changesFromTheFuture", .int(Int64(changesFromTheFuture))), ("maxDriftMs", .int(maxDrift)),
-            ("lastSeq", .int(lastSeq)),
+            ("lastSeq", .int(lastSeq)), ("keptForNewerSchema", .int(Int64(keptForNewerSchema))),
+            ("keptKinds", .array(keptKinds.map { .string($0) })),
         ]))
     }
 }
@@ -57,7 +62,8 @@ extension Replica {
                 counts.append(.init(kind: k, live: r[0], deleted: r[1]))
             }
             let own = try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change WHERE site = ?", arguments: [Int64(bitPattern: site.raw)]) ?? 0
-            return ReplicaStatus(
+            let known = Set(RecordKind.allCases.map(\.rawValue))
+            var s = ReplicaStatus(
                 path: path, site: site, siteName: siteName, author: author, schema: Schema.current.version, records: counts,
                 changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change") ?? 0, ownChanges: own,
                 sites: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_site") ?? 0,
@@ -67,6 +73,9 @@ extension Replica {
                 changesFromTheFuture: try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_change WHERE (hlc >> 16) > received + ?", arguments: [maxDrift]) ?? 0,
                 maxDrift: maxDrift,
                 lastSeq: try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0)
+            s.keptForNewerSchema = try Int.fetchOne(db, sql: "SELECT count(*) FROM fs_pending") ?? 0
+            s.keptKinds = try String.fetchAll(db, sql: "SELECT DISTINCT kind FROM fs_pending ORDER BY kind").filter { !known.contains($0) }
+            return s
         }
     }
 }

@@ -306,13 +306,60 @@ import Testing
         #expect(choice.description.contains("is not one of"))
     }
 
-    @Test func aNewerSchemasRecordKindIsLeftForLater() throws {
+    /// A meeting (a kind schema 2 adds) as its schema-2 writer sends it: fields in that schema's
+    /// order, a delete's `_deleted` last.
+    static let meetingText = #"{"id":"9f3c2a1b4d5e6f70:44","kind":"meeting","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1c","hlc":"1763784245123-2","author":"王芳","schema":2,"fields":{"village":{"value":"520221105201"},"held_on":{"value":"2026-11-28"},"topic":{"value":"人居\n环境"},"attendees":{"value":56,"seen":{"0123456789abcdef":3}},"_deleted":{"value":false}},"note":"补录","resolves":["0123456789abcdef:2"]}"#
+
+    @Test func aNewerSchemasRecordKindIsKeptWholeAndWrittenAgainByteForByte() throws {
+        // Plain decoding places changes in records: a kind it does not hold is not one it can place.
         var o = try Self.example()
         o["schema"] = 2
         o["kind"] = "meeting"
         let e = try #require(changeError(.object(o)))
-        #expect(e.newerSchema)
-        #expect(e.description.contains("meeting") && e.description.contains("upgrade"))
+        #expect(e.newerSchema && e.description.contains("meeting"))
+        // Read as received, it is kept whole, its text the writer's.
+        guard case .foreign(let f) = try ChangeCodec.decodeReceived(JSONValue.parse(Self.meetingText)) else {
+            Issue.record("a schema-2 meeting was not read as a change of a kind this schema lacks")
+            return
+        }
+        #expect(f.text == Self.meetingText)
+        #expect(f.kind == "meeting" && f.schema == 2 && f.id == ChangeID(site: Self.site, counter: 44))
+        #expect(f.row == "520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1c" && f.author == "王芳")
+        #expect(f.seenSites == [Self.other])
+        // Keys out of order, vector entries out of site order, _deleted first: the same text.
+        let shuffled = #"{"schema":2,"note":"补录","fields":{"_deleted":{"value":false},"village":{"value":"520221105201"},"held_on":{"value":"2026-11-28"},"topic":{"value":"人居\u000a环境"},"attendees":{"seen":{"0123456789abcdef":3},"value":56}},"resolves":["0123456789abcdef:2"],"author":"王芳","hlc":"1763784245123-2","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1c","kind":"meeting","id":"9f3c2a1b4d5e6f70:44"}"#
+        #expect(try ChangeCodec.decodeReceived(JSONValue.parse(shuffled)).canonicalText == Self.meetingText)
+        // A delete: rowSeen kept as received, empty entries dropped.
+        let delete = #"{"id":"9f3c2a1b4d5e6f70:45","kind":"meeting","row":"520221105201-019aa9f1c2d34e5f8a7b6c5d4e3f2a1c","hlc":"1763784245123-3","author":"王芳","schema":2,"fields":{"_deleted":{"value":true,"seen":{"9f3c2a1b4d5e6f70":44}}},"rowSeen":{"topic":{"9f3c2a1b4d5e6f70":44},"held_on":{}}}"#
+        #expect(try ChangeCodec.decodeReceived(JSONValue.parse(delete)).canonicalText == delete.replacingOccurrences(of: #","held_on":{}"#, with: ""))
+        // A kind of the change's own schema version that this schema lacks is still invalid.
+        o["schema"] = 1
+        #expect(throws: InputError.self) { try ChangeCodec.decodeReceived(.object(o)) }
+    }
+
+    @Test func aNewerSchemasRecordKindIsCheckedAsFarAsItCanBe() throws {
+        func problem(_ edit: (inout JSONObject) -> Void) throws -> String? {
+            var o = try JSONValue.parse(Self.meetingText).objectValue!
+            edit(&o)
+            do { _ = try ChangeCodec.decodeReceived(.object(o)); return nil } catch { return error.description }
+        }
+        #expect(try problem { _ in } == nil)
+        #expect(try problem { $0["kind"] = "Meeting" }?.contains("kind") == true)
+        #expect(try problem { $0["kind"] = "../x" }?.contains("kind") == true)
+        #expect(try problem { $0["row"] = "5202-abc" }?.contains("row") == true)
+        #expect(try problem { $0["row"] = "520221105201-019AA9F1C2D34E5F8A7B6C5D4E3F2A1C" }?.contains("row") == true)
+        #expect(try problem { $0["hlc"] = "soon" }?.contains("hlc") == true)
+        #expect(try problem { $0["author"] = "" }?.contains("author") == true)
+        #expect(try problem { $0["extra"] = 1 }?.contains("unknown key") == true)
+        #expect(try problem { $0["fields"] = [:] }?.contains("at least one field") == true)
+        #expect(try problem { $0["fields"] = ["Topic": ["value": 1]] }?.contains("lowercase") == true)
+        #expect(try problem { $0["fields"] = ["topic": ["value": .double(1.5)]] }?.contains("fraction") == true)
+        #expect(try problem { $0["fields"] = ["topic": ["value": 1, "seen": ["9f3c2a1b4d5e6f70": 44]]] }?.contains("seen itself") == true)
+        #expect(try problem { $0["fields"] = ["_deleted": ["value": 1]] }?.contains("true or false") == true)
+        #expect(try problem { $0["rowSeen"] = ["topic": ["0123456789abcdef": 1]] }?.contains("only a delete") == true)
+        let many = JSONObject((0...Schema.maxFields + 1).map { ("f\($0)", JSONValue.object(["value": 1])) })
+        #expect(try problem { $0["fields"] = .object(many) }?.contains("at most \(Schema.maxFields) fields") == true)
+        #expect(try problem { $0["fields"] = ["big": ["value": .string(String(repeating: "字", count: 30_000))]] }?.contains("at most 65536") == true)
     }
 
     @Test func whatANewerSchemaSendsIsStillBounded() throws {

@@ -49,6 +49,9 @@ import Testing
         #expect(seenByB?["fields"]?["mediation_fee_fen"] == nil, "a schema-1 laptop shows no field it does not know")
         #expect(try pending(b) >= 2)
         #expect(try logged(b, m) == [2], "the old laptop keeps the meeting it pulled from the old hub")
+        let statusB = try JSONValue.parse(try b.run(["status", "--json"]).stdout)
+        #expect(statusB["keptKinds"] == ["meeting"] && (statusB["keptForNewerSchema"]?.intValue ?? 0) >= 2, "\(statusB)")
+        #expect(try b.run(["status"]).stdout.contains("meeting"), "status says what it keeps")
 
         // While the hub is still on 1: an old laptop edits a known field of D1; the new laptop
         // edits the new field and hands the edit over on a USB stick to an old laptop, which
@@ -90,6 +93,8 @@ import Testing
             #expect(j["schemaLearnt"]?["to"]?.intValue == 2, "\(l.name) did not take schema 2: \(r.stdout)")
             #expect(j["schema"]?.intValue == 2)
             #expect(try pending(l) == 0, "\(l.name) still keeps changes it cannot read")
+            let st = try JSONValue.parse(try l.run(["status", "--json"]).stdout)
+            #expect(st["keptForNewerSchema"]?.intValue == 0 && st["keptKinds"] == [], "\(st)")
         }
         // The meetings they kept merged in place, without asking anyone for them again.
         for l in [b, c] {
@@ -122,6 +127,9 @@ import Testing
             let byID = Dictionary(meetings.map { ($0["id"]?.stringValue ?? "", $0["fields"] ?? .null) }, uniquingKeysWith: { x, _ in x })
             #expect(meetings.count == 2 && byID[m]?["topic"]?.stringValue == "人居环境整治" && byID[m]?["attendees"]?.intValue == 60
                     && byID[m2]?["topic"]?.stringValue == "集体经济分红", "\(l.name): \(meetings)")
+            // Kept changes merged late are in the record's history like any other.
+            let history = try JSONValue.parse(try l.run(["record", "history", m, "--json", "--offline"]).stdout)["history"]?.arrayValue ?? []
+            #expect(Set(history.compactMap { $0["change"]?.stringValue }).count == 2, "\(l.name): the meeting's history \(history)")
         }
         // The hub's device list shows each laptop's schema.
         let devices = try hub.devices().arrayValue ?? []

@@ -82,9 +82,13 @@ struct StatusCommand: ParsableCommand {
             t.add(["同步中心 hub", "未注册 not enrolled (fieldsync enroll --hub URL --code CODE)"])
         }
         if r.clockCorrection != 0 { t.add(["时钟校正 clock correction", "\(r.clockCorrection / 1000) s (按同步中心的时间)"]) }
+        if s.keptForNewerSchema > 0 {
+            let kinds = s.keptKinds.isEmpty ? "" : "，其中有本机还不认识的记录类别 \(s.keptKinds.joined(separator: "、"))"
+            t.add(["暂存变更 kept", "\(s.keptForNewerSchema) 条变更用了更新的数据结构\(kinds)：原样保存并转交，取得新版数据结构后自动合并 (kept for schema > \(s.schema), relayed as they came, merged once this laptop takes it)"])
+        }
         let aside = try r.setAsideCount()
         if aside > 0 {
-            t.add(["⚠ 另存变更 set aside", "\(aside) 条收到的变更未合并：来源无法证实、冒用本机站点，或属于本机尚未取得的数据结构 (not merged: unproven origin, this site's id, or a newer schema; fieldsync status --json: setAside)"])
+            t.add(["⚠ 另存变更 set aside", "\(aside) 条收到的变更未合并：来源无法证实、冒用本机站点，或内容无效 (not merged: unproven origin, this site's id, or invalid; fieldsync status --json: setAside)"])
         }
         if s.capturesRejected > 0 {
             t.add(["⚠ SQL 写入被拒", "\(s.capturesRejected) 条直接 SQL 写入未通过校验 (fieldsync status --json / 表 fs_capture_rejected)"])
