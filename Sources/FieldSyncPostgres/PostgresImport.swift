@@ -153,9 +153,9 @@ public enum PostgresImport {
         }
 
         // The rest, table by table.
-        func copyTable(_ table: String, _ columns: [String], order: String, casts: [String: String] = [:], blobs: Set<String> = []) async throws -> Int {
+        func copyTable(_ table: String, into target: String? = nil, _ columns: [String], order: String, casts: [String: String] = [:], blobs: Set<String> = []) async throws -> Int {
             let rows = try await file.read { db in try Row.fetchAll(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM \(table) ORDER BY \(order)") }
-            try await insert(pg, table, columns, rows: rows.map { r in
+            try await insert(pg, target ?? table, columns, rows: rows.map { r in
                 columns.map { c -> PGValue in
                     switch (r[c] as DatabaseValue).storage {
                     case .int64(let i): return .int(i)
@@ -168,6 +168,9 @@ public enum PostgresImport {
             return rows.count
         }
         summary.conflicts = try await copyTable("fs_conflict", ["kind", "row", "field", "since"], order: "kind, row, field")
+        // Changes kept for a newer schema (changeset.md §2.4): listed by record, so that
+        // snapshots carry them and learning the schema merges them.
+        let kept = try await copyTable("fs_pending", into: "hub_pending", ["seq", "kind", "row"], order: "seq")
         _ = try await copyTable("fs_site", ["id", "hex", "name"], order: "id")
         summary.devices = try await copyTable("hub_device", ["id", "name", "scope", "code_hash", "code_expires", "token_hash", "used_code_hash", "token_used",
                                                              "site", "site_name", "created", "enrolled", "revoked", "last_seen", "last_sync", "last_error",
@@ -193,7 +196,7 @@ public enum PostgresImport {
         }
 
         // What arrived must be what left.
-        let counts: [(String, Int)] = [("hub_change", summary.changes), ("hub_device", summary.devices), ("fs_conflict", summary.conflicts)]
+        let counts: [(String, Int)] = [("hub_change", summary.changes), ("hub_device", summary.devices), ("fs_conflict", summary.conflicts), ("hub_pending", kept)]
         for (table, n) in counts {
             let got = try await pg.one("SELECT count(*) FROM \(table)")?.int(0) ?? -1
             guard got == Int64(n) else { throw ReplicaError.storage("copying \(table): \(n) rows read, \(got) written") }

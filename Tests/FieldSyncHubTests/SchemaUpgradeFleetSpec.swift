@@ -150,6 +150,46 @@ import Testing
         }
     }
 
+    /// A SQLite hub on schema 1 holding changes kept for schema 2 (a new field, a new kind) is
+    /// moved to PostgreSQL: what it kept is still relayed by snapshot, and merges there once the
+    /// administrator loads schema 2.
+    @Test func aHubMovedToPostgreSQLKeepsWhatItKeptForANewerSchema() async throws {
+        guard StoreKind.available.contains(.postgres) else { return }
+        let dir = TempDir()
+        let file = dir.file("hub.sqlite")
+        let hub = try HubProcess(db: file, log: dir.file("hub.log"))
+        let a = try Laptop(dir, "新版笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        #expect(try a.run(["schema", "load", Self.v2]).status == 0)
+        let m = try a.add("meeting", #"{"village":"520221105201","held_on":"2026-11-28","topic":"人居环境整治","attendees":56}"#)
+        let d = try a.add("dispute", #"{"village":"520221105201","category":"邻里纠纷","parties":"张三与李四","summary":"宅基地边界","reported_on":"2026-11-20","status":"司法确认","mediation_fee_fen":5000}"#)
+        #expect(try a.sync().status == 0)
+        hub.kill(SIGTERM)
+        let pg = try await StoreKind.freshDatabase().description
+        let moved = try runCLI(["migrate", "--from", file, "--to", pg], binary: "fieldsync-hub")
+        #expect(moved.status == 0, "\(moved.stderr)")
+        let hub2 = try HubProcess(db: pg, log: dir.file("pg.log"))
+        // A schema-1 laptop of the moved hub gets both by snapshot and keeps them.
+        let old = try Laptop(dir, "旧版笔记本", author: "李明")
+        try old.enroll(hub2, scope: village1)
+        #expect(try old.sync().status == 0)
+        #expect(try logged(old, m) == [2], "the moved hub's snapshot lacks the meeting it kept")
+        #expect(try pending(old) == 2)
+        // Schema 2 loaded at the moved hub: it merges what it kept, and a new laptop's snapshot has it all.
+        #expect(try runCLI(["schema", "load", "--store", pg, Self.v2], binary: "fieldsync-hub").status == 0)
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        let late = try Laptop(dir, "新配发的笔记本", author: "陈书记")
+        try late.enroll(hub2, scope: village1)
+        for l in [old, late] { #expect(try l.sync().status == 0) }
+        for l in [old, late] {
+            let meetings = try JSONValue.parse(try l.run(["record", "list", "meeting", "--json"]).stdout).arrayValue ?? []
+            #expect(meetings.count == 1 && meetings.first?["id"]?.stringValue == m && meetings.first?["fields"]?["attendees"]?.intValue == 56,
+                    "\(l.name): \(meetings)")
+            #expect(try record(l, d)?["fields"]?["mediation_fee_fen"]?.intValue == 5000, "\(l.name): the dispute's new field")
+        }
+        #expect(try late.state(village: village1) == (try a.state(village: village1)))
+    }
+
     @Test func aSchemaEditThatIsNotAdditiveIsRefusedWithTheReason() throws {
         let dir = TempDir()
         let a = try Laptop(dir, "笔记本", author: "王芳")
