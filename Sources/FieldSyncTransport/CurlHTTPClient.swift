@@ -90,11 +90,46 @@ public struct TransportOptions: Sendable {
 /// Proxies come from the usual environment variables, which libcurl reads itself:
 /// `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy`. Responses in gzip are decompressed.
 /// A transfer can be cancelled from another thread with ``cancel()``.
+///
+/// One client keeps its connection to the hub open between requests (HTTP keep-alive: libcurl
+/// keeps the connections of an easy handle that is reset, not cleaned up, between transfers), so
+/// the requests of a sync — push, pull, acknowledgement — pay for one TCP handshake, not one
+/// each: on a village link with 600 ms of round trip that is most of a small sync's time
+/// (docs/benchmarks.md, "shaped link"). A connection the hub closed meanwhile is noticed and
+/// opened again by libcurl.
 public final class CurlHTTPClient: @unchecked Sendable {
     private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK }()
     private let stop = Atomic<Bool>(false)
+    /// The easy handle kept between transfers, with its open connection; nil while one is in use
+    /// (a second transfer at the same time uses a handle of its own). Guarded by `keptLock`.
+    private var kept: UnsafeMutableRawPointer?
+    private let keptLock = NSLock()
 
     public init() { _ = Self.globalInit }
+
+    deinit {
+        if let kept { curl_easy_cleanup(kept) }
+    }
+
+    /// The kept handle, reset to defaults (its connections stay open), or a new one.
+    private func takeHandle() -> UnsafeMutableRawPointer? {
+        keptLock.lock()
+        let h = kept
+        kept = nil
+        keptLock.unlock()
+        guard let h else { return curl_easy_init() }
+        curl_easy_reset(h)
+        return h
+    }
+
+    /// Keeps `h` for the next transfer, or cleans it up when another is kept already.
+    private func giveBack(_ h: UnsafeMutableRawPointer) {
+        keptLock.lock()
+        let keep = kept == nil
+        if keep { kept = h }
+        keptLock.unlock()
+        if !keep { curl_easy_cleanup(h) }
+    }
 
     /// Makes the transfer in progress (and any later one) stop with ``TransportError/cancelled``.
     public func cancel() { stop.store(true, ordering: .relaxed) }
@@ -114,8 +149,8 @@ public final class CurlHTTPClient: @unchecked Sendable {
 
     public func perform(_ req: HTTPExchange, options: TransportOptions) throws(TransportError) -> HTTPReply {
         if isCancelled { throw .cancelled }
-        guard let h = curl_easy_init() else { throw .other("libcurl could not start a transfer") }
-        defer { curl_easy_cleanup(h) }
+        guard let h = takeHandle() else { throw .other("libcurl could not start a transfer") }
+        defer { giveBack(h) }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }

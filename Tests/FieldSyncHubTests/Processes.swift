@@ -123,6 +123,14 @@ final class ProxyProcess: @unchecked Sendable {
 
     var cuts: Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "cut connection").count - 1 }
 
+    /// The connections that have closed so far, by the proxy's number (from its "bytes N down/up" lines).
+    var closedConnections: Set<Int> {
+        Set(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            let w = line.split(separator: " ")
+            return w.count == 4 && w[0] == "bytes" ? Int(w[1]) : nil
+        })
+    }
+
     deinit {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

@@ -313,6 +313,32 @@ import Testing
         #expect(try Replica.open(path: hub.db).records(.dispute).count == 1)
     }
 
+    /// A sync's requests (schema, push, pull, acknowledgement) share one kept-alive connection:
+    /// on a village link each new connection costs a round trip of ≈ 600 ms before anything moves.
+    @Test func aSyncMakesItsRequestsOnOneConnection() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        let b = try Laptop(dir, "李明的笔记本", author: "李明")
+        for l in [a, b] { try l.enroll(hub, scope: village1) }
+        for n in 0..<3 { _ = try a.add("dispute", disputeJSON(parties: "当事人\(n)")) }
+        #expect(try b.sync().status == 0)
+        _ = try b.add("dispute", disputeJSON(parties: "对方"))
+        #expect(try b.sync().status == 0)
+        let proxy = try ProxyProcess(upstream: hub.port, log: dir.file("proxy.log"), options: [])
+        let r = try a.run(["sync", "--json", "--hub", "http://127.0.0.1:\(proxy.port)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(j["pushed"] == .int(3) && j["pulled"] == .int(1), "\(r.stdout)")
+        // The connection closes when the laptop's process ends.
+        var closed = Set<Int>()
+        for _ in 0..<50 where closed.isEmpty {
+            closed = proxy.closedConnections
+            if closed.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(closed == [1], "one connection for the whole sync, got \(closed.sorted()): \((try? String(contentsOfFile: proxy.log, encoding: .utf8)) ?? "")")
+    }
+
     @Test func proxySettingsComeFromTheEnvironment() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
