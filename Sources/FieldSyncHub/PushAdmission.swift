@@ -244,7 +244,8 @@ extension PushAdmission {
                 results[a.slot] = PushResult(id: id, status: .accepted)
                 accepted += 1
             case .duplicate: results[a.slot] = PushResult(id: id, status: .duplicate)
-            case .refused(let code, let e): results[a.slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description)
+            case .refused(let code, let e):
+                results[a.slot] = PushResult(id: id, status: .refused, code: code.rawValue, reason: e.description, retry: code == .keptFull)
             }
         }
         let final = results.map { $0! }

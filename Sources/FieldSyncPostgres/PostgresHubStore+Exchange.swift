@@ -40,10 +40,19 @@ extension PostgresHubStore {
             """, [.ints(ids.map { Int64(bitPattern: $0.site.raw) }), .ints(ids.map(\.counter))]) {
             held[ChangeID(site: SiteID(raw: UInt64(bitPattern: try r.int(0))), counter: try r.int(1))] = try r.text(2)
         }
+        // A change read while its kind was unknown may be of a kind this process holds now
+        // (Replica.knownNow): read again before the records are locked.
+        let resolved: [Result<ReceivedChange, ApplyRefusal>] = batch.map { i in
+            guard case .foreign(let f) = i.change else { return .success(i.change) }
+            do throws(ApplyRefusal) {
+                guard let now = try Replica.knownNow(f) else { return .success(i.change) }
+                return .success(.known(now))
+            } catch { return .failure(error) }
+        }
         // Lock the records, kind by kind, each in id order.
         var records: [String: PGRecord] = [:]
         for kind in RecordKind.allCases {
-            let rows = Set(batch.compactMap { $0.change.known }.filter { $0.kind == kind }.map(\.row))
+            let rows = Set(resolved.compactMap { (try? $0.get())?.known }.filter { $0.kind == kind }.map(\.row))
             for (id, rec) in try await PostgresRecords.load(pg, kind, Array(rows), lock: true) { records["\(kind.rawValue)/\(id)"] = rec }
         }
         /// A change log row to write: `pending` when it waits in hub_pending (writes, or a whole
@@ -54,7 +63,9 @@ extension PostgresHubStore {
         var conflictWork: [(RecordKind, String, RecordMerge.Result)] = []
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(batch.count)
-        for i in batch {
+        /// Changes and bytes kept per record of a kind this schema does not hold, as this batch goes.
+        var keptOf: [String: (count: Int, bytes: Int)] = [:]
+        for (i, r) in zip(batch, resolved) {
             let id = i.change.id
             if !i.local {
                 switch RecordMerge.classify(text: i.text, held: held[id]) {
@@ -70,16 +81,38 @@ extension PostgresHubStore {
                     continue
                 }
             }
-            held[id] = i.text
             let c: Change
-            switch i.change {
+            let item: ReceivedChange
+            switch r {
+            case .failure(let refusal):
+                outcomes.append(.refused(refusal.code, refusal.error))
+                continue
+            case .success(let ok): item = ok
+            }
+            switch item {
             case .foreign(let f):
-                // Kept whole, merged once the kind is known (mergePending); no record to lock.
+                // Kept whole, merged once the kind is known (mergePending); no record to lock,
+                // as many per record as one may keep.
+                let key = "\(f.kind)/\(f.row)"
+                if keptOf[key] == nil {
+                    let kept = try await pg.one("""
+                        SELECT count(*), COALESCE(sum(octet_length(c.body)), 0)::bigint FROM hub_pending p JOIN hub_change c ON c.seq = p.seq WHERE p.kind = $1 AND p.row = $2
+                        """, [.text(f.kind), .text(f.row)])
+                    keptOf[key] = (Int(try kept?.int(0) ?? 0), Int(try kept?.int(1) ?? 0))
+                }
+                if let refusal = Replica.keptFull(f, count: keptOf[key]!.count, bytes: keptOf[key]!.bytes) {
+                    outcomes.append(.refused(refusal.code, refusal.error))
+                    continue
+                }
+                keptOf[key]!.count += 1
+                keptOf[key]!.bytes += i.text.utf8.count
+                held[id] = i.text
                 newRows.append(NewRow(id: f.id, kind: f.kind, row: f.row, hlc: f.hlc, author: f.author, text: i.text, pending: true))
                 outcomes.append(.applied)
                 continue
             case .known(let k): c = ChangeCodec.readAgainIfKnown(k, text: i.text)
             }
+            held[id] = i.text
             let key = "\(c.kind.rawValue)/\(c.row)"
             var rec = records[key] ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
             rec.log.append(RowLogEntry(id: c.id, seq: 0))  // its position is set below
@@ -234,7 +267,7 @@ extension PostgresHubStore {
     public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
         let scope = device.scope
         let start = try after.map { try SnapshotPosition(parsing: $0) }
-        if let start, !Replica.inScope(row: start.id, scope: scope) {
+        if let start, let id = start.id, !Replica.inScope(row: id, scope: scope) {
             throw HubFailure(.invalid, "snapshot position \(after!.prefix(60)) is outside this device's scope")
         }
         return try await transaction { pg in
@@ -243,7 +276,7 @@ extension PostgresHubStore {
             var page = ScopedPage(texts: [], cursor: head, more: false, next: nil, bytes: 0)
             let hasPending = try await pg.one("SELECT count(*) FROM (SELECT 1 FROM hub_pending LIMIT 1) AS p")!.int(0) > 0
             /// One record's changes at `seqs` onto the page; false when the page is full.
-            func add(_ seqs: Set<Int64>, kind: String, id: String) async throws -> Bool {
+            func add(_ seqs: Set<Int64>, next: String) async throws -> Bool {
                 var texts: [String] = [], size = 0
                 // The device's own pushes too (a laptop restored from an older image may lack them).
                 for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq", [.ints(Array(seqs))]) {
@@ -251,15 +284,15 @@ extension PostgresHubStore {
                     texts.append(t)
                     size += t.utf8.count
                 }
-                return page.addRecord(texts, size: size, next: "\(kind):\(id)", limit: limit, maxBytes: maxBytes)
+                return page.addRecord(texts, size: size, next: next, limit: limit, maxBytes: maxBytes)
             }
             func pendingSeqs(_ kind: String, _ id: String) async throws -> [Int64] {
                 try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind), .text(id)]).map { try $0.int(0) }
             }
             let startOrdinal = start?.ordinal ?? 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
-                let continuing = start != nil && kind.ordinal == startOrdinal
-                let from = continuing ? max(start!.id, scope) : scope
+                let continuing = start?.after != nil && kind.ordinal == startOrdinal
+                let from = continuing ? max(start!.after!, scope) : scope
                 let ids = try await pg.rows("""
                     SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(continuing ? ">" : ">=") $1 AND id < $2 ORDER BY id LIMIT $3
                     """, [.text(from), .text(scope + "~"), .int(Int64(limit) + 1)]).map { try $0.text(0) }
@@ -272,7 +305,7 @@ extension PostgresHubStore {
                     }
                     // Writes of a newer schema are not in the registers: every change holding one goes along.
                     if hasPending { seqs.formUnion(try await pendingSeqs(kind.rawValue, id)) }
-                    guard try await add(seqs, kind: kind.rawValue, id: id) else { return page }
+                    guard try await add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                 }
                 if ids.count > limit {
                     page.more = true
@@ -280,7 +313,7 @@ extension PostgresHubStore {
                 }
             }
             if hasPending {
-                let (fromKind, fromID) = start?.foreignKind.map { ($0, start!.id) } ?? ("", "")
+                let (fromKind, fromID) = start?.keptAfter.map { ($0.kind, $0.id) } ?? ("", "")
                 let records = try await pg.rows("""
                     SELECT DISTINCT kind, row FROM hub_pending
                     WHERE kind <> ALL($1::text[]) AND row >= $2 AND row < $3 AND (kind > $4 OR (kind = $4 AND row > $5))
@@ -288,7 +321,7 @@ extension PostgresHubStore {
                     """, [.texts(RecordKind.allCases.map(\.rawValue)), .text(scope), .text(scope + "~"), .text(fromKind), .text(fromID), .int(Int64(limit) + 1)])
                 for r in records {
                     let kind = try r.text(0), id = try r.text(1)
-                    guard try await add(Set(try await pendingSeqs(kind, id)), kind: kind, id: id) else { return page }
+                    guard try await add(Set(try await pendingSeqs(kind, id)), next: SnapshotPosition.kept(kind: kind, id: id)) else { return page }
                 }
                 if records.count > limit {
                     page.more = true

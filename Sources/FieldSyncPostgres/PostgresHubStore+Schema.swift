@@ -94,17 +94,37 @@ extension PostgresHubStore {
     func mergePending(from version: Int) async throws -> SchemaLearnReport {
         let schema = Schema.current
         return try await transaction { pg in
-            var merged = 0, still = 0
+            var merged = 0, still = 0, aside = 0
             for r in try await pg.rows("SELECT p.seq, c.body FROM hub_pending p JOIN hub_change c ON c.seq = p.seq ORDER BY p.seq FOR UPDATE OF p") {
                 let seq = try r.int(0)
-                guard let c = try? ChangeCodec.decode(try JSONValue.parse(try r.text(1)), schema: schema) else {
+                let body = try r.text(1)
+                /// Not a change this schema takes: it never merges (Replica.mergePending does the same).
+                func setAside(_ id: String, _ why: String) async throws {
+                    try await pg.exec("DELETE FROM hub_pending WHERE seq = $1", [.int(seq)])
+                    try await pg.exec("INSERT INTO hub_set_aside(change, body, reason, came_from, at) VALUES ($1, $2, $3, $4, $5)",
+                                      [.text(id), .text(body), .text(String(why.prefix(1000))), .text("schema \(schema.version)"), .int(self.now())])
+                    aside += 1
+                }
+                let c: Change
+                switch ChangeCodec.readKept(body, schema: schema) {
+                case .stillNewer:
                     still += 1
                     continue
+                case .refused(let id, let why):
+                    try await setAside(id, why)
+                    continue
+                case .readable(let ok): c = ok
                 }
                 var rec = try await PostgresRecords.load(pg, c.kind, [c.row], lock: true)[c.row]
                     ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
                 // A change of a kind learnt only now was never in its record's change list.
-                if !rec.log.contains(where: { $0.id == c.id }) { rec.log.append(RowLogEntry(id: c.id, seq: seq)) }
+                if !rec.log.contains(where: { $0.id == c.id }) {
+                    guard ChangeCodec.canonicalText(c).utf8.elementsEqual(body.utf8) else {
+                        try await setAside(c.id.description, ChangeCodec.notCanonical)
+                        continue
+                    }
+                    rec.log.append(RowLogEntry(id: c.id, seq: seq))
+                }
                 let result = RecordMerge.mergeLearnt(&rec.state, c)
                 try await PostgresRecords.store(pg, [rec])
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {
@@ -117,7 +137,9 @@ extension PostgresHubStore {
                     merged += 1
                 }
             }
-            return SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+            var learnt = SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+            learnt.setAside = aside
+            return learnt
         }
     }
 }

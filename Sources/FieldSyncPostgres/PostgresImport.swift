@@ -171,6 +171,7 @@ public enum PostgresImport {
         // Changes kept for a newer schema (changeset.md §2.4): listed by record, so that
         // snapshots carry them and learning the schema merges them.
         let kept = try await copyTable("fs_pending", into: "hub_pending", ["seq", "kind", "row"], order: "seq")
+        _ = try await copyTable("fs_set_aside", into: "hub_set_aside", ["change", "body", "reason", "came_from", "at"], order: "id")
         _ = try await copyTable("fs_site", ["id", "hex", "name"], order: "id")
         summary.devices = try await copyTable("hub_device", ["id", "name", "scope", "code_hash", "code_expires", "token_hash", "used_code_hash", "token_used",
                                                              "site", "site_name", "created", "enrolled", "revoked", "last_seen", "last_sync", "last_error",

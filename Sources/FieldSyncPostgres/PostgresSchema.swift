@@ -88,7 +88,10 @@ enum PostgresSchema {
         // Changes carrying writes of a newer schema (changeset.md §2.4), by record: snapshots relay them.
         let pending = ["CREATE TABLE hub_pending(seq bigint PRIMARY KEY, kind text COLLATE \"C\" NOT NULL, row text COLLATE \"C\" NOT NULL)",
                        "CREATE INDEX hub_pending_row ON hub_pending(kind, row)"]
+        // Changes kept for a newer schema that it refuses once taken (changeset.md §2.4): kept
+        // with the reason, as a SQLite hub keeps them in fs_set_aside.
+        let aside = ["CREATE TABLE hub_set_aside(id bigserial PRIMARY KEY, change text NOT NULL, body text NOT NULL, reason text NOT NULL, came_from text NOT NULL, at bigint NOT NULL)"]
         return [Migration(name: "pg-1", statements: first), Migration(name: "pg-2-client", statements: client),
-                Migration(name: "pg-3-pending", statements: pending)]
+                Migration(name: "pg-3-pending", statements: pending), Migration(name: "pg-4-set-aside", statements: aside)]
     }
 }

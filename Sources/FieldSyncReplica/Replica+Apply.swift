@@ -188,6 +188,11 @@ extension Replica {
     /// ``mergePending(from:)`` merges it once the kind is known. No record table is touched.
     func hold(_ db: Database, _ f: ForeignChange, source: ChangeSource, peer: String? = nil, proof: Int64? = nil,
               onlyIfHeld: (ApplyRefusal.Code, String)? = nil, report: inout ApplyReport) throws {
+        // Read while its kind was unknown, stored after this process took the schema that adds it
+        // (a push decoded while an administrator loaded it): it merges now, as any change does.
+        if let known = try Self.knownNow(f) {
+            return try applyOne(db, known, local: false, source: source, peer: peer, proof: proof, onlyIfHeld: onlyIfHeld, body: f.text, report: &report)
+        }
         switch RecordMerge.classify(text: f.text, held: try heldForeign(db, f)) {
         case .duplicate:
             report.duplicates += 1
@@ -200,6 +205,10 @@ extension Replica {
         if f.id.site == site {
             throw ApplyRefusal(code: .ownSite, error: InputError("change \(f.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
         }
+        let kept = try Row.fetchOne(db, sql: """
+            SELECT count(*), COALESCE(sum(length(CAST(c.body AS BLOB))), 0) FROM fs_pending p JOIN fs_change c ON c.seq = p.seq WHERE p.kind = ? AND p.row = ?
+            """, arguments: [f.kind, f.row])
+        if let refusal = Self.keptFull(f, count: kept?[0] ?? 0, bytes: kept?[1] ?? 0) { throw refusal }
         try db.execute(sql: """
             INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [Int64(bitPattern: f.id.site.raw), f.id.counter, f.kind, f.row, f.hlc.packed, f.author, wallClock(),
@@ -209,6 +218,30 @@ extension Replica {
         if !knownSites.contains(f.id.site.raw) { try noteSite(db, f.id.site, name: nil) }
         if let ahead = clock.observe(f.hlc, wall: now) { report.clockAhead[f.id] = ahead }
         report.held += 1
+    }
+
+    /// `f` read again when this process has taken the schema that adds its kind since it was
+    /// read; nil while the kind is still unknown. A change that schema refuses, or whose text is
+    /// not the canonical form it gives, is refused (`invalid`).
+    public static func knownNow(_ f: ForeignChange) throws(ApplyRefusal) -> Change? {
+        guard Schema.current.kind(named: f.kind) != nil else { return nil }
+        switch ChangeCodec.readKept(f.text, schema: .current) {
+        case .stillNewer: return nil
+        case .refused(_, let why): throw ApplyRefusal(code: .invalid, error: InputError("change \(f.id)", why))
+        case .readable(let c):
+            guard ChangeCodec.canonicalText(c).utf8.elementsEqual(f.text.utf8) else {
+                throw ApplyRefusal(code: .invalid, error: InputError("change \(f.id)", ChangeCodec.notCanonical))
+            }
+            return c
+        }
+    }
+
+    /// The refusal when `f`'s record already keeps `count` changes of `bytes` bytes of text
+    /// (``ChangeCodec/maxKeptChangesPerRecord``), or nil. Both stores ask this.
+    public static func keptFull(_ f: ForeignChange, count: Int, bytes: Int) -> ApplyRefusal? {
+        guard count >= ChangeCodec.maxKeptChangesPerRecord || bytes + f.text.utf8.count > ChangeCodec.maxKeptBytesPerRecord else { return nil }
+        return ApplyRefusal(code: .keptFull, error: InputError("change \(f.id)",
+            "its record \(f.row), of the kind \(f.kind) this store does not hold yet, already keeps \(count) changes (\(bytes) bytes): at most \(ChangeCodec.maxKeptChangesPerRecord) changes and \(ChangeCodec.maxKeptBytesPerRecord) bytes until its schema is taken; offer it again later"))
     }
 
     /// The text kept for `f`'s id under its record while its kind is unknown here, if any.

@@ -18,6 +18,11 @@ public struct ApplyRefusal: Error, Sendable, CustomStringConvertible {
         case unknownOrigin = "unknown_origin"
         /// (The hub.) Its site belongs to a revoked device.
         case revokedOrigin = "revoked_origin"
+        /// Not a change the schema now held takes (read while its kind was unknown).
+        case invalid
+        /// Its record, of a kind this schema does not hold yet, keeps as many changes as it may
+        /// until the schema arrives (``ChangeCodec/maxKeptChangesPerRecord``): offer it later.
+        case keptFull = "kept_full"
     }
 
     public let code: Code

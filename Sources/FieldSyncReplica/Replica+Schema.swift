@@ -13,6 +13,9 @@ public struct SchemaLearnReport: Sendable, Equatable {
     /// with a schema newer still).
     public var merged: Int
     public var stillPending: Int
+    /// Changes kept whole for a kind this schema now holds that it finds invalid, or not in
+    /// their canonical form: set aside, never merged.
+    public var setAside = 0
 
     public init(from: Int, to: Int, merged: Int, stillPending: Int) {
         self.from = from
@@ -118,19 +121,35 @@ extension Replica {
             var merged = 0, still = 0
             let rows = try Row.fetchAll(db, sql: "SELECT p.seq, c.body FROM fs_pending p JOIN fs_change c ON c.seq = p.seq ORDER BY p.seq")
             var report = ApplyReport()
+            var aside = 0
             for r in rows {
                 let seq: Int64 = r[0]
                 let body: String = r[1]
                 let c: Change
-                do {
-                    c = try ChangeCodec.decode(try JSONValue.parse(body), schema: schema)
-                } catch {
+                switch ChangeCodec.readKept(body, schema: schema) {
+                case .stillNewer:
                     still += 1
                     continue
+                case .refused(let id, let why):
+                    // Kept whole while its kind was unknown, and not a change this schema takes:
+                    // it never merges here (nor at any receiver that knows the kind).
+                    try db.execute(sql: "DELETE FROM fs_pending WHERE seq = ?", arguments: [seq])
+                    try setAside(db, id: id, body: body, reason: why, from: "schema \(schema.version)", count: &aside)
+                    report.setAside += 1
+                    continue
+                case .readable(let ok): c = ok
                 }
                 var row = try loadRow(db, c.kind, c.row)
                 // A change of a kind learnt only now was never in its record's change list.
-                if !row.log.contains(where: { $0.id == c.id }) { row.log.append(RowLogEntry(id: c.id, seq: seq)) }
+                if !row.log.contains(where: { $0.id == c.id }) {
+                    guard ChangeCodec.canonicalText(c).utf8.elementsEqual(body.utf8) else {
+                        try db.execute(sql: "DELETE FROM fs_pending WHERE seq = ?", arguments: [seq])
+                        try setAside(db, id: c.id.description, body: body, reason: ChangeCodec.notCanonical, from: "schema \(schema.version)", count: &aside)
+                        report.setAside += 1
+                        continue
+                    }
+                    row.log.append(RowLogEntry(id: c.id, seq: seq))
+                }
                 let result = RecordMerge.mergeLearnt(&row.state, c)
                 try storeRow(db, &row)
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {
@@ -143,7 +162,9 @@ extension Replica {
                     merged += 1
                 }
             }
-            return SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+            var learnt = SchemaLearnReport(from: version, to: schema.version, merged: merged, stillPending: still)
+            learnt.setAside = report.setAside
+            return learnt
         }
     }
 }

@@ -135,8 +135,8 @@ extension Replica {
             let hasPending = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM fs_pending)") ?? false
             let pendingStatement = try db.cachedStatement(sql: "SELECT seq FROM fs_pending WHERE kind = ? AND row = ?")
             let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")
-            /// One record's changes at `seqs` onto the page; false when the page is full.
-            func add(_ seqs: Set<Int64>, kind: String, id: String) throws -> Bool {
+            /// One record's changes at `seqs` onto the page (`next` the position after it); false when the page is full.
+            func add(_ seqs: Set<Int64>, next: String) throws -> Bool {
                 var texts: [String] = []
                 var size = 0
                 for seq in seqs.sorted() {
@@ -149,12 +149,12 @@ extension Replica {
                     size += t.utf8.count
                 }
                 body.begin()
-                return page.addRecord(texts, size: size, next: "\(kind):\(id)", limit: limit, maxBytes: maxBytes)
+                return page.addRecord(texts, size: size, next: next, limit: limit, maxBytes: maxBytes)
             }
             let startOrdinal = start?.ordinal ?? 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
-                let continuing = start != nil && kind.ordinal == startOrdinal
-                let from = continuing ? start!.id : scope
+                let continuing = start?.after != nil && kind.ordinal == startOrdinal
+                let from = continuing ? start!.after! : scope
                 let ids = try String.fetchAll(db, sql: """
                     SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(continuing ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
                     """, arguments: [max(from, scope), scope + "~", limit + 1])
@@ -169,7 +169,7 @@ extension Replica {
                     // Writes of a newer schema are not in the registers: every change holding
                     // one goes along, for a receiver that can read it.
                     if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
-                    guard try add(seqs, kind: kind.rawValue, id: id) else { return page }
+                    guard try add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                 }
                 if ids.count > limit {
                     page.more = true
@@ -178,7 +178,7 @@ extension Replica {
             }
             if hasPending {
                 let known = RecordKind.allCases.map(\.rawValue)
-                let (fromKind, fromID) = start?.foreignKind.map { ($0, start!.id) } ?? ("", "")
+                let (fromKind, fromID) = start?.keptAfter.map { ($0.kind, $0.id) } ?? ("", "")
                 let records = try Row.fetchAll(db, sql: """
                     SELECT DISTINCT kind, row FROM fs_pending
                     WHERE kind NOT IN (\(known.map { _ in "?" }.joined(separator: ","))) AND row >= ? AND row < ? AND (kind > ? OR (kind = ? AND row > ?))
@@ -186,7 +186,7 @@ extension Replica {
                     """, arguments: StatementArguments(known) + [scope, scope + "~", fromKind, fromKind, fromID, limit + 1])
                 for r in records {
                     let kind: String = r[0], id: String = r[1]
-                    guard try add(Set(try Int64.fetchAll(pendingStatement, arguments: [kind, id])), kind: kind, id: id) else { return page }
+                    guard try add(Set(try Int64.fetchAll(pendingStatement, arguments: [kind, id])), next: SnapshotPosition.kept(kind: kind, id: id)) else { return page }
                 }
                 if records.count > limit {
                     page.more = true
@@ -201,30 +201,54 @@ extension Replica {
 
 // MARK: - SnapshotPosition
 
-/// Where a snapshot continues: `KIND:ID`, the last record sent. Records of a kind the schema
-/// held here does not have (a newer schema's, whose changes are kept) come after every known
-/// kind, by kind key then id. Both hub stores read positions through this.
+/// Where a snapshot continues: the last record sent. `KIND:ID` for a kind the schema held here
+/// has; records of kinds it does not hold (a newer schema's, whose changes are kept) come after
+/// every known kind, by kind key then id, as `KIND.N:ID` — N the number of kinds the hub held
+/// when it wrote the position. When a hub takes a schema mid-snapshot (or a hub process with
+/// another schema reads the position), the kinds learnt since come next, from their start, and
+/// then the kept records from theirs: records may come twice (harmless), never not at all. Both
+/// hub stores and the route read positions through this.
 public struct SnapshotPosition: Sendable, Equatable {
-    /// The kind's position in the schema; for a kind it does not hold, the number of its kinds.
+    /// The first known kind to visit.
     public var ordinal: Int
-    /// The kind's key when this schema does not hold it.
-    public var foreignKind: String?
-    public var id: String
+    /// In that kind, the last record sent (nil: from the scope's start).
+    public var after: String?
+    /// In the kept records, the last one sent (nil: from their start).
+    public var keptAfter: Kept?
+
+    public struct Kept: Sendable, Equatable {
+        public var kind: String
+        public var id: String
+    }
+
+    /// The position after a record of a kind this schema does not hold.
+    public static func kept(kind: String, id: String) -> String { "\(kind).\(Schema.current.kinds.count):\(id)" }
+
+    /// The record id the position names.
+    public var id: String? { after ?? keptAfter?.id }
 
     public init(parsing text: String) throws {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, !parts[1].isEmpty, parts[1].utf8.count <= 100 else {
-            throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(text.prefix(60))\""))
-        }
-        id = parts[1]
-        if let k = RecordKind(rawValue: parts[0]) {
-            ordinal = k.ordinal
-            foreignKind = nil
-        } else if FieldName.problem(parts[0]) == nil {
-            ordinal = Schema.current.kinds.count
-            foreignKind = parts[0]
+        let bad = ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID as the hub sent it, got \"\(text.prefix(60))\""))
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[1].isEmpty, parts[1].utf8.count <= 100 else { throw bad }
+        let id = parts[1]
+        let kinds = Schema.current.kinds.count
+        let head = parts[0].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(head.count), FieldName.problem(head[0]) == nil else { throw bad }
+        let kind = head[0]
+        if head.count == 2 {
+            // A kept record's position, written when the hub held `held` kinds.
+            guard let held = Int(head[1]), (1...Schema.maxKinds).contains(held) else { throw bad }
+            if held == kinds, Schema.current.kind(named: kind) == nil {
+                (ordinal, after, keptAfter) = (kinds, nil, Kept(kind: kind, id: id))
+            } else {
+                (ordinal, after, keptAfter) = (min(held, kinds), nil, nil)
+            }
+        } else if let k = Schema.current.kind(named: kind) {
+            (ordinal, after, keptAfter) = (k.ordinal, id, nil)
         } else {
-            throw ReplicaError.invalidInput(InputError("after", "a snapshot position is KIND:ID, got \"\(text.prefix(60))\""))
+            // A known kind's position from a hub process holding a newer schema: the kept records from their start.
+            (ordinal, after, keptAfter) = (kinds, nil, nil)
         }
     }
 }

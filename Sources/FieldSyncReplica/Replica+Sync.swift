@@ -193,16 +193,52 @@ extension Replica {
     /// (whose key it learnt at enrolment; a replica enrolled before signed pages learns it from
     /// its first signed page). The manifest is kept so the changes can be relayed by bundle.
     /// A change claiming this replica's own site id is set aside, not merged.
+    ///
+    /// The hub signs the texts it stores. A hub on an older schema stores what it cannot judge as
+    /// it came, so a page may hold a change this replica finds invalid, or whose text is not the
+    /// canonical form this replica's schema gives it (a writer that did not write canonically,
+    /// changeset.md §2.3): then the signature is checked over the texts as sent, and each such
+    /// change is set aside with its reason while the rest of the page applies.
     func applyHubPage(_ db: Database, _ page: ChangePage) throws -> ApplyReport {
         var texts: [String] = []
-        texts.reserveCapacity(page.items.count)
-        for c in page.items { texts.append(c.canonicalText) }
-        let proof = try checkHubProof(db, page, texts: texts)
+        texts.reserveCapacity(page.decoded.count)
+        var asSent = page.decoded.contains { if case .failure = $0 { true } else { false } }
+        var proof: Manifest?
+        if !asSent {
+            for c in page.items { texts.append(c.canonicalText) }
+            do {
+                proof = try checkHubProof(db, page, texts: texts)
+            } catch {
+                guard page.received.count == page.decoded.count, !page.received.isEmpty else { throw error }
+                asSent = true
+            }
+        }
+        if asSent {
+            guard page.received.count == page.decoded.count else {
+                throw ReplicaError.invalidInput(InputError("page", "holds changes this replica cannot read"))
+            }
+            texts = page.received.map(\.compactText)
+            proof = try checkHubProof(db, page, texts: texts)
+        }
         let proofID = try proof.map { try storeManifest(db, $0) }
         for (id, name) in page.sites where id != site { try noteSite(db, id, name: name) }
         var report = ApplyReport()
         var asideCount = 0
-        for (c, text) in zip(page.items, texts) {
+        for (n, (r, text)) in zip(page.decoded, texts).enumerated() {
+            let c: ReceivedChange
+            switch r {
+            case .failure(let e):
+                let id = page.received[n]["id"]?.stringValue.map { String($0.prefix(60)) } ?? "changes[\(n)]"
+                try setAside(db, id: id, body: text, reason: "invalid: " + e.description, from: "hub", count: &asideCount)
+                report.setAside += 1
+                continue
+            case .success(let ok): c = ok
+            }
+            if asSent, !c.canonicalText.utf8.elementsEqual(text.utf8) {
+                try setAside(db, id: c.id.description, body: text, reason: ChangeCodec.notCanonical, from: "hub", count: &asideCount)
+                report.setAside += 1
+                continue
+            }
             do {
                 switch c {
                 case .known(let k): try applyOne(db, k, local: false, source: .hub, proof: proofID, body: text, report: &report)
@@ -221,7 +257,7 @@ extension Replica {
     /// it learnt at enrolment; a replica enrolled before signed pages learns it from its first
     /// signed page). Returns the manifest when the page has changes (nil for an empty page).
     func checkHubProof(_ db: Database, _ page: ChangePage, texts: [String]) throws -> Manifest? {
-        if !page.items.isEmpty || page.proof != nil {
+        if !page.decoded.isEmpty || page.proof != nil {
             guard let p = page.proof else {
                 throw ReplicaError.invalidInput(InputError("page", "the hub's page carries no signature (proof); is the hub older than this laptop's FieldSync?"))
             }
@@ -249,7 +285,7 @@ extension Replica {
                 try db.execute(sql: "UPDATE fs_sync SET hub_site = ? WHERE id = 1", arguments: [m.signer.hex])
                 try noteSite(db, m.signer, name: st.hubName)
             }
-            if !page.items.isEmpty { return m }
+            if !page.decoded.isEmpty { return m }
         }
         return nil
     }

@@ -392,7 +392,7 @@ public final class SyncClient {
             let page = try self.page(reply)
             let applied = try local { try replica.applyPulled(page) }
             count(applied, &report)
-            if !page.changes.isEmpty { received = true }
+            if !page.decoded.isEmpty { received = true }
             cursor = page.cursor
             if !page.more { return }
         }
@@ -434,7 +434,7 @@ public final class SyncClient {
     }
 
     func count(_ a: ApplyReport, _ report: inout SyncReport) {
-        report.pulled += a.applied + a.obsolete
+        report.pulled += a.applied + a.obsolete + a.held
         report.pulledDuplicates += a.duplicates
         report.conflictsOpened += a.conflictsOpened
         report.conflictsClosed += a.conflictsClosed

@@ -32,17 +32,18 @@ import Testing
         let (_, tokenB) = try await f.device("旧版笔记本", scope: village1)
         let text = Self.newer(key.site, 1)
         let kindText = String(Self.newer(key.site, 2).replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\""))
-        let push = ByteBuffer(string: PushBody.text(site: key.site, siteName: "新版笔记本", sites: [:], changeTexts: [text, kindText]))
+        let kindText2 = String(Self.newer(key.site, 3).replacingOccurrences(of: "\"kind\":\"dispute\"", with: "\"kind\":\"meeting\""))
+        let push = ByteBuffer(string: PushBody.text(site: key.site, siteName: "新版笔记本", sites: [:], changeTexts: [text, kindText, kindText2]))
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(tokenA), body: push) { r in
                 #expect(r.status == .ok)
                 let res = try PushResponse(json: body(r)).results
-                #expect(res.map(\.status) == [.accepted, .accepted], "\(res)")
+                #expect(res.map(\.status) == [.accepted, .accepted, .accepted], "\(res)")
             }
             // Sent again: duplicates, not clones (the hub compares the text it keeps).
             try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(tokenA), body: push) { r in
                 let again = try PushResponse(json: body(r)).results
-                #expect(again.map(\.status) == [.duplicate, .duplicate], "\(again)")
+                #expect(again.map(\.status) == [.duplicate, .duplicate, .duplicate], "\(again)")
             }
             // The meeting's id reused with other content is a clone, kind unknown or not.
             let forged = kindText.replacingOccurrences(of: "张三与李四", with: "张三与王五")
@@ -55,7 +56,7 @@ import Testing
             try await client.execute(uri: "/v1/changes?after=0", method: .get, headers: bearer(tokenB)) { r in
                 #expect(r.status == .ok)
                 let got = String(buffer: r.body)
-                #expect(got.contains(text) && got.contains(kindText), "the pull re-wrote or lost a change: \(got.prefix(900))")
+                #expect(got.contains(text) && got.contains(kindText) && got.contains(kindText2), "the pull re-wrote or lost a change: \(got.prefix(900))")
             }
             // A snapshot a record at a time: the dispute, then the meeting after every known kind.
             var next: String?
@@ -71,11 +72,21 @@ import Testing
                     if let n = next { positions.append(n) }
                 }
             } while next != nil && positions.count < 10
-            #expect(seen == [text, kindText], "\(seen)")
-            #expect(positions.count == 1 && positions[0].hasPrefix("dispute:"), "\(positions)")
-            // Positions among kinds the hub does not hold: by kind key, then record id.
             let meetingRow = try #require(try JSONValue.parse(kindText)["row"]?.stringValue)
-            for (after, want) in [("aaa:" + village1, [kindText]), ("meeting:" + village1, [kindText]), ("meeting:" + meetingRow, []), ("zzz:" + village1, [])] {
+            let meetingRow2 = try #require(try JSONValue.parse(kindText2)["row"]?.stringValue)
+            let meetings = meetingRow < meetingRow2 ? [kindText, kindText2] : [kindText2, kindText]
+            #expect(seen == [text] + meetings, "\(seen)")
+            // The kept records' positions name the number of kinds the hub held.
+            let kinds = RecordKind.allCases.count
+            #expect(positions.count == 2 && positions[0].hasPrefix("dispute:") && positions[1] == "meeting.\(kinds):\(min(meetingRow, meetingRow2))", "\(positions)")
+            // Positions among the kept records: by kind key, then record id. A position written
+            // with another number of kinds (the hub took a schema meanwhile) starts the kinds
+            // learnt since, and the kept records, over; so does a known kind's position this
+            // hub's schema lacks (another hub process with a newer schema wrote it).
+            let first = min(meetingRow, meetingRow2), last = max(meetingRow, meetingRow2)
+            for (after, want) in [("aaa.\(kinds):" + village1, meetings), ("meeting.\(kinds):" + village1, meetings),
+                                  ("meeting.\(kinds):" + first, [meetings[1]]), ("meeting.\(kinds):" + last, []), ("zzz.\(kinds):" + village1, []),
+                                  ("meeting.\(kinds - 1):" + last, meetings), ("meeting:" + last, meetings)] {
                 try await client.execute(uri: "/v1/snapshot?after=" + after.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!, method: .get,
                                          headers: bearer(tokenB)) { r in
                     #expect(r.status == .ok, "\(after)")

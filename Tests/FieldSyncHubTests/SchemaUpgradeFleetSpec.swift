@@ -1,5 +1,6 @@
 import FieldSyncCore
 import FieldSyncTestSupport
+import FieldSyncTrust
 import Foundation
 import GRDB
 import Testing
@@ -188,6 +189,70 @@ import Testing
             #expect(try record(l, d)?["fields"]?["mediation_fee_fen"]?.intValue == 5000, "\(l.name): the dispute's new field")
         }
         #expect(try late.state(village: village1) == (try a.state(village: village1)))
+    }
+
+    /// A hub on schema 1 keeps whole what a hostile laptop sends as changes of schema 2's new
+    /// kind: one whose region field is not the division code its record id starts with, and one
+    /// whose fields are out of order (not the canonical form). Laptops that know the kind set those
+    /// aside from the old hub's pages and still sync; once everyone holds schema 2 they are set
+    /// aside everywhere, never merged, and the honest meeting merges.
+    @Test(arguments: StoreKind.available) func keptChangesTheNewSchemaRefusesAreSetAsideNotMerged(kind: StoreKind) async throws {
+        let dir = TempDir()
+        let store = kind == .sqlite ? dir.file("hub.sqlite") : try await StoreKind.freshDatabase().description
+        let hub = try HubProcess(db: store, log: dir.file("hub.log"))
+        // The hostile device enrols through the API with its own key.
+        let key = SiteKey()
+        let (_, code) = try hub.addDevice("可疑的笔记本", scope: village1)
+        let enroll = EnrollRequest(code: code, site: key.site, siteName: "可疑", key: key.publicKey,
+                                   proof: key.sign(EnrollRequest.possessionMessage(code: code, site: key.site)))
+        let (status, enrolled) = try hubAPI(hub, "POST", "/v1/enroll", body: enroll.json.compactText, headers: [("Content-Type", "application/json")])
+        #expect(status == 200, "\(enrolled)")
+        let token = try #require(enrolled["token"]?.stringValue)
+        func meeting(_ counter: Int64, village: String, reversed: Bool = false) -> (row: String, text: String) {
+            let row = RecordID.make(kind: .visit, region: village1, nowMs: 1_763_784_000_000 + counter)
+            var fields: [(String, JSONValue)] = [("village", .string(village)), ("held_on", "2026-11-28"), ("topic", .string("会议\(counter)")), ("attendees", .int(counter))]
+            if reversed { fields.reverse() }
+            fields = fields.map { ($0.0, ["value": $0.1]) }
+            let o = JSONObject([("id", .string("\(key.site.hex):\(counter)")), ("kind", "meeting"), ("row", .string(row)),
+                                ("hlc", .string("\(1_763_784_000_000 + counter)-0")), ("author", "可疑"), ("schema", 2), ("fields", .object(JSONObject(fields)))])
+            return (row, JSONValue.object(o).compactText)
+        }
+        let honest = meeting(1, village: village1), moved = meeting(2, village: "520221105202"), shuffled = meeting(3, village: village1, reversed: true)
+        let before = try Laptop(dir, "早注册的新版笔记本", author: "王芳")  // enrolled now, syncs after taking schema 2
+        try before.enroll(hub, scope: village1)
+        let (pushed, answer) = try hubAPI(hub, "POST", "/v1/changes", token: token,
+                                          body: PushBody.text(site: key.site, siteName: "可疑", sites: [:], changeTexts: [honest.text, moved.text, shuffled.text]),
+                                          headers: [("Content-Type", "application/json")])
+        #expect(pushed == 200 && answer["results"]?.arrayValue?.allSatisfy { $0["status"] == "accepted" } == true, "\(answer)")
+        // An old laptop keeps all three.
+        let old = try Laptop(dir, "旧版笔记本", author: "李明")
+        try old.enroll(hub, scope: village1)
+        #expect(try old.sync().status == 0)
+        #expect(try pending(old) == 3)
+        // A laptop on schema 2 pulling from the old hub: two set aside, the honest one merged, the sync complete.
+        #expect(try before.run(["schema", "load", Self.v2]).status == 0)
+        let r = try before.sync()
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(try JSONValue.parse(try before.run(["status", "--json"]).stdout)["setAside"]?.intValue == 2)
+        func meetings(_ l: Laptop) throws -> [String] {
+            (try JSONValue.parse(try l.run(["record", "list", "meeting", "--json"]).stdout).arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        }
+        #expect(try meetings(before) == [honest.row])
+        // The hub and the old laptop take schema 2: the same two set aside, nothing kept.
+        #expect(try runCLI(["schema", "load", "--store", store, Self.v2], binary: "fieldsync-hub").status == 0)
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        let learnt = try old.sync()
+        #expect(learnt.status == 0, "\(learnt.stderr)")
+        #expect(try pending(old) == 0 && meetings(old) == [honest.row])
+        let st = try JSONValue.parse(try old.run(["status", "--json"]).stdout)
+        #expect(st["setAside"]?.intValue == 2 && st["keptForNewerSchema"]?.intValue == 0, "\(st)")
+        // A new laptop's snapshot from the upgraded hub: the honest meeting only.
+        let late = try Laptop(dir, "新配发的笔记本", author: "陈书记")
+        try late.enroll(hub, scope: village1)
+        #expect(try late.sync().status == 0)
+        #expect(try meetings(late) == [honest.row])
+        #expect(try late.state(village: village1) == (try before.state(village: village1)))
+        #expect(try old.state(village: village1) == (try before.state(village: village1)))
     }
 
     @Test func aSchemaEditThatIsNotAdditiveIsRefusedWithTheReason() throws {

@@ -141,6 +141,58 @@ import Testing
         #expect(try peer.setAsideCount() == 0)
     }
 
+    /// A hub on an older schema relays what it cannot judge as it came (changeset.md §2.4): a
+    /// page signed over those texts may hold a change this replica finds invalid, or one whose
+    /// text is not the canonical form its schema gives it. Each is set aside with its reason;
+    /// the rest of the page applies, and a page whose signature holds over neither form is
+    /// still refused whole.
+    @Test func aPageWithAChangeThisSchemaRefusesSetsItAsideAndAppliesTheRest() throws {
+        let hubKey = SiteKey()
+        let hubSite = SiteID.random()
+        let r = try makeReplica(dir, "r")
+        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-1", name: "r", scope: "", token: "fst_x",
+                                                                            hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let other = try makeReplica(dir, "o")
+        for n in 0..<3 { _ = try other.add(.dispute, disputeInput(parties: "当事人\(n)")) }
+        let good = try allChanges(other).map(ChangeCodec.canonicalText)
+        // The second one's fields reversed; a third of schema 1 naming a choice schema 1 lacks.
+        var reversed = try JSONValue.parse(good[1]).objectValue!
+        reversed["fields"] = .object(JSONObject(reversed["fields"]!.objectValue!.pairs.reversed().map { ($0.key, $0.value) }))
+        let outOfOrder = JSONValue.object(reversed).compactText
+        var bad = try JSONValue.parse(good[2]).objectValue!
+        var fields = bad["fields"]!.objectValue!
+        fields["status"] = ["value": "不存在的状态"]
+        bad["fields"] = .object(fields)
+        let invalid = JSONValue.object(bad).compactText
+        let sent = [good[0], outOfOrder, invalid]
+        func page(signing texts: [String]) throws -> ChangePage {
+            let proof = Manifest.signed(by: hubKey, as: hubSite, digests: texts.map { ChangeDigest(canonicalText: $0) }).proofJSON
+            return try ChangePage(json: JSONValue.parse(ChangePage.text(changeTexts: sent, cursor: 3, more: false, next: nil, sites: [:], hubTime: 0, proof: proof)))
+        }
+        // Signed over what this replica would write for them: holds over neither form.
+        #expect(throws: ReplicaError.self) { try r.applyPulled(try page(signing: good)) }
+        #expect(try r.records(.dispute).isEmpty)
+        let rep = try r.applyPulled(try page(signing: sent))
+        #expect(rep.applied == 1 && rep.setAside == 2, "\(rep)")
+        #expect(try r.records(.dispute).map { $0["parties"] } == [.text("当事人0")])
+        let aside = try r.setAsideChanges()
+        #expect(aside.contains { $0.body == outOfOrder && $0.reason.contains("canonical form") }, "\(aside.map(\.reason))")
+        #expect(aside.contains { $0.body == invalid && $0.reason.contains("不存在的状态") }, "\(aside.map(\.reason))")
+        #expect(try r.syncState()?.pullCursor == 3, "the page was taken")
+        // Every change readable, one not in canonical form: the signature over this replica's
+        // own texts fails, over the texts as sent it holds.
+        let r2 = try makeReplica(dir, "r2")
+        try r2.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-2", name: "r2", scope: "", token: "fst_y",
+                                                                             hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let two = [good[0], outOfOrder]
+        let proof = Manifest.signed(by: hubKey, as: hubSite, digests: two.map { ChangeDigest(canonicalText: $0) }).proofJSON
+        let readable = try ChangePage(json: JSONValue.parse(ChangePage.text(changeTexts: two, cursor: 2, more: false, next: nil, sites: [:], hubTime: 0, proof: proof)))
+        #expect(readable.items.count == 2)
+        let rep2 = try r2.applyPulled(readable)
+        #expect(rep2.applied == 1 && rep2.setAside == 1, "\(rep2)")
+        #expect(try r2.setAsideChanges().first?.reason.contains("canonical form") == true)
+    }
+
     // MARK: Secrets and files
 
     @Test func theDeviceTokenAndKeyLiveOutsideTheReplicaInAnOwnerOnlyFile() throws {

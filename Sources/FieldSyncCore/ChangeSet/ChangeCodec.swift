@@ -389,7 +389,8 @@ public enum ChangeCodec {
 
     /// Checks a value kept for a newer schema: JSON without fractions or exponents (their text
     /// would not survive being written again), nested at most 8 deep, at most 64 KiB.
-    static func checkPendingValue(_ v: JSONValue, at: String) throws(InputError) {
+    @discardableResult
+    static func checkPendingValue(_ v: JSONValue, at: String) throws(InputError) -> Int {
         var bytes = 0
         func walk(_ v: JSONValue, depth: Int) throws(InputError) {
             guard depth <= 8 else { throw InputError(at, "nested more than 8 deep") }
@@ -409,6 +410,7 @@ public enum ChangeCodec {
         guard bytes <= maxPendingValueBytes else {
             throw InputError(at, "about \(bytes) bytes; a value of a field this schema does not know is at most \(maxPendingValueBytes)")
         }
+        return bytes
     }
 
     static func decodeVector(_ json: JSONValue?, at: String) throws(InputError) -> VersionVector {

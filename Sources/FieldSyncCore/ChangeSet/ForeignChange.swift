@@ -92,6 +92,13 @@ extension ChangeCodec {
     /// Most field writes in one change of a kind this schema does not hold (a kind has at most
     /// ``Schema/maxFields`` fields, and `_deleted`).
     public static let maxForeignWrites = Schema.maxFields + 1
+    /// Most bytes of values in one change of a kind this schema does not hold (a long text's limit).
+    public static let maxForeignBytes = 1 << 20
+    /// Most changes, and bytes of their texts, kept for one record of a kind this schema does not
+    /// hold: a snapshot sends every one of them, so a record cannot grow without bound before the
+    /// schema arrives (the sender is told to offer more later: `kept_full`, sync.md §3).
+    public static let maxKeptChangesPerRecord = 1000
+    public static let maxKeptBytesPerRecord = 8 << 20
 
     /// Reads a received change: as ``decode(_:schema:)`` does, except that a change of a record
     /// kind this schema does not hold, made with a newer schema, is read as a ``ForeignChange``
@@ -134,6 +141,7 @@ extension ChangeCodec {
             var sites = Set<SiteID>()
             var writes: [(name: String, value: JSONValue, seen: VersionVector)] = []
             var deletes = false
+            var valueBytes = 0
             var deleteWrite: (name: String, value: JSONValue, seen: VersionVector)?
             for (name, entry) in fields {
                 let at = "fields.\(name.prefix(60))"
@@ -153,7 +161,10 @@ extension ChangeCodec {
                     deletes = b
                     deleteWrite = (name, raw, seen)
                 } else {
-                    try checkPendingValue(raw, at: at + ".value")
+                    valueBytes += try checkPendingValue(raw, at: at + ".value")
+                    guard valueBytes <= maxForeignBytes else {
+                        throw InputError("fields", "more than \(maxForeignBytes) bytes of values; a change of a record kind this schema does not hold carries at most that")
+                    }
                     writes.append((name, raw, seen))
                 }
             }
@@ -239,5 +250,37 @@ extension ChangeCodec {
         }
         o.append(0x7D)
         return String(decoding: o, as: UTF8.self)
+    }
+}
+
+// MARK: - Reading a kept change again
+
+extension ChangeCodec {
+    /// A change kept for a newer schema, read again with the schema now held.
+    public enum KeptReading: Sendable {
+        /// It reads (its kind is known now); writes of a schema newer still may remain pending.
+        case readable(Change)
+        /// Its kind is still one this schema does not hold.
+        case stillNewer
+        /// This schema holds what it needs and finds it invalid: it never merges.
+        case refused(id: String, why: String)
+    }
+
+    /// Why a change is set aside when its kept text is not the canonical form a schema that reads
+    /// it gives it: receivers that know the schema would compute other digests for it.
+    public static let notCanonical = "not in its canonical form (changeset.md §2.3): its writer put fields, choices or vectors out of order; not merged"
+
+    /// Reads a kept change's stored text with `schema` (the one just taken).
+    public static func readKept(_ text: String, schema: Schema) -> KeptReading {
+        guard let json = try? JSONValue.parse(text) else { return .refused(id: "?", why: "invalid: the kept text is not JSON") }
+        do {
+            switch try decodeReceived(json, schema: schema) {
+            case .known(let c): return .readable(c)
+            case .foreign: return .stillNewer
+            }
+        } catch {
+            let id = json["id"]?.stringValue.map { String($0.prefix(60)) } ?? "?"
+            return .refused(id: id, why: "invalid under schema \(schema.version): \(error)")
+        }
     }
 }

@@ -341,10 +341,17 @@ public enum PushBody {
 
 /// A page of changes from the hub: a pull (`after` a hub sequence number) or a snapshot page.
 public struct ChangePage: Sendable {
-    /// The page's changes in the hub's order, those of a record kind this schema does not hold
-    /// yet included (kept and relayed, changeset.md §2.4).
-    public var items: [ReceivedChange]
-    /// The changes this schema reads.
+    /// The page's changes in the hub's order as this schema reads them: a change of a record kind
+    /// it does not hold yet is kept and relayed (changeset.md §2.4); one it finds invalid (a hub
+    /// on an older schema relays what it cannot judge) is a failure, set aside by the receiver
+    /// while the rest of the page applies.
+    public var decoded: [Result<ReceivedChange, InputError>]
+    /// Each change as the hub sent it, in page order (empty for a page made here): the hub signs
+    /// the texts it stores, which are these, written compactly.
+    public var received: [JSONValue]
+    /// The changes read.
+    public var items: [ReceivedChange] { decoded.compactMap { try? $0.get() } }
+    /// The changes this schema reads and places in records.
     public var changes: [Change] { items.compactMap(\.known) }
     /// Pull: the hub sequence number to ask `after` next. Snapshot: the hub's position when the
     /// snapshot began, to pull from once it is done.
@@ -363,7 +370,13 @@ public struct ChangePage: Sendable {
     }
 
     public init(items: [ReceivedChange], cursor: Int64, more: Bool, next: String?, sites: [SiteID: String], hubTime: Int64, proof: JSONValue? = nil) {
-        self.items = items
+        self.init(decoded: items.map { .success($0) }, received: [], cursor: cursor, more: more, next: next, sites: sites, hubTime: hubTime, proof: proof)
+    }
+
+    public init(decoded: [Result<ReceivedChange, InputError>], received: [JSONValue], cursor: Int64, more: Bool, next: String?,
+                sites: [SiteID: String], hubTime: Int64, proof: JSONValue? = nil) {
+        self.decoded = decoded
+        self.received = received
         self.cursor = cursor
         self.more = more
         self.next = next
@@ -386,21 +399,22 @@ public struct ChangePage: Sendable {
         return "{\"changes\":[" + changeTexts.joined(separator: ",") + "]," + t
     }
 
-    /// Decodes and checks a page; any invalid change refuses the page (the hub is not trusted blindly).
+    /// Decodes and checks a page: each change on its own (the hub is not trusted blindly; the
+    /// receiver sets aside what it finds invalid, once the hub's signature over the page holds).
     public init(json: JSONValue) throws(InputError) {
         guard case .array(let items)? = json["changes"], let cursor = json["cursor"]?.intValue, case .bool(let more)? = json["more"] else {
             throw InputError("page", "expected changes, cursor and more")
         }
-        var cs: [ReceivedChange] = []
+        var cs: [Result<ReceivedChange, InputError>] = []
         cs.reserveCapacity(items.count)
         for (n, i) in items.enumerated() {
-            do throws(InputError) { cs.append(try ChangeCodec.decodeReceived(i)) } catch { throw error.within("changes[\(n)]") }
+            do throws(InputError) { cs.append(.success(try ChangeCodec.decodeReceived(i))) } catch { cs.append(.failure(error.within("changes[\(n)]"))) }
         }
         var sites: [SiteID: String] = [:]
         if case .object(let so)? = json["sites"] {
             for (k, v) in so { if let id = SiteID(hex: k), let n = v.stringValue { sites[id] = n } }
         }
-        self.init(items: cs, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0,
+        self.init(decoded: cs, received: items, cursor: cursor, more: more, next: json["next"]?.stringValue, sites: sites, hubTime: json["hubTime"]?.intValue ?? 0,
                   proof: json["proof"])
     }
 }
