@@ -68,16 +68,13 @@ extension PostgresHubStore {
         for (i, r) in zip(batch, resolved) {
             let id = i.change.id
             if !i.local {
-                switch RecordMerge.classify(text: i.text, held: held[id]) {
-                case .duplicate: outcomes.append(.duplicate); continue
-                case .clone:
-                    outcomes.append(.refused(.clone, InputError("change \(id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)")))
-                    continue
-                case .new: break
-                }
-                if let (code, reason) = i.onlyIfHeld { outcomes.append(.refused(code, InputError("change \(id)", reason))); continue }
-                if id.site == hubSite {
-                    outcomes.append(.refused(.ownSite, InputError("change \(id)", "claims this hub's own site id \(hubSite), but this hub does not hold it")))
+                do throws(ApplyRefusal) {
+                    guard try ApplyRefusal.checkArrival(id, text: i.text, held: held[id], onlyIfHeld: i.onlyIfHeld, own: hubSite, whose: "this hub's") else {
+                        outcomes.append(.duplicate)
+                        continue
+                    }
+                } catch {
+                    outcomes.append(.refused(error.code, error.error))
                     continue
                 }
             }

@@ -131,19 +131,9 @@ extension Replica {
         var row = try preloaded ?? loadRow(db, c.kind, c.row)
         if !local {
             let held = try row.log.first(where: { $0.id == c.id }).map { try changeBody(db, seq: $0.seq) }
-            switch RecordMerge.classify(c, text: held == nil ? "" : body, held: held) {
-            case .duplicate:
+            guard try ApplyRefusal.checkArrival(c.id, text: body, held: held, onlyIfHeld: onlyIfHeld, own: site, whose: "this replica's") else {
                 report.duplicates += 1
                 return
-            case .clone:
-                throw ApplyRefusal(code: .clone, error: InputError("change \(c.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
-            case .new: break
-            }
-        }
-        if !local {
-            if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(c.id)", reason)) }
-            if c.id.site == site {
-                throw ApplyRefusal(code: .ownSite, error: InputError("change \(c.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
             }
         }
         let ins = try hotStatement(db, HotKey.logInsert, sql: "INSERT INTO fs_change(site, counter, kind, row, hlc, author, received, source, peer, body, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -193,17 +183,9 @@ extension Replica {
         if let known = try Self.knownNow(f) {
             return try applyOne(db, known, local: false, source: source, peer: peer, proof: proof, onlyIfHeld: onlyIfHeld, body: f.text, report: &report)
         }
-        switch RecordMerge.classify(text: f.text, held: try heldForeign(db, f)) {
-        case .duplicate:
+        guard try ApplyRefusal.checkArrival(f.id, text: f.text, held: try heldForeign(db, f), onlyIfHeld: onlyIfHeld, own: site, whose: "this replica's") else {
             report.duplicates += 1
             return
-        case .clone:
-            throw ApplyRefusal(code: .clone, error: InputError("change \(f.id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
-        case .new: break
-        }
-        if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(f.id)", reason)) }
-        if f.id.site == site {
-            throw ApplyRefusal(code: .ownSite, error: InputError("change \(f.id)", "claims this replica's own site id \(site), but this replica never made it: only this replica makes changes under its id (a forged change, or a copy of this replica elsewhere)"))
         }
         let kept = try Row.fetchOne(db, sql: """
             SELECT count(*), COALESCE(sum(length(CAST(c.body AS BLOB))), 0) FROM fs_pending p JOIN fs_change c ON c.seq = p.seq WHERE p.kind = ? AND p.row = ?

@@ -29,6 +29,27 @@ public struct ApplyRefusal: Error, Sendable, CustomStringConvertible {
     public let error: InputError
 
     public var description: String { error.description }
+
+    /// The checks every received change passes before it is logged, whatever its kind and
+    /// store: a change held already with the same text is a duplicate (returns false: nothing
+    /// to do); the same id with another text is a clone; a change taken only as a duplicate
+    /// (`onlyIfHeld`) is refused with its reason; and nobody else makes changes under the
+    /// receiver's own site id (`own`, named as `whose`, "this replica's" or "this hub's").
+    /// `text` is asked for only when something is held under the id.
+    public static func checkArrival(_ id: ChangeID, text: @autoclosure () -> String, held: String?,
+                                    onlyIfHeld: (Code, String)?, own: SiteID, whose: String) throws(ApplyRefusal) -> Bool {
+        switch RecordMerge.classify(text: held == nil ? "" : text(), held: held) {
+        case .duplicate: return false
+        case .clone:
+            throw ApplyRefusal(code: .clone, error: InputError("change \(id)", "this id was received before with different content: two replicas share a site id (was a replica file copied?)"))
+        case .new: break
+        }
+        if let (code, reason) = onlyIfHeld { throw ApplyRefusal(code: code, error: InputError("change \(id)", reason)) }
+        if id.site == own {
+            throw ApplyRefusal(code: .ownSite, error: InputError("change \(id)", "claims \(whose) own site id \(own), but it never made it: only it makes changes under its id (a forged change, or a copy of it elsewhere)"))
+        }
+        return true
+    }
 }
 
 // MARK: - SetAside

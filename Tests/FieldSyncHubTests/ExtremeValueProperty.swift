@@ -194,12 +194,15 @@ import Testing
             let before2 = try fingerprint(r.path)
             var applied = false
             if let json = try? JSONValue.parse(#"{"changes":[\#(c2.text)],"cursor":\#(counter),"more":false,"next":null,"sites":{},"hubTime":0}"#),
-               var page = try? ChangePage(json: json) {
-                let texts = page.changes.map(ChangeCodec.canonicalText)
-                page.proof = Manifest.signed(by: hubKey, as: hubSite, digests: texts.map { ChangeDigest(canonicalText: $0) }).proofJSON
+               let probe = try? ChangePage(json: json) {
+                // What a hub serves: the canonical text of a change it reads, one it cannot judge
+                // (a hub on an older schema) as it came; it signs what it serves.
+                let served = probe.decoded.enumerated().map { n, d in (try? d.get())?.canonicalText ?? probe.received[n].compactText }
+                var page = try ChangePage(json: JSONValue.parse(ChangePage.text(changeTexts: served, cursor: counter, more: false, next: nil, sites: [:], hubTime: 0)))
+                page.proof = Manifest.signed(by: hubKey, as: hubSite, digests: served.map { ChangeDigest(canonicalText: $0) }).proofJSON
                 let report = try r.applyPulled(page)
                 applied = report.applied + report.obsolete == 1
-                #expect(report.setAside == (site == r.site ? 1 : 0), "\(ctx): own-site claims are set aside")
+                #expect(report.setAside == (site == r.site || !c2.valid ? 1 : 0), "\(ctx): own-site claims and invalid changes are set aside, the page taken")
             }
             #expect(applied == (c2.valid && site != r.site), "\(ctx) page: \(c2.what)")
             if applied { takenFromPages += 1 } else if !c2.valid { #expect(try fingerprint(r.path) == before2, "\(ctx) page: the replica changed") }

@@ -118,15 +118,16 @@ import Testing
         }
         try lines.joined(separator: "\n").write(toFile: dir.file("d.jsonl"), atomically: true, encoding: .utf8)
         #expect(try a.run(["record", "import", "dispute", dir.file("d.jsonl")]).status == 0)
-        // Half of all connections are cut at a random byte, in either direction.
-        let proxy = try ProxyProcess(upstream: hub.port, log: dir.file("proxy.log"),
-                                     options: ["--cut-random", "0.5", "--cut-max", "60000", "--seed", "20261122"])
-        let viaProxy = ["sync", "--quiet", "--hub", "http://127.0.0.1:\(proxy.port)"]
+        // The first connections are cut mid-transfer: the push's upload for one laptop, the
+        // pull's download for the other (a sync keeps one connection, so each cut is one
+        // attempt of a sync, opened again by the client).
+        let up = try ProxyProcess(upstream: hub.port, log: dir.file("proxy-up.log"), options: ["--cut-up-after", "40000", "--cut-first", "2"])
+        let down = try ProxyProcess(upstream: hub.port, log: dir.file("proxy-down.log"), options: ["--cut-down-after", "40000", "--cut-first", "2"])
         var runs = 0
-        while try a.run(viaProxy).status != 0 && runs < 8 { runs += 1 }
+        while try a.run(["sync", "--quiet", "--hub", "http://127.0.0.1:\(up.port)"]).status != 0 && runs < 8 { runs += 1 }
         runs = 0
-        while try b.run(viaProxy).status != 0 && runs < 8 { runs += 1 }
-        #expect(proxy.cuts > 0, "the proxy cut connections")
+        while try b.run(["sync", "--quiet", "--hub", "http://127.0.0.1:\(down.port)"]).status != 0 && runs < 8 { runs += 1 }
+        #expect(up.cuts >= 1 && down.cuts >= 1, "the proxies cut connections: \(up.cuts) up, \(down.cuts) down: \((try? String(contentsOfFile: up.log, encoding: .utf8)) ?? "") \((try? String(contentsOfFile: down.log, encoding: .utf8)) ?? "")")
         let want = try await store.records(village1)
         let ra = try records(a, village1), rb = try records(b, village1)
         #expect(ra == want && rb == want)

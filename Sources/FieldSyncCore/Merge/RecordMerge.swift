@@ -5,7 +5,7 @@
 /// and closes. Every store (the laptop's SQLite replica, the hub's SQLite and PostgreSQL stores)
 /// loads the record, asks this, and writes back what it says, so no two stores can disagree.
 ///
-///     switch RecordMerge.classify(change, text: canonical, held: storedBodyOfSameID) {
+///     switch RecordMerge.classify(text: canonical, held: storedBodyOfSameID) {
 ///     case .duplicate: …            // count it, write nothing
 ///     case .clone: …                // refuse it: the id was used for other content
 ///     case .new:
@@ -21,15 +21,13 @@ public enum RecordMerge {
         case new
     }
 
-    /// Whether `change` (canonical form `text`) is new to a record whose log holds `held` for the
-    /// same id (nil when it holds no change with that id). The record's change list, not its
-    /// registers, says whether an id was seen: a change reusing an id with other fields holds
-    /// nothing the first one wrote.
+    /// Whether a change (canonical form `text`, any kind) is new to a record whose log holds
+    /// `held` for the same id (nil when it holds no change with that id). The record's change
+    /// list, not its registers, says whether an id was seen: a change reusing an id with other
+    /// fields holds nothing the first one wrote.
     /// `held` is the text this replica keeps for the id: empty once pruned (a superseded change
     /// whose text a laptop dropped after the hub acknowledged it), which can only be a duplicate.
-    public static func classify(_ change: Change, text: String, held: String?) -> Arrival { classify(text: text, held: held) }
-
-    /// The same for any received change, by its canonical text alone.
+    /// Stores ask it through `ApplyRefusal.checkArrival`, with the other arrival checks.
     public static func classify(text: String, held: String?) -> Arrival {
         guard let held else { return .new }
         if held.isEmpty { return .duplicate }
