@@ -113,9 +113,7 @@ import Testing
     @Test func aPageWhoseProofDoesNotHoldIsRefusedWhole() throws {
         let hubKey = SiteKey()
         let hubSite = SiteID.random()
-        let r = try makeReplica(dir, "r")
-        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-1", name: "r", scope: "", token: "fst_x",
-                                                                            hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let r = try enrolled("r", device: "dev-1", with: hubKey, hubSite)
         let other = try makeReplica(dir, "o")
         _ = try other.add(.dispute, disputeInput())
         let changes = try allChanges(other)
@@ -149,9 +147,7 @@ import Testing
     @Test func aPageWithAChangeThisSchemaRefusesSetsItAsideAndAppliesTheRest() throws {
         let hubKey = SiteKey()
         let hubSite = SiteID.random()
-        let r = try makeReplica(dir, "r")
-        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-1", name: "r", scope: "", token: "fst_x",
-                                                                            hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let r = try enrolled("r", device: "dev-1", with: hubKey, hubSite)
         let other = try makeReplica(dir, "o")
         for n in 0..<3 { _ = try other.add(.dispute, disputeInput(parties: "当事人\(n)")) }
         let good = try allChanges(other).map(ChangeCodec.canonicalText)
@@ -181,9 +177,7 @@ import Testing
         #expect(try r.syncState()?.pullCursor == 3, "the page was taken")
         // Every change readable, one not in canonical form: the signature over this replica's
         // own texts fails, over the texts as sent it holds.
-        let r2 = try makeReplica(dir, "r2")
-        try r2.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: "dev-2", name: "r2", scope: "", token: "fst_y",
-                                                                             hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        let r2 = try enrolled("r2", device: "dev-2", with: hubKey, hubSite)
         let two = [good[0], outOfOrder]
         let proof = Manifest.signed(by: hubKey, as: hubSite, digests: two.map { ChangeDigest(canonicalText: $0) }).proofJSON
         let readable = try ChangePage(json: JSONValue.parse(ChangePage.text(changeTexts: two, cursor: 2, more: false, next: nil, sites: [:], hubTime: 0, proof: proof)))
@@ -191,6 +185,14 @@ import Testing
         let rep2 = try r2.applyPulled(readable)
         #expect(rep2.applied == 1 && rep2.setAside == 1, "\(rep2)")
         #expect(try r2.setAsideChanges().first?.reason.contains("canonical form") == true)
+    }
+
+    /// A replica enrolled with a hub of this key and site (no hub runs: the tests make its pages).
+    func enrolled(_ name: String, device: String, with hubKey: SiteKey, _ hubSite: SiteID) throws -> Replica {
+        let r = try makeReplica(dir, name)
+        try r.enroll(hubURL: "http://127.0.0.1:1", response: EnrollResponse(device: device, name: name, scope: "", token: "fst_\(name)",
+                                                                            hubSite: hubSite, hubName: "中心", hubKey: hubKey.publicKey), caCert: nil)
+        return r
     }
 
     // MARK: Secrets and files

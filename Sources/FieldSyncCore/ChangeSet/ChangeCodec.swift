@@ -265,15 +265,7 @@ public enum ChangeCodec {
                 } else {
                     throw spec.unknownField(name).within(at)
                 }
-                guard case .object(let e) = entry else { throw InputError(at, "expected {\"value\": …, \"seen\": {…}}") }
-                for k in e.keys where k != "value" && k != "seen" {
-                    throw InputError(at, "unknown key \"\(k.prefix(60))\"; a field write has value and seen")
-                }
-                guard let raw = e["value"] else { throw InputError(at + ".value", "is missing") }
-                let context = try decodeVector(e["seen"], at: at + ".seen")
-                if context[id.site] >= id.counter {
-                    throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
-                }
+                let (raw, context) = try fieldWrite(entry, at: at, of: id)
                 if position < 0 {
                     try checkPendingValue(raw, at: at + ".value")
                     guard pending.count < maxPendingWrites else {
@@ -342,6 +334,21 @@ public enum ChangeCodec {
         } catch {
             throw error.within(where_)
         }
+    }
+
+    /// One entry of a change's `fields`, `{"value": …, "seen": {…}}`: its raw value and its
+    /// vector, which may not name the change itself or a later change of its own site.
+    static func fieldWrite(_ entry: JSONValue, at: String, of id: ChangeID) throws(InputError) -> (JSONValue, VersionVector) {
+        guard case .object(let e) = entry else { throw InputError(at, "expected {\"value\": …, \"seen\": {…}}") }
+        for k in e.keys where k != "value" && k != "seen" {
+            throw InputError(at, "unknown key \"\(k.prefix(60))\"; a field write has value and seen")
+        }
+        guard let raw = e["value"] else { throw InputError(at + ".value", "is missing") }
+        let seen = try decodeVector(e["seen"], at: at + ".seen")
+        if seen[id.site] >= id.counter {
+            throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
+        }
+        return (raw, seen)
     }
 
     /// A change's clock reading, author, note and settled changes, checked (any kind, any schema).

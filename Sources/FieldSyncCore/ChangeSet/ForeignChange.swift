@@ -146,15 +146,7 @@ extension ChangeCodec {
             for (name, entry) in fields {
                 let at = "fields.\(name.prefix(60))"
                 if name != RowState.deletedField, let p = FieldName.problem(name) { throw InputError(at, p) }
-                guard case .object(let e) = entry else { throw InputError(at, "expected {\"value\": …, \"seen\": {…}}") }
-                for k in e.keys where k != "value" && k != "seen" {
-                    throw InputError(at, "unknown key \"\(k.prefix(60))\"; a field write has value and seen")
-                }
-                guard let raw = e["value"] else { throw InputError(at + ".value", "is missing") }
-                let seen = try decodeVector(e["seen"], at: at + ".seen")
-                if seen[id.site] >= id.counter {
-                    throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
-                }
+                let (raw, seen) = try fieldWrite(entry, at: at, of: id)
                 for s in seen { sites.insert(s.site) }
                 if name == RowState.deletedField {
                     guard case .bool(let b) = raw else { throw InputError(at + ".value", "_deleted is true or false, got \(raw.typeName)") }
