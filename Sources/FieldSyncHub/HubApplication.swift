@@ -198,7 +198,7 @@ public enum HubHTTP {
             let maxBytes = try int(request, "maxBytes", default: 1 << 20, range: 1024...(16 << 20))
             await store.note(device: device, deviceTime: deviceTime(request), client: clientReport(request), error: nil)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes))
+            let page = try await store.snapshot(for: device, after: after, limit: Int(limit), maxBytes: Int(maxBytes), held: try heldChanges(request))
             metrics.sync("snapshot", nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
             return try await pageResponse(page, store: store, request: request)
         }
@@ -510,6 +510,20 @@ public enum HubHTTP {
         if let k = o.keys.first(where: { !allowed.contains($0) }) {
             throw HubFailure(.invalid, "\(shape): unknown key \"\(k.prefix(40))\"")
         }
+    }
+
+    /// `held=SITE:COUNTER,…`: the device holds every change of SITE up to COUNTER (its own,
+    /// sync.md §5), so a snapshot leaves them out. At most 16 sites (one device's).
+    static func heldChanges(_ r: Request) throws -> [SiteID: Int64] {
+        guard let raw = r.uri.queryParameters["held"], !raw.isEmpty else { return [:] }
+        var out: [SiteID: Int64] = [:]
+        for part in raw.split(separator: ",", omittingEmptySubsequences: false) {
+            guard out.count < SitePossession.maxSitesPerDevice, let id = ChangeID(String(part)), out[id.site] == nil else {
+                throw HubFailure(.badParameter, "held is SITE:COUNTER[,SITE:COUNTER…] for at most \(SitePossession.maxSitesPerDevice) sites, each once, got \"\(raw.prefix(80))\"")
+            }
+            out[id.site] = id.counter
+        }
+        return out
     }
 
     /// A snapshot position: KIND:ID exactly as the hub sent it in `next` (sync.md §5); KIND may

@@ -127,8 +127,9 @@ public protocol ExchangeStore: AnyObject, Sendable {
     func push(_ changes: [JSONValue], sites: [SiteID: String], vouches: Vouches, from device: Device) async throws -> PushResponse
     /// Changes in the device's scope after hub position `after`, not counting its own.
     func pull(for device: Device, after: Int64, limit: Int, maxBytes: Int) async throws -> ScopedPage
-    /// A page of the current state of the device's scope.
-    func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage
+    /// A page of the current state of the device's scope, leaving out the changes `held` says
+    /// the device holds (site → highest counter, sync.md §5).
+    func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int, held: [SiteID: Int64]) async throws -> ScopedPage
     /// The device confirms it has applied everything up to hub position `cursor`.
     func acknowledge(device: Device, cursor: Int64) async throws
     /// The changes with these ids whose record lies in the device's scope, in the order asked,

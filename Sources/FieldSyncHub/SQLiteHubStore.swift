@@ -334,14 +334,14 @@ public final class SQLiteHubStore: HubStore, @unchecked Sendable {
         try await run { r in try r.changeTexts(ids: ids, scope: device.scope) }
     }
 
-    public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
+    public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int, held: [SiteID: Int64] = [:]) async throws -> ScopedPage {
         try await run { r in
             if let after, let id = after.split(separator: ":", maxSplits: 1).last, !Replica.inScope(row: String(id), scope: device.scope) {
                 throw HubFailure(.invalid, "snapshot position \(after.prefix(60)) is outside this device's scope")
             }
-            // The device's own pushes too: a laptop restored from an older disk image, or
-            // starting over, may lack them (a pull leaves them out).
-            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes)
+            // The device's own pushes too, unless it says it holds them: a laptop restored from
+            // an older disk image, or starting over, may lack them (a pull leaves them out).
+            return try r.snapshotPage(scope: device.scope, after: after, limit: limit, maxBytes: maxBytes, held: held)
         }
     }
 

@@ -261,7 +261,7 @@ extension PostgresHubStore {
     /// that still hold one of its values (Protocol/sync.md §5), leaving out the device's own;
     /// then the records of kinds this schema does not hold yet, by kind key then id, with every
     /// change kept for them (as the SQLite store, ``Replica/snapshotPage(scope:after:limit:maxBytes:excludingPeer:)``).
-    public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int) async throws -> ScopedPage {
+    public func snapshot(for device: Device, after: String?, limit: Int, maxBytes: Int, held: [SiteID: Int64] = [:]) async throws -> ScopedPage {
         let scope = device.scope
         let start = try after.map { try SnapshotPosition(parsing: $0) }
         if let start, let id = start.id, !Replica.inScope(row: id, scope: scope) {
@@ -276,7 +276,9 @@ extension PostgresHubStore {
             func add(_ seqs: Set<Int64>, next: String) async throws -> Bool {
                 var texts: [String] = [], size = 0
                 // The device's own pushes too (a laptop restored from an older image may lack them).
-                for r in try await pg.rows("SELECT body FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq", [.ints(Array(seqs))]) {
+                for r in try await pg.rows("SELECT body, site, counter FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq", [.ints(Array(seqs))]) {
+                    // Unless the device says it holds them (sync.md §5).
+                    if !held.isEmpty, let upTo = held[SiteID(raw: UInt64(bitPattern: try r.int(1)))], try r.int(2) <= upTo { continue }
                     let t = try r.text(0)
                     texts.append(t)
                     size += t.utf8.count

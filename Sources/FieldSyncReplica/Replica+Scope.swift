@@ -127,14 +127,15 @@ extension Replica {
     /// `peer` sent are left out when it is given (the hub gives none: a device restored from an
     /// older image lacks some of its own pushes). After the kinds this schema holds come the
     /// records of kinds it does not hold yet, by kind key then id: every change kept for them.
-    public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int, excludingPeer peer: String? = nil) throws -> ScopedPage {
+    public func snapshotPage(scope: String, after: String?, limit: Int, maxBytes: Int, excludingPeer peer: String? = nil,
+                             held: [SiteID: Int64] = [:]) throws -> ScopedPage {
         let start = try after.map { try SnapshotPosition(parsing: $0) }
         return try read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(seq), 0) FROM fs_change") ?? 0
             var page = ScopedPage(texts: [], cursor: cursor, more: false, next: nil, bytes: 0)
             let hasPending = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM fs_pending)") ?? false
             let pendingStatement = try db.cachedStatement(sql: "SELECT seq FROM fs_pending WHERE kind = ? AND row = ?")
-            let body = try db.cachedStatement(sql: "SELECT body, peer FROM fs_change WHERE seq = ?")
+            let body = try db.cachedStatement(sql: "SELECT body, peer, site, counter FROM fs_change WHERE seq = ?")
             /// One record's changes at `seqs` onto the page (`next` the position after it); false when the page is full.
             func add(_ seqs: Set<Int64>, next: String) throws -> Bool {
                 var texts: [String] = []
@@ -144,6 +145,7 @@ extension Replica {
                     body.bind(1, seq)
                     guard try body.step(db) else { continue }
                     if let peer, !body.isNull(1), body.text(1) == peer { continue }
+                    if !held.isEmpty, let upTo = held[SiteID(raw: UInt64(bitPattern: body.int64(2)))], body.int64(3) <= upTo { continue }
                     let t = body.text(0)
                     texts.append(t)
                     size += t.utf8.count

@@ -290,6 +290,24 @@ extension Replica {
         return nil
     }
 
+    /// The changes a snapshot may leave out (``snapshotPage(scope:after:limit:maxBytes:excludingPeer:held:)``):
+    /// this replica's own under its current site, up to the highest the hub has acknowledged
+    /// from it (at or below the push cursor) — unless the hub refused one of them as a clone,
+    /// when it holds another copy's changes under those ids. A replica restored from an older
+    /// image holds fewer, and says so: the rest comes back.
+    public func heldForSnapshot() throws -> [SiteID: Int64] {
+        try read { db in
+            let cursor = try Int64.fetchOne(db, sql: "SELECT push_cursor FROM fs_sync WHERE id = 1") ?? 0
+            let own = Int64(bitPattern: site.raw)
+            let cloned = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS(SELECT 1 FROM fs_sync_refused r JOIN fs_change c ON c.seq = r.seq WHERE c.site = ? AND r.code = 'clone')
+                """, arguments: [own]) ?? false
+            guard !cloned, let top = try Int64.fetchOne(db, sql: "SELECT max(counter) FROM fs_change WHERE site = ? AND source = 0 AND seq <= ?",
+                                                       arguments: [own, cursor]) else { return [:] }
+            return [site: top]
+        }
+    }
+
     /// Applies a snapshot page and records where the snapshot stands, in one transaction.
     /// The last page (no `next`) also sets the pull cursor to where the snapshot began.
     @discardableResult

@@ -421,8 +421,12 @@ public final class SyncClient {
 
     func snapshot(_ state: SyncState, _ report: inout SyncReport) throws {
         var next = try local { try replica.syncState()?.snapshotNext }
+        // Its own changes the hub has from it already need not come back (a new laptop's first
+        // sync pushes its work, then takes the snapshot).
+        let held = try local { try replica.heldForSnapshot() }.map { "\($0.key.hex):\($0.value)" }.joined(separator: ",")
         repeat {
             var url = "\(state.hubURL)/v1/snapshot?limit=\(options.pullBatch)&maxBytes=\(options.pullBatchBytes)"
+            if !held.isEmpty { url += "&held=" + held }
             if let n = next { url += "&after=" + (n.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? n) }
             let reply = try call(HTTPExchange(method: "GET", url: url, headers: authHeaders(state)), report: &report)
             try learnSchema(state, &report)  // before reading a page that may need it

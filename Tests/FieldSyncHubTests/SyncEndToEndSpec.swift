@@ -340,6 +340,27 @@ import Testing
         #expect(closed == [1], "one connection for the whole sync, got \(closed.sorted()): \((try? String(contentsOfFile: proxy.log, encoding: .utf8)) ?? "")")
     }
 
+    /// A new laptop's first sync pushes its work, then takes the snapshot: the hub leaves out
+    /// what it has from that laptop (`held`, sync.md §5) instead of sending it all back.
+    @Test func aNewLaptopsSnapshotDoesNotBringBackWhatItJustPushed() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        let other = try Laptop(dir, "李明的笔记本", author: "李明")
+        try other.enroll(hub, scope: village1)
+        _ = try other.add("dispute", disputeJSON(parties: "对方"))
+        #expect(try other.sync().status == 0)
+        let a = try Laptop(dir, "王芳的笔记本", author: "王芳")
+        try a.enroll(hub, scope: village1)
+        for n in 0..<5 { _ = try a.add("dispute", disputeJSON(parties: "当事人\(n)")) }
+        let r = try a.run(["sync", "--json"])
+        let j = try JSONValue.parse(r.stdout)
+        #expect(r.status == 0 && j["pushed"] == .int(5) && j["snapshotPages"] == .int(1), "\(r.stdout)")
+        #expect(j["pulled"] == .int(1) && j["pulledDuplicates"] == .int(0), "its own five came back: \(r.stdout)")
+        #expect(try other.sync().status == 0)
+        #expect(try records(a, village1) == records(other, village1), "both hold the same six disputes")
+        #expect(try records(a, village1).first?.arrayValue?.count == 6)
+    }
+
     @Test func proxySettingsComeFromTheEnvironment() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
