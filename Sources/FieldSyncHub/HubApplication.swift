@@ -515,13 +515,18 @@ public enum HubHTTP {
     /// `held=SITE:COUNTER,…`: the device holds every change of SITE up to COUNTER (its own,
     /// sync.md §5), so a snapshot leaves them out. At most 16 sites (one device's).
     static func heldChanges(_ r: Request) throws -> [SiteID: Int64] {
-        guard let raw = r.uri.queryParameters["held"], !raw.isEmpty else { return [:] }
+        guard let raw = r.uri.queryParameters["held"] else { return [:] }
         var out: [SiteID: Int64] = [:]
         for part in raw.split(separator: ",", omittingEmptySubsequences: false) {
-            guard out.count < SitePossession.maxSitesPerDevice, let id = ChangeID(String(part)), out[id.site] == nil else {
+            // A bound, not a change id: any counter of up to 16 digits reads (none is above 2^53 − 1).
+            let sc = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard out.count < SitePossession.maxSitesPerDevice, sc.count == 2, let site = SiteID(hex: String(sc[0])), out[site] == nil,
+                  sc[1].utf8.count <= 16, sc[1].utf8.first != UInt8(ascii: "0"), sc[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                  let counter = Int64(sc[1])
+            else {
                 throw HubFailure(.badParameter, "held is SITE:COUNTER[,SITE:COUNTER…] for at most \(SitePossession.maxSitesPerDevice) sites, each once, got \"\(raw.prefix(80))\"")
             }
-            out[id.site] = id.counter
+            out[site] = counter
         }
         return out
     }

@@ -212,6 +212,34 @@ import Testing
         }
     }
 
+    /// `held` (sync.md §5): what the device says it holds is left out of its snapshot; a malformed
+    /// list is a 400 that names the parameter.
+    @Test(arguments: StoreKind.available) func aSnapshotLeavesOutWhatTheDeviceSaysItHolds(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
+        let key = SiteKey()
+        let (_, a) = try await f.device("王芳", scope: village1, key: key)
+        let s = key.site
+        let changes = (1...4).map { creation(s, Int64($0)) }
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, changes)) { _ in }
+            func ids(_ query: String) async throws -> [Int64] {
+                try await client.execute(uri: "/v1/snapshot" + query, method: .get, headers: bearer(a)) { r in
+                    #expect(r.status == .ok, "\(query)")
+                    return try ChangePage(json: body(r)).changes.map(\.id.counter).sorted()
+                }
+            }
+            #expect(try await ids("") == [1, 2, 3, 4], "a restored laptop gets its own pushes back")
+            #expect(try await ids("?held=\(s.hex):2") == [3, 4])
+            #expect(try await ids("?held=\(s.hex):9999999999999999,\(SiteID.random().hex):1") == [])
+            for bad in ["", "\(s.hex)", "\(s.hex):0", "\(s.hex):02", "\(s.hex):1,\(s.hex):2", "ZZ:1", String(repeating: "\(SiteID.random().hex):1,", count: 17) + "\(s.hex):1"] {
+                try await client.execute(uri: "/v1/snapshot?held=" + bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!, method: .get, headers: bearer(a)) { r in
+                    #expect(r.status == .badRequest, "held=\(bad)")
+                    #expect(String(buffer: r.body).contains("held"))
+                }
+            }
+        }
+    }
+
     @Test(arguments: StoreKind.available) func aSnapshotRebuildsTheScopeInPages(kind: StoreKind) async throws {
         let f = try await StoreFixture(kind)
         let key = SiteKey()
