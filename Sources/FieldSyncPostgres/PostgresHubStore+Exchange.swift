@@ -80,11 +80,9 @@ extension PostgresHubStore {
             }
             let c: Change
             let item: ReceivedChange
-            switch r {
-            case .failure(let refusal):
-                outcomes.append(.refused(refusal.code, refusal.error))
+            do throws(ApplyRefusal) { item = try r.get() } catch {
+                outcomes.append(.refused(error.code, error.error))
                 continue
-            case .success(let ok): item = ok
             }
             switch item {
             case .foreign(let f):
@@ -278,7 +276,7 @@ extension PostgresHubStore {
                 // The device's own pushes too (a laptop restored from an older image may lack them).
                 for r in try await pg.rows("SELECT body, site, counter FROM hub_change WHERE seq = ANY($1::bigint[]) ORDER BY seq", [.ints(Array(seqs))]) {
                     // Unless the device says it holds them (sync.md §5).
-                    if !held.isEmpty, let upTo = held[SiteID(raw: UInt64(bitPattern: try r.int(1)))], try r.int(2) <= upTo { continue }
+                    if Replica.holds(held, site: try r.int(1), counter: try r.int(2)) { continue }
                     let t = try r.text(0)
                     texts.append(t)
                     size += t.utf8.count

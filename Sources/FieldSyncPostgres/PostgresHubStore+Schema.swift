@@ -117,15 +117,10 @@ extension PostgresHubStore {
                 }
                 var rec = try await PostgresRecords.load(pg, c.kind, [c.row], lock: true)[c.row]
                     ?? PGRecord(kind: c.kind, id: c.row, state: RowState(kind: c.kind), log: [], exists: false)
-                // A change of a kind learnt only now was never in its record's change list.
-                if !rec.log.contains(where: { $0.id == c.id }) {
-                    guard ChangeCodec.canonicalText(c).utf8.elementsEqual(body.utf8) else {
-                        try await setAside(c.id.description, ChangeCodec.notCanonical)
-                        continue
-                    }
-                    rec.log.append(RowLogEntry(id: c.id, seq: seq))
+                guard let result = Replica.mergeKept(&rec.state, log: &rec.log, c, seq: seq, text: body) else {
+                    try await setAside(c.id.description, ChangeCodec.notCanonical)
+                    continue
                 }
-                let result = RecordMerge.mergeLearnt(&rec.state, c)
                 try await PostgresRecords.store(pg, [rec])
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {
                     try await PostgresRecords.syncConflicts(pg, kind: c.kind, row: c.row, result)

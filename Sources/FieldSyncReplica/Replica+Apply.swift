@@ -93,12 +93,7 @@ extension Replica {
                 let c = i.change
                 let before = report
                 do {
-                    switch c {
-                    case .known(let k):
-                        try applyOne(db, k, local: false, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, body: i.text, report: &report)
-                    case .foreign(let f):
-                        try hold(db, f, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, report: &report)
-                    }
+                    try receive(db, c, source: source, peer: peer, onlyIfHeld: i.onlyIfHeld, body: i.text, report: &report)
                 } catch let e as ApplyRefusal {
                     out.append(.refused(e.code, e.error))
                     continue
@@ -169,6 +164,16 @@ extension Replica {
             try syncConflicts(db, kind: c.kind, row: c.row, merged, report: &report)
         }
         report.applied += 1
+    }
+
+    /// Takes one received change: merged (``applyOne``) when this schema reads it, kept
+    /// (``hold(_:_:source:peer:proof:onlyIfHeld:report:)``) when its kind is one it does not hold yet.
+    func receive(_ db: Database, _ c: ReceivedChange, source: ChangeSource, peer: String? = nil, proof: Int64? = nil,
+                 onlyIfHeld: (ApplyRefusal.Code, String)? = nil, body: String? = nil, report: inout ApplyReport) throws {
+        switch c {
+        case .known(let k): try applyOne(db, k, local: false, source: source, peer: peer, proof: proof, onlyIfHeld: onlyIfHeld, body: body, report: &report)
+        case .foreign(let f): try hold(db, f, source: source, peer: peer, proof: proof, onlyIfHeld: onlyIfHeld, report: &report)
+        }
     }
 
     /// Keeps a change of a record kind this schema does not hold yet (``ForeignChange``): the

@@ -241,12 +241,7 @@ extension Replica {
                 }
                 do {
                     let onlyIfHeld = why.map { (ApplyRefusal.Code.notAuthentic, "not taken: nothing proves it comes from site \(c.id.site): \($0)") }
-                    switch c {
-                    case .known(let k):
-                        try applyOne(db, k, local: false, source: .peer, proof: why == nil ? proof?.id : nil, onlyIfHeld: onlyIfHeld, body: text, report: &report)
-                    case .foreign(let f):
-                        try hold(db, f, source: .peer, proof: why == nil ? proof?.id : nil, onlyIfHeld: onlyIfHeld, report: &report)
-                    }
+                    try receive(db, c, source: .peer, proof: why == nil ? proof?.id : nil, onlyIfHeld: onlyIfHeld, body: text, report: &report)
                     if why == nil { authentic.insert(c.id.site) }
                 } catch let e as ApplyRefusal where e.code != .clone {
                     try setAside(db, id: c.id.description, body: text, reason: e.description, from: path, count: &asideCount)

@@ -109,6 +109,18 @@ extension Replica {
         return try mergePending(from: stored.version)
     }
 
+    /// Merges a kept change read again with the schema now held (``RecordMerge/mergeLearnt(_:_:)``),
+    /// into a record with change list `log`. A change of a kind learnt only now was never on the
+    /// list: it joins it at `seq` — unless its kept text is not the canonical form this schema
+    /// gives it, when nothing is merged and nil says so (it is set aside). Both stores ask this.
+    package static func mergeKept(_ state: inout RowState, log: inout [RowLogEntry], _ c: Change, seq: Int64, text: String) -> RecordMerge.Result? {
+        if !log.contains(where: { $0.id == c.id }) {
+            guard ChangeCodec.canonicalText(c).utf8.elementsEqual(text.utf8) else { return nil }
+            log.append(RowLogEntry(id: c.id, seq: seq))
+        }
+        return RecordMerge.mergeLearnt(&state, c)
+    }
+
     /// Merges what changes kept for a newer schema carry that this process's schema now reads
     /// (``Change/pending``, and whole changes of a kind learnt now, ``ForeignChange``): each is
     /// read again from its logged text, joins its record's change list if it was not on it, its writes merge into its
@@ -140,17 +152,12 @@ extension Replica {
                 case .readable(let ok): c = ok
                 }
                 var row = try loadRow(db, c.kind, c.row)
-                // A change of a kind learnt only now was never in its record's change list.
-                if !row.log.contains(where: { $0.id == c.id }) {
-                    guard ChangeCodec.canonicalText(c).utf8.elementsEqual(body.utf8) else {
-                        try db.execute(sql: "DELETE FROM fs_pending WHERE seq = ?", arguments: [seq])
-                        try setAside(db, id: c.id.description, body: body, reason: ChangeCodec.notCanonical, from: "schema \(schema.version)", count: &aside)
-                        report.setAside += 1
-                        continue
-                    }
-                    row.log.append(RowLogEntry(id: c.id, seq: seq))
+                guard let result = Self.mergeKept(&row.state, log: &row.log, c, seq: seq, text: body) else {
+                    try db.execute(sql: "DELETE FROM fs_pending WHERE seq = ?", arguments: [seq])
+                    try setAside(db, id: c.id.description, body: body, reason: ChangeCodec.notCanonical, from: "schema \(schema.version)", count: &aside)
+                    report.setAside += 1
+                    continue
                 }
-                let result = RecordMerge.mergeLearnt(&row.state, c)
                 try storeRow(db, &row)
                 if !result.conflicts.isEmpty || !result.closed.isEmpty {
                     try syncConflicts(db, kind: c.kind, row: c.row, result, report: &report)

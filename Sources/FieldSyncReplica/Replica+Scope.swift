@@ -47,6 +47,13 @@ public struct ScopedPage: Sendable {
 }
 
 extension Replica {
+    /// Whether a snapshot's `held` (site → highest counter, sync.md §5) covers the change with
+    /// this stored site and counter: then it is left out. Both hub stores ask this.
+    public static func holds(_ held: [SiteID: Int64], site: Int64, counter: Int64) -> Bool {
+        guard !held.isEmpty, let upTo = held[SiteID(raw: UInt64(bitPattern: site))] else { return false }
+        return counter <= upTo
+    }
+
     /// Whether a record id lies in a scope: its division code starts with the scope's prefix.
     public static func inScope(row: String, scope: String) -> Bool { Scope(scope).contains(row) }
 
@@ -145,7 +152,7 @@ extension Replica {
                     body.bind(1, seq)
                     guard try body.step(db) else { continue }
                     if let peer, !body.isNull(1), body.text(1) == peer { continue }
-                    if !held.isEmpty, let upTo = held[SiteID(raw: UInt64(bitPattern: body.int64(2)))], body.int64(3) <= upTo { continue }
+                    if Self.holds(held, site: body.int64(2), counter: body.int64(3)) { continue }
                     let t = body.text(0)
                     texts.append(t)
                     size += t.utf8.count

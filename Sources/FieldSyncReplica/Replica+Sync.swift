@@ -240,10 +240,7 @@ extension Replica {
                 continue
             }
             do {
-                switch c {
-                case .known(let k): try applyOne(db, k, local: false, source: .hub, proof: proofID, body: text, report: &report)
-                case .foreign(let f): try hold(db, f, source: .hub, proof: proofID, report: &report)
-                }
+                try receive(db, c, source: .hub, proof: proofID, body: text, report: &report)
             } catch let e as ApplyRefusal {
                 try setAside(db, id: c.id.description, body: text, reason: e.description, from: "hub", count: &asideCount)
                 report.setAside += 1

@@ -214,13 +214,7 @@ public enum ChangeCodec {
     /// Decodes and checks one change. Errors name the JSON path (`fields.status.value`).
     public static func decode(_ json: JSONValue, schema: Schema = .current) throws(InputError) -> Change {
         guard case .object(let o) = json else { throw InputError("change", "expected a JSON object, got \(json.typeName)") }
-        for k in o.keys where !topKeys.contains(k) {
-            throw InputError("change", "unknown key \"\(k.prefix(60))\"; a change has " + topKeys.sorted().joined(separator: ", "))
-        }
-        let idText = try requiredString(o, "id")
-        guard let id = ChangeID(idText) else {
-            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1 to \(ChangeID.maxCounter)), got \"\(idText.prefix(60))\"")
-        }
+        let id = try identity(o)
         let where_ = "change \(id)"
         do throws(InputError) {
             let version = try requiredInt(o, "schema")
@@ -349,6 +343,18 @@ public enum ChangeCodec {
             throw InputError(at + ".seen", "a change cannot have seen itself or a later change of its own site")
         }
         return (raw, seen)
+    }
+
+    /// A change's id, once its keys are known ones (any kind, any schema).
+    static func identity(_ o: JSONObject) throws(InputError) -> ChangeID {
+        for k in o.keys where !topKeys.contains(k) {
+            throw InputError("change", "unknown key \"\(k.prefix(60))\"; a change has " + topKeys.sorted().joined(separator: ", "))
+        }
+        let idText = try requiredString(o, "id")
+        guard let id = ChangeID(idText) else {
+            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1 to \(ChangeID.maxCounter)), got \"\(idText.prefix(60))\"")
+        }
+        return id
     }
 
     /// A change's clock reading, author, note and settled changes, checked (any kind, any schema).

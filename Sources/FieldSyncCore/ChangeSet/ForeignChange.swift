@@ -117,13 +117,7 @@ extension ChangeCodec {
     /// vectors by site, values compact. The text of a change its own writer wrote canonically
     /// comes out byte for byte, so manifests that list it still prove it.
     static func decodeForeign(_ o: JSONObject) throws(InputError) -> ForeignChange {
-        for k in o.keys where !topKeys.contains(k) {
-            throw InputError("change", "unknown key \"\(k.prefix(60))\"; a change has " + topKeys.sorted().joined(separator: ", "))
-        }
-        let idText = try requiredString(o, "id")
-        guard let id = ChangeID(idText) else {
-            throw InputError("id", "a change id is SITE:COUNTER (16 hex digits, a colon, a counter from 1 to \(ChangeID.maxCounter)), got \"\(idText.prefix(60))\"")
-        }
+        let id = try identity(o)
         do throws(InputError) {
             let version = try requiredInt(o, "schema")
             let kind = try requiredString(o, "kind")
