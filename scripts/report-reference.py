@@ -246,9 +246,9 @@ def compute(db_path, region, start, end, inactive_days, now_ms):
             if u:
                 touched.add(u)
         if period and not (key[0] == "id" and key[1] in record_ids):
-            name = key[1] if key[0] == "name" else max(v["cadre_name"] for v in vs)
+            name = key[1] if key[0] == "name" else max(v["cadre_name"] for v in period)
             cadre_list.append({"id": key[1] if key[0] == "id" else None, "name": name,
-                               "region": max(v["village"] for v in vs), "onPost": False, "visits": len(period),
+                               "region": max(v["village"] for v in period), "onPost": False, "visits": len(period),
                                "lastVisit": max(v["visit_date"] for v in vs), "inactive": False})
     cadre_list.sort(key=lambda c: (c["region"], c["name"], c["id"] or ""))
 

@@ -82,5 +82,9 @@ enum HubMigrations {
                 ALTER TABLE hub_device ADD COLUMN client_oldest INTEGER;
                 """)
         }
+        // A cadre's latest visit before a report's period, by seek (issue 13: reports).
+        m.registerMigration("hub-6-report-cadres") { db in
+            try SQLiteHubStore.createReportIndexes(db)
+        }
     }
 }

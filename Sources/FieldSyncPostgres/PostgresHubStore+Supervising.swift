@@ -249,10 +249,21 @@ extension PostgresHubStore {
     /// The report for `q` over the whole hub (the admin command).
     public func report(_ q: ReportQuery) async throws -> HubReport {
         let engine = try ReportEngine(query: q, now: now(), sql: .postgres)
-        let results = try await readSnapshot { pg in
+        let (results, tally) = try await readSnapshot { pg in
             var out: [String: [ReportRow]] = [:]
+            var tally = engine.visitTally()
             for st in engine.statements {
-                out[st.key] = try await pg.rows(st.numberedSQL, st.args.map { .text($0) }).map { r in
+                let rows = try await pg.rows(st.numberedSQL, st.args.map { .text($0) })
+                if st.feedsVisitTally {
+                    for r in rows {
+                        func text(_ i: Int) throws -> String? { r[i].bytes == nil ? nil : try r[i].decode(String.self) }
+                        tally.add(village: try text(0) ?? "", date: try text(1) ?? "", kind: try text(2) ?? "",
+                                  attendees: r[3].bytes == nil ? nil : try r[3].decode(Int64.self),
+                                  household: try text(4), cadreID: try text(5), cadreName: try text(6) ?? "")
+                    }
+                    continue
+                }
+                out[st.key] = try rows.map { r in
                     ReportRow(try (0..<r.count).map { i -> ReportValue in
                         let cell = r[i]
                         guard cell.bytes != nil else { return .null }
@@ -263,9 +274,9 @@ extension PostgresHubStore {
                     })
                 }
             }
-            return out
+            return (out, tally)
         }
-        return engine.assemble(results)
+        return engine.assemble(results, visits: tally)
     }
 
     /// Runs `body` in a read-only repeatable-read transaction: everything it reads is one

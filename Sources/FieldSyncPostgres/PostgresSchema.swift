@@ -91,7 +91,11 @@ enum PostgresSchema {
         // Changes kept for a newer schema that it refuses once taken (changeset.md §2.4): kept
         // with the reason, as a SQLite hub keeps them in fs_set_aside.
         let aside = ["CREATE TABLE hub_set_aside(id bigserial PRIMARY KEY, change text NOT NULL, body text NOT NULL, reason text NOT NULL, came_from text NOT NULL, at bigint NOT NULL)"]
+        // A cadre's latest visit before a report's period, by seek (SQLiteHubStore.reportIndexes).
+        let cadres = ["CREATE INDEX hub_report_cadre_visit ON fs_visit(cadre_id, visit_date, village) WHERE _deleted = 0",
+                      "CREATE INDEX hub_report_named_visit ON fs_visit(cadre_name, visit_date, village) WHERE _deleted = 0 AND cadre_id IS NULL"]
         return [Migration(name: "pg-1", statements: first), Migration(name: "pg-2-client", statements: client),
-                Migration(name: "pg-3-pending", statements: pending), Migration(name: "pg-4-set-aside", statements: aside)]
+                Migration(name: "pg-3-pending", statements: pending), Migration(name: "pg-4-set-aside", statements: aside),
+                Migration(name: "pg-5-report-cadres", statements: cadres)]
     }
 }

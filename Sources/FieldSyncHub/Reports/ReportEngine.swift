@@ -31,6 +31,11 @@ public struct ReportStatement: Sendable {
     public let sql: String
     public let args: [String]
 
+    /// The statement's rows go, as they are stepped through, into the report's ``VisitTally``
+    /// (`add(village:date:kind:attendees:household:cadreID:cadreName:)`, columns in that order)
+    /// instead of the results.
+    public var feedsVisitTally: Bool { key == ReportEngine.visitRowsKey }
+
     /// The SQL with `$1`, `$2`, … instead of `?` (PostgreSQL). The report's SQL holds no `?`
     /// inside a literal.
     public var numberedSQL: String {
@@ -141,6 +146,10 @@ public struct ReportEngine: Sendable {
     static func countIf(_ cond: String) -> String { total("CASE WHEN \(cond) THEN 1 ELSE 0 END") }
 
     static let meetingKinds = ["院坝会", "群众会"]
+    static let visitRowsKey = "visitRows"
+
+    /// An empty tally for this report's `visitRows`.
+    public func visitTally() -> VisitTally { VisitTally(unitLength: unitLength, months: months.map(\.key)) }
 
     var visits: String { sql.table("fs_visit", index: "hub_report_visit") }
     var disputes: String { sql.table("fs_dispute", index: "hub_report_dispute") }
@@ -155,22 +164,20 @@ public struct ReportEngine: Sendable {
         add("regions", "SELECT id, name FROM fs_region WHERE _deleted = 0 AND id >= ? AND id < ?", [lo, hi])
         add("region", "SELECT name FROM fs_region WHERE _deleted = 0 AND id = ?", [region])
 
-        // Visits.
-        let meetings = Self.meetingKinds.map { "'\($0)'" }.joined(separator: ", ")
-        let range = "_deleted = 0 AND village >= ? AND village < ? AND visit_date >= ? AND visit_date <= ?"
-        let rangeArgs = [lo, hi, from, to]
-        add("visits", """
-            SELECT \(unit("village")) AS u, \(monthOf("visit_date")) AS m, visit_kind, count(*),
-                   \(Self.total("CASE WHEN visit_kind IN (\(meetings)) THEN attendees END"))
-            FROM \(visits) WHERE \(range) GROUP BY u, m, visit_kind
-            """, rangeArgs)
-        // A household: its record id, else village and 户主; a visit naming neither counts none.
-        let household = "COALESCE(household_id, CASE WHEN household_head <> '' THEN village || '/' || household_head END)"
-        add("households", "SELECT count(DISTINCT \(household)) FROM \(visits) WHERE \(range)", rangeArgs)
-        if unitLength != nil {
-            add("householdsByUnit", "SELECT \(unit("village")) AS g, count(DISTINCT \(household)) FROM \(visits) WHERE \(range) GROUP BY g", rangeArgs)
-        }
-        add("householdsByMonth", "SELECT \(monthOf("visit_date")) AS g, count(DISTINCT \(household)) FROM \(visits) WHERE \(range) GROUP BY g", rangeArgs)
+        // Visits: the period's rows, read once into a VisitTally (counts, households, visitors).
+        // The villages of the region are found first by seeking from one to the next, then each
+        // village's period is a range of the report index: the region's earlier and later years
+        // are not read.
+        let household = "COALESCE(v.household_id, CASE WHEN v.household_head <> '' THEN v.village || '/' || v.household_head END)"
+        add(Self.visitRowsKey, """
+            WITH RECURSIVE vs(x) AS (
+              SELECT (SELECT min(village) FROM \(visits) WHERE _deleted = 0 AND village >= ? AND village < ?)
+              UNION ALL
+              SELECT (SELECT min(village) FROM \(visits) WHERE _deleted = 0 AND village > vs.x AND village < ?) FROM vs WHERE vs.x IS NOT NULL)
+            SELECT v.village, v.visit_date, v.visit_kind, v.attendees, \(household), v.cadre_id, v.cadre_name
+            FROM vs CROSS JOIN \(sql.table("fs_visit", index: "hub_report_visit", as: "v"))
+            WHERE v.village = vs.x AND v._deleted = 0 AND v.visit_date >= ? AND v.visit_date <= ?
+            """, [lo, hi, hi, from, to])
 
         // Disputes.
         let inRegion = "_deleted = 0 AND village >= ? AND village < ?"
@@ -194,38 +201,25 @@ public struct ReportEngine: Sendable {
             GROUP BY u, m, category
             """, [from, lo, hi, to])
 
-        // Projects. Active in [s, e]: started on or before e, not completed before s. Money is
-        // summed as millions of 分 and the rest apart: a sum of amounts up to 10^18 分 each
-        // (FieldType.money) cannot overflow in SQL, and Swift adds the two with saturation.
-        let sums = """
-            count(*), \(Self.total("budget_fen / 1000000")), \(Self.total("budget_fen % 1000000")),
-            \(Self.total("spent_fen / 1000000")), \(Self.total("spent_fen % 1000000")), \(Self.total("households_benefiting")),
-            \(Self.countIf("started_on >= s")), \(Self.countIf("completed_on >= s AND completed_on <= e"))
-            """
-        let active = "p._deleted = 0 AND p.village >= ? AND p.village < ? AND p.started_on IS NOT NULL AND p.started_on <= e AND (p.completed_on IS NULL OR p.completed_on >= s)"
-        add("projects", """
-            SELECT \(unit("village")) AS u, project_kind, status, \(sums)
-            FROM (SELECT ? AS s, ? AS e) AS period CROSS JOIN \(projects) WHERE \(active)
-            GROUP BY u, project_kind, status
-            """, [from, to, lo, hi])
-        if !months.isEmpty {
-            let values = months.map { _ in "(?, ?, ?)" }.joined(separator: ", ")
-            add("projectsByMonth", """
-                WITH months(m, s, e) AS (VALUES \(values))
-                SELECT m, project_kind, status, \(sums)
-                FROM months CROSS JOIN \(projects) WHERE \(active)
-                GROUP BY m, project_kind, status
-                """, months.flatMap { [$0.key, $0.first, $0.last] } + [lo, hi])
-        }
+        // Projects active in the period (started on or before its last day, not completed before
+        // its first); Swift adds them up in total, per unit and per month (active in [s, e]:
+        // started on or before e, not completed before s).
+        add("projectRows", """
+            SELECT \(unit("village")), project_kind, status, budget_fen, spent_fen, households_benefiting, started_on, completed_on
+            FROM \(projects) WHERE p._deleted = 0 AND p.village >= ? AND p.village < ? AND p.started_on IS NOT NULL AND p.started_on <= ?
+              AND (p.completed_on IS NULL OR p.completed_on >= ?)
+            """, [lo, hi, to, from])
 
-        // Cadres and who visited.
-        add("cadres", "SELECT id, name, village, started_on, ended_on FROM fs_cadre WHERE _deleted = 0 AND village >= ? AND village < ? ORDER BY id", [lo, hi])
-        add("visitors", """
-            SELECT cadre_id, cadre_name, \(unit("village")) AS u, CASE WHEN visit_date < ? THEN '' ELSE \(monthOf("visit_date")) END AS m,
-                   count(*), max(visit_date), max(village)
-            FROM \(visits) WHERE _deleted = 0 AND village >= ? AND village < ? AND visit_date <= ?
-            GROUP BY cadre_id, cadre_name, u, m
-            """, [from, lo, hi, to])
+        // Cadre records, each with its latest credited visit before the period (by its id, and by
+        // its name among visits without an id), one index seek each.
+        add("cadres", """
+            SELECT c.id, c.name, c.village, c.started_on, c.ended_on,
+              (SELECT max(v.visit_date) FROM \(sql.table("fs_visit", index: "hub_report_cadre_visit", as: "v"))
+                 WHERE v._deleted = 0 AND v.cadre_id = c.id AND v.visit_date < ? AND v.village >= ? AND v.village < ?),
+              (SELECT max(v.visit_date) FROM \(sql.table("fs_visit", index: "hub_report_named_visit", as: "v"))
+                 WHERE v._deleted = 0 AND v.cadre_id IS NULL AND v.cadre_name = c.name AND v.visit_date < ? AND v.village >= ? AND v.village < ?)
+            FROM fs_cadre AS c WHERE c._deleted = 0 AND c.village >= ? AND c.village < ? ORDER BY c.id
+            """, [from, lo, hi, from, lo, hi, lo, hi])
 
         // Sync health: devices (with the changes waiting for each live one) and open conflicts.
         add("devices", """
@@ -243,13 +237,13 @@ public struct ReportEngine: Sendable {
     // MARK: Assemble
 
     /// The report from the statements' results (by key).
-    public func assemble(_ results: [String: [ReportRow]]) -> HubReport {
+    public func assemble(_ results: [String: [ReportRow]], visits tally: VisitTally) -> HubReport {
         let rows = { (key: String) in results[key] ?? [] }
         var unitCodes = Set<String>()
-        let visitParts = visitAggregates(rows, &unitCodes)
+        let visitParts = visitAggregates(tally, &unitCodes)
         let disputeParts = disputeAggregates(rows, &unitCodes)
         let projectParts = projectAggregates(rows, &unitCodes)
-        let cadreParts = cadreAggregates(rows, &unitCodes)
+        let cadreParts = cadreAggregates(rows, tally, &unitCodes)
         let syncParts = syncAggregates(rows, &unitCodes)
 
         var names: [String: String] = [:]
@@ -283,24 +277,23 @@ public struct ReportEngine: Sendable {
 
     // MARK: Visits
 
-    func visitAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
-        var total = VisitFigures(), byUnit: [String: VisitFigures] = [:], byMonth: [String: VisitFigures] = [:]
-        let kinds = Enumerations.visitKinds
-        func add(_ f: inout VisitFigures, _ kind: String, _ n: Int, _ attendees: Int64) {
-            f.visits += n
-            if let i = kinds.firstIndex(of: kind) { f.byKind[i].count += n }
-            if Self.meetingKinds.contains(kind) { f.meetings += n; f.meetingAttendees += attendees }
+    func visitAggregates(_ t: VisitTally, _ units: inout Set<String>) -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
+        var total = t.total, byUnit: [String: VisitFigures] = [:], byMonth: [String: VisitFigures] = [:]
+        total.households = t.householdIDs.count
+        var unitHouseholds = Array(repeating: 0, count: t.unitNames.count), monthHouseholds = Array(repeating: 0, count: months.count)
+        for p in t.householdUnits { unitHouseholds[p >> 32] += 1 }
+        for p in t.householdMonths { monthHouseholds[p >> 32] += 1 }
+        for (i, code) in t.unitNames.enumerated() {
+            units.insert(code)
+            var f = t.byUnit[i]
+            f.households = unitHouseholds[i]
+            byUnit[code] = f
         }
-        for r in rows("visits") {
-            let u = r.text(0), m = r.text(1), kind = r.text(2), n = r.count(3), att = r.int(4)
-            units.insert(u)
-            add(&total, kind, n, att)
-            add(&byUnit[u, default: VisitFigures()], kind, n, att)
-            add(&byMonth[m, default: VisitFigures()], kind, n, att)
+        for (i, m) in months.enumerated() where t.byMonth[i].visits > 0 {
+            var f = t.byMonth[i]
+            f.households = monthHouseholds[i]
+            byMonth[m.key] = f
         }
-        total.households = rows("households").first?.count(0) ?? 0
-        for r in rows("householdsByUnit") { byUnit[r.text(0), default: VisitFigures()].households = r.count(1) }
-        for r in rows("householdsByMonth") { byMonth[r.text(0), default: VisitFigures()].households = r.count(1) }
         return (total, byUnit, byMonth)
     }
 
@@ -389,24 +382,26 @@ public struct ReportEngine: Sendable {
     func projectAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: ProjectFigures, unit: [String: ProjectFigures], month: [String: ProjectFigures]) {
         var total = ProjectFigures(), byUnit: [String: ProjectFigures] = [:], byMonth: [String: ProjectFigures] = [:]
         let kinds = Enumerations.projectKinds, statuses = Enumerations.projectStatuses
-        func add(_ f: inout ProjectFigures, _ r: ReportRow) {
-            let kind = r.text(1), status = r.text(2), n = r.count(3)
-            f.projects += n
-            if let i = kinds.firstIndex(of: kind) { f.byKind[i].count += n }
-            if let i = statuses.firstIndex(of: status) { f.byStatus[i].count += n }
-            f.budgetFen = ReportNumbers.adding(f.budgetFen, ReportNumbers.millions(r.int(4), plus: r.int(5)))
-            f.spentFen = ReportNumbers.adding(f.spentFen, ReportNumbers.millions(r.int(6), plus: r.int(7)))
-            f.householdsBenefiting = ReportNumbers.adding(f.householdsBenefiting, r.int(8))
-            f.started += r.count(9)
-            f.completed += r.count(10)
+        /// Adds project `r` to `f` for the days [s, e], when it is active then.
+        func add(_ f: inout ProjectFigures, _ r: ReportRow, _ s: String, _ e: String) {
+            let started = r.text(6), completed = r.optText(7)
+            guard started <= e, completed.map({ $0 >= s }) ?? true else { return }
+            f.projects += 1
+            if let i = kinds.firstIndex(of: r.text(1)) { f.byKind[i].count += 1 }
+            if let i = statuses.firstIndex(of: r.text(2)) { f.byStatus[i].count += 1 }
+            f.budgetFen = ReportNumbers.adding(f.budgetFen, r.int(3))
+            f.spentFen = ReportNumbers.adding(f.spentFen, r.int(4))
+            f.householdsBenefiting = ReportNumbers.adding(f.householdsBenefiting, r.int(5))
+            if started >= s { f.started += 1 }
+            if let c = completed, c <= e { f.completed += 1 }
         }
-        for r in rows("projects") {
+        for r in rows("projectRows") {
             let u = r.text(0)
             units.insert(u)
-            add(&total, r)
-            add(&byUnit[u, default: ProjectFigures()], r)
+            add(&total, r, from, to)
+            add(&byUnit[u, default: ProjectFigures()], r, from, to)
+            for m in months { add(&byMonth[m.key, default: ProjectFigures()], r, m.first, m.last) }
         }
-        for r in rows("projectsByMonth") { add(&byMonth[r.text(0), default: ProjectFigures()], r) }
         return (total, byUnit, byMonth)
     }
 
@@ -430,10 +425,11 @@ public struct ReportEngine: Sendable {
         var inPeriod: Int { perMonth.filter { !$0.key.isEmpty }.reduce(0) { $0 + $1.value.count } }
     }
 
-    func cadreAggregates(_ rows: Rows, _ units: inout Set<String>)
+    func cadreAggregates(_ rows: Rows, _ tally: VisitTally, _ units: inout Set<String>)
         -> (total: CadreFigures, unit: [String: CadreFigures], month: [String: CadreFigures], list: [CadreActivity])
     {
-        let records = rows("cadres").map { CadreRecord(id: $0.text(0), name: $0.text(1), place: $0.text(2), started: $0.optText(3), ended: $0.optText(4)) }
+        let cadreRows = rows("cadres")
+        let records = cadreRows.map { CadreRecord(id: $0.text(0), name: $0.text(1), place: $0.text(2), started: $0.optText(3), ended: $0.optText(4)) }
         // A visit without cadre_id is credited to the region's one cadre record of that name;
         // when none or several have it, to the name alone.
         var byName: [String: [Int]] = [:]
@@ -442,23 +438,37 @@ public struct ReportEngine: Sendable {
 
         var visitors: [String: Visitor] = [:]  // "id:<record id>" or "name:<name>"
         var nameOf: [String: String] = [:]      // a cadre id → the (largest) name its visits give
-        for r in rows("visitors") {
-            let cid = r.optText(0), name = r.text(1), u = r.text(2), m = r.text(3), n = r.count(4), last = r.text(5), village = r.text(6)
+        let monthKeys = months.map(\.key)
+        for (k, i) in tally.visitorIndex {
             let key: String
-            if let cid {
+            if let cid = k.cadreID {
                 key = "id:" + cid
-            } else if let same = byName[name], same.count == 1 {
+                nameOf[cid] = max(nameOf[cid] ?? "", k.name)
+            } else if let same = byName[k.name], same.count == 1 {
                 key = "id:" + records[same[0]].id
             } else {
-                key = "name:" + name
+                key = "name:" + k.name
             }
+            let raw = tally.visitors[i]
             var v = visitors[key] ?? Visitor()
-            let old = v.perMonth[m]
-            v.perMonth[m] = ((old?.count ?? 0) + n, max(old?.last ?? "", last))
-            if !m.isEmpty { v.perUnit[u, default: 0] += n; units.insert(u) }
-            v.village = max(v.village, village)
-            if let cid { nameOf[cid] = max(nameOf[cid] ?? "", name) }
+            for (m, n) in raw.monthCounts.enumerated() where n > 0 {
+                let old = v.perMonth[monthKeys[m]]
+                v.perMonth[monthKeys[m]] = ((old?.count ?? 0) + n, max(old?.last ?? "", raw.monthLast[m]))
+            }
+            for (u, n) in raw.perUnit {
+                let code = tally.unitNames[u]
+                v.perUnit[code, default: 0] += n
+                units.insert(code)
+            }
+            v.village = max(v.village, raw.village)
             visitors[key] = v
+        }
+        // Each record's latest credited visit before the period (month ''): by its id, and by
+        // its name when no other record of the region has that name.
+        for (i, r) in cadreRows.enumerated() {
+            let byItsName = byName[records[i].name]?.count == 1 ? r.optText(6) : nil
+            guard let before = [r.optText(5), byItsName].compactMap({ $0 }).max() else { continue }
+            visitors["id:" + records[i].id, default: Visitor()].perMonth[""] = (0, before)
         }
         func inactive(_ c: CadreRecord, _ v: Visitor?, monthKey: String, day: String) -> Bool {
             guard let last = v?.last(upTo: monthKey) else { return true }

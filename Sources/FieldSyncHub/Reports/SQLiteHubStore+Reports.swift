@@ -2,6 +2,7 @@ import FieldSyncCore
 @_spi(Hub) import FieldSyncReplica
 import Foundation
 import GRDB
+import GRDBSQLite
 
 // MARK: - Reports on the SQLite store
 
@@ -20,9 +21,15 @@ extension SQLiteHubStore {
           WHERE _deleted = 0
         """,
         "CREATE INDEX IF NOT EXISTS hub_report_conflict ON fs_conflict(row)",
+        // A cadre's latest visit before the period, one seek per cadre record: by the cadre id
+        // visits carry, and by name for visits without one (Protocol/reports.md §3.4).
+        "CREATE INDEX IF NOT EXISTS hub_report_cadre_visit ON fs_visit(cadre_id, visit_date, village) WHERE _deleted = 0",
+        "CREATE INDEX IF NOT EXISTS hub_report_named_visit ON fs_visit(cadre_name, visit_date, village) WHERE _deleted = 0 AND cadre_id IS NULL",
     ]
 
-    static func createReportIndexes(_ db: Database) throws {
+    /// Creates the report indexes that are missing (every hub migration that adds one, and the
+    /// report benchmark after its bulk insert, call this).
+    public static func createReportIndexes(_ db: Database) throws {
         for sql in reportIndexes { try db.execute(sql: sql) }
     }
 
@@ -63,22 +70,40 @@ extension SQLiteHubStore {
     /// Runs a report's statements in the caller's read transaction (one snapshot) and assembles it.
     static func runReport(_ db: Database, _ engine: ReportEngine) throws -> HubReport {
         var results: [String: [ReportRow]] = [:]
+        var tally = engine.visitTally()
         for s in engine.statements {
+            let statement = try db.makeStatement(sql: s.sql)
+            try statement.setArguments(StatementArguments(s.args))
+            let raw = statement.sqliteStatement
+            func text(_ i: Int32) -> String? {
+                guard let p = sqlite3_column_text(raw, i) else { return nil }
+                return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i))), as: UTF8.self)
+            }
             var rows: [ReportRow] = []
-            let cursor = try Row.fetchCursor(db, sql: s.sql, arguments: StatementArguments(s.args))
-            while let r = try cursor.next() {
-                rows.append(ReportRow((0..<r.count).map { i in
-                    switch (r[i] as DatabaseValue).storage {
-                    case .int64(let n): return .int(n)
-                    case .string(let t): return .text(t)
-                    case .double(let d): return .int(Int64(exactly: d.rounded()) ?? 0)
-                    case .null, .blob: return .null
+            while true {
+                let rc = sqlite3_step(raw)
+                guard rc == SQLITE_ROW else {
+                    if rc == SQLITE_DONE { break }
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: s.sql)
+                }
+                if s.feedsVisitTally {
+                    tally.add(village: text(0) ?? "", date: text(1) ?? "", kind: text(2) ?? "",
+                              attendees: sqlite3_column_type(raw, 3) == SQLITE_INTEGER ? sqlite3_column_int64(raw, 3) : nil,
+                              household: text(4), cadreID: text(5), cadreName: text(6) ?? "")
+                    continue
+                }
+                rows.append(ReportRow((0..<sqlite3_column_count(raw)).map { i in
+                    switch sqlite3_column_type(raw, i) {
+                    case SQLITE_INTEGER: return .int(sqlite3_column_int64(raw, i))
+                    case SQLITE_FLOAT: return .int(Int64(exactly: sqlite3_column_double(raw, i).rounded()) ?? 0)
+                    case SQLITE_TEXT: return text(i).map { .text($0) } ?? .null
+                    default: return .null
                     }
                 }))
             }
             results[s.key] = rows
         }
-        return engine.assemble(results)
+        return engine.assemble(results, visits: tally)
     }
 }
 
