@@ -357,6 +357,12 @@ final class ManagedCounter: @unchecked Sendable {
 extension PostgresHubStore {
     /// Appends `rows` changes of other villages (townships 200–296 of county 520221) to the
     /// change log, as pushes would have, for fieldsync-bench's pull benchmark. Not for a hub in use.
+    /// Runs one read-only statement and returns how many rows it gave, for fieldsync-bench's
+    /// report benchmark (its full-scan baseline). Not for a hub in use.
+    public func benchmarkRead(_ sql: String) async throws -> Int {
+        try await read { pg in try await pg.rows(sql).count }
+    }
+
     public func benchmarkFill(rows: Int, counterBase: Int) async throws {
         try await transaction { pg in
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1 FOR UPDATE")!.int(0)

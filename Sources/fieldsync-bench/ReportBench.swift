@@ -1,5 +1,6 @@
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncPostgres
 @_spi(Hub) import FieldSyncReplica
 import Foundation
 import GRDB
@@ -107,7 +108,21 @@ enum ReportBench {
 
     /// Times the county report and a township drill-down against a full scan of the record
     /// tables, on the same file in the same process, best of `rounds` each.
+    /// The full-scan baseline: every row of every record table read, with its text.
+    static var scanSQL: [String] {
+        RecordKind.allCases.map { k -> String in
+            let text = k.spec.fields.filter { if case .longText = $0.type { return true }; return false }.map { "COALESCE(length(\($0.name)), 0)" }
+            return "SELECT count(*), sum(length(id) + length(_clock)\(text.map { " + " + $0 }.joined())) FROM fs_\(k.rawValue)"
+        }
+    }
+
     static func run(path: String, rounds: Int = 3) throws {
+        // A file generated before the report indexes it lacks were added gets them now.
+        try DatabaseQueue(path: path).write { db in
+            let before = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'index'") ?? 0
+            try SQLiteHubStore.createReportIndexes(db)
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'index'") != before { try db.execute(sql: "ANALYZE") }
+        }
         let store = try SQLiteHubStore(path: path)
         let records = try store.sync { r in
             try r.database.read { db in
@@ -118,10 +133,7 @@ enum ReportBench {
         note("c hub file", "\(records) records over \(villages) villages, \((((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) ?? 0) / 1_048_576) MiB")
         // The baseline: every row of every record table read, with its text.
         let reader = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
-        let scanSQL = RecordKind.allCases.map { k -> String in
-            let text = k.spec.fields.filter { if case .longText = $0.type { return true }; return false }.map { "COALESCE(length(\($0.name)), 0)" }
-            return "SELECT count(*), sum(length(id) + length(_clock)\(text.map { " + " + $0 }.joined())) FROM fs_\(k.rawValue)"
-        }
+        let scanSQL = Self.scanSQL
         func scan() throws { try reader.read { db in for sql in scanSQL { _ = try Row.fetchOne(db, sql: sql) } } }
         let countyQ = try ReportQuery(region: county, from: "2025-01-01", to: "2025-12-31")
         let townshipQ = try ReportQuery(region: township, from: "2025-01-01", to: "2025-12-31")
@@ -150,6 +162,47 @@ enum ReportBench {
         note("c township drill-down ratio (report / full scan)", ratio(townshipT, scanT))
         if let c = county {
             note("c county figures (sanity)", "\(c.visits.total.visits) visits, \(c.disputes.total.received) disputes received, \(c.projects.total.projects) projects active, budget \(ReportNumbers.fixed2(c.projects.total.budgetFen)) 元")
+        }
+    }
+}
+
+extension ReportBench {
+    /// The same county on PostgreSQL: the file moved in as `fieldsync-hub migrate` moves a hub
+    /// (a new database on `server`), then the county report and the township drill-down timed
+    /// against a full scan of the record tables in the same database, best of `rounds` (wall
+    /// time: the work is in the PostgreSQL server's process).
+    static func runPostgres(path: String, server: PostgresURL, rounds: Int = 3) async throws {
+        let url = try await PostgresHubStore.createDatabase("bench_report_\(UInt32.random(in: 0...UInt32.max))", on: server)
+        let start = Date()
+        let moved = try await PostgresImport.run(from: path, to: url)
+        note("c PostgreSQL: the file moved in (fieldsync-hub migrate, untimed below)", String(format: "%d records, %.0f s", moved.records, Date().timeIntervalSince(start)))
+        let store = try await PostgresHubStore(url: url)
+        func timed(_ body: () async throws -> Void) async rethrows -> Double {
+            let t = Date()
+            try await body()
+            return Date().timeIntervalSince(t)
+        }
+        func scan() async throws { for sql in scanSQL { _ = try await store.benchmarkRead(sql) } }
+        let countyQ = try ReportQuery(region: county, from: "2025-01-01", to: "2025-12-31")
+        let townshipQ = try ReportQuery(region: township, from: "2025-01-01", to: "2025-12-31")
+        try await scan()
+        try await scan()
+        var scanT = Double.infinity, countyT = scanT, townshipT = scanT
+        var report: HubReport?
+        for _ in 0..<rounds {
+            scanT = min(scanT, try await timed { try await scan() })
+            countyT = min(countyT, try await timed { report = try await store.report(countyQ) })
+            townshipT = min(townshipT, try await timed { _ = try await store.report(townshipQ) })
+        }
+        await store.close()
+        func ms(_ t: Double) -> String { String(format: "%.0f ms wall", t * 1000) }
+        note("c PostgreSQL full scan of the record tables", ms(scanT))
+        note("c PostgreSQL county report", ms(countyT))
+        note("c PostgreSQL county report ratio (report / full scan)", String(format: "%.2f×", countyT / scanT))
+        note("c PostgreSQL township drill-down", ms(townshipT))
+        note("c PostgreSQL township drill-down ratio (report / full scan)", String(format: "%.2f×", townshipT / scanT))
+        if let c = report {
+            note("c PostgreSQL county figures (sanity, as SQLite's)", "\(c.visits.total.visits) visits, \(c.disputes.total.received) disputes received, \(c.projects.total.projects) projects active, budget \(ReportNumbers.fixed2(c.projects.total.budgetFen)) 元")
         }
     }
 }

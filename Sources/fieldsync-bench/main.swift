@@ -11,6 +11,7 @@ import FieldSyncPostgres
 //   fieldsync-bench [--records N] [--apply-records N] [--single N] [--dir DIR]
 //   fieldsync-bench --report-generate FILE [--report-records N]   a county hub file (ReportBench.swift)
 //   fieldsync-bench --report FILE                                  reports on it vs a full scan, peak memory
+//   fieldsync-bench --report-pg FILE postgres://…                  the same on PostgreSQL (the file moved into a new database)
 //   fieldsync-bench --pull-scale [--small N] [--large N] [--pg URL]  a village's pull, 10^4 vs 10^6 other changes
 //   fieldsync-bench --app-search [--search-records N]               the app's list search on a laptop of N visits (AppSearchBench.swift)
 //   fieldsync-bench --prune-year [--days N]                          a village's year on a laptop, with and without pruning (PruneYearBench.swift)
@@ -31,6 +32,10 @@ if let i = args.firstIndex(of: "--report-generate"), i + 1 < args.count {
     let n = arg("--report-records", 1_000_000)
     let t = try ReportBench.generate(path: args[i + 1], records: n)
     note("c generating the hub file (\(n) records, bulk insert, indexes, ANALYZE)", String(format: "%.1f s", t))
+    exit(0)
+}
+if let i = args.firstIndex(of: "--report-pg"), i + 2 < args.count {
+    try await ReportBench.runPostgres(path: args[i + 1], server: try PostgresURL(args[i + 2]))
     exit(0)
 }
 if let i = args.firstIndex(of: "--report"), i + 1 < args.count {

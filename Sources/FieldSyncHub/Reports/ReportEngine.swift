@@ -279,10 +279,8 @@ public struct ReportEngine: Sendable {
 
     func visitAggregates(_ t: VisitTally, _ units: inout Set<String>) -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
         var total = t.total, byUnit: [String: VisitFigures] = [:], byMonth: [String: VisitFigures] = [:]
-        total.households = t.householdIDs.count
-        var unitHouseholds = Array(repeating: 0, count: t.unitNames.count), monthHouseholds = Array(repeating: 0, count: months.count)
-        for p in t.householdUnits { unitHouseholds[p >> 32] += 1 }
-        for p in t.householdMonths { monthHouseholds[p >> 32] += 1 }
+        total.households = t.households.count
+        let unitHouseholds = t.unitHouseholds, monthHouseholds = t.monthHouseholds
         for (i, code) in t.unitNames.enumerated() {
             units.insert(code)
             var f = t.byUnit[i]
@@ -380,29 +378,37 @@ public struct ReportEngine: Sendable {
     // MARK: Projects
 
     func projectAggregates(_ rows: Rows, _ units: inout Set<String>) -> (total: ProjectFigures, unit: [String: ProjectFigures], month: [String: ProjectFigures]) {
-        var total = ProjectFigures(), byUnit: [String: ProjectFigures] = [:], byMonth: [String: ProjectFigures] = [:]
+        var total = ProjectFigures(), byUnit: [String: ProjectFigures] = [:]
+        var byMonth = Array(repeating: ProjectFigures(), count: months.count)
         let kinds = Enumerations.projectKinds, statuses = Enumerations.projectStatuses
-        /// Adds project `r` to `f` for the days [s, e], when it is active then.
-        func add(_ f: inout ProjectFigures, _ r: ReportRow, _ s: String, _ e: String) {
-            let started = r.text(6), completed = r.optText(7)
-            guard started <= e, completed.map({ $0 >= s }) ?? true else { return }
-            f.projects += 1
-            if let i = kinds.firstIndex(of: r.text(1)) { f.byKind[i].count += 1 }
-            if let i = statuses.firstIndex(of: r.text(2)) { f.byStatus[i].count += 1 }
-            f.budgetFen = ReportNumbers.adding(f.budgetFen, r.int(3))
-            f.spentFen = ReportNumbers.adding(f.spentFen, r.int(4))
-            f.householdsBenefiting = ReportNumbers.adding(f.householdsBenefiting, r.int(5))
-            if started >= s { f.started += 1 }
-            if let c = completed, c <= e { f.completed += 1 }
-        }
         for r in rows("projectRows") {
-            let u = r.text(0)
+            let u = r.text(0), started = r.text(6), completed = r.optText(7)
+            let kind = Self.index(of: r.text(1), in: kinds), status = Self.index(of: r.text(2), in: statuses)
+            let budget = r.int(3), spent = r.int(4), benefiting = r.int(5)
+            /// Adds the project to `f` for the days [s, e], when it is active then.
+            func add(_ f: inout ProjectFigures, _ s: String, _ e: String) {
+                guard started <= e, completed.map({ $0 >= s }) ?? true else { return }
+                f.projects += 1
+                if let kind { f.byKind[kind].count += 1 }
+                if let status { f.byStatus[status].count += 1 }
+                f.budgetFen = ReportNumbers.adding(f.budgetFen, budget)
+                f.spentFen = ReportNumbers.adding(f.spentFen, spent)
+                f.householdsBenefiting = ReportNumbers.adding(f.householdsBenefiting, benefiting)
+                if started >= s { f.started += 1 }
+                if let c = completed, c <= e { f.completed += 1 }
+            }
             units.insert(u)
-            add(&total, r, from, to)
-            add(&byUnit[u, default: ProjectFigures()], r, from, to)
-            for m in months { add(&byMonth[m.key, default: ProjectFigures()], r, m.first, m.last) }
+            add(&total, from, to)
+            add(&byUnit[u, default: ProjectFigures()], from, to)
+            for (i, m) in months.enumerated() { add(&byMonth[i], m.first, m.last) }
         }
-        return (total, byUnit, byMonth)
+        return (total, byUnit, Dictionary(uniqueKeysWithValues: zip(months.map(\.key), byMonth)))
+    }
+
+    /// The position of `value` in `list`, compared byte for byte as SQL compares text (Swift's
+    /// `==` on Chinese text normalises both sides first: slow, and not what the store compared).
+    static func index(of value: String, in list: [String]) -> Int? {
+        list.firstIndex { $0.utf8.elementsEqual(value.utf8) }
     }
 
     // MARK: Cadres
@@ -439,7 +445,8 @@ public struct ReportEngine: Sendable {
         var visitors: [String: Visitor] = [:]  // "id:<record id>" or "name:<name>"
         var nameOf: [String: String] = [:]      // a cadre id → the (largest) name its visits give
         let monthKeys = months.map(\.key)
-        for (k, i) in tally.visitorIndex {
+        for raw in tally.visitors {
+            let k = raw.key
             let key: String
             if let cid = k.cadreID {
                 key = "id:" + cid
@@ -449,18 +456,17 @@ public struct ReportEngine: Sendable {
             } else {
                 key = "name:" + k.name
             }
-            let raw = tally.visitors[i]
             var v = visitors[key] ?? Visitor()
             for (m, n) in raw.monthCounts.enumerated() where n > 0 {
                 let old = v.perMonth[monthKeys[m]]
-                v.perMonth[monthKeys[m]] = ((old?.count ?? 0) + n, max(old?.last ?? "", raw.monthLast[m]))
+                v.perMonth[monthKeys[m]] = ((old?.count ?? 0) + n, max(old?.last ?? "", VisitTally.dayText(raw.monthLast[m])))
             }
             for (u, n) in raw.perUnit {
                 let code = tally.unitNames[u]
                 v.perUnit[code, default: 0] += n
                 units.insert(code)
             }
-            v.village = max(v.village, raw.village)
+            if raw.village >= 0 { v.village = max(v.village, String(decoding: tally.villages.key(raw.village), as: UTF8.self)) }
             visitors[key] = v
         }
         // Each record's latest credited visit before the period (month ''): by its id, and by

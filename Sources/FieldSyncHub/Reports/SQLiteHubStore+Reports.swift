@@ -87,9 +87,16 @@ extension SQLiteHubStore {
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: s.sql)
                 }
                 if s.feedsVisitTally {
-                    tally.add(village: text(0) ?? "", date: text(1) ?? "", kind: text(2) ?? "",
-                              attendees: sqlite3_column_type(raw, 3) == SQLITE_INTEGER ? sqlite3_column_int64(raw, 3) : nil,
-                              household: text(4), cadreID: text(5), cadreName: text(6) ?? "")
+                    func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+                        guard let p = sqlite3_column_text(raw, i) else { return nil }
+                        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
+                    }
+                    // Each column's bytes stay valid until the next step (none is read twice or converted).
+                    let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+                    let village = bytes(0) ?? none, date = bytes(1) ?? none, kind = bytes(2) ?? none
+                    let attendees = sqlite3_column_type(raw, 3) == SQLITE_INTEGER ? sqlite3_column_int64(raw, 3) : nil
+                    let household = bytes(4), cadreID = bytes(5), cadreName = bytes(6) ?? none
+                    tally.add(village: village, date: date, kind: kind, attendees: attendees, household: household, cadreID: cadreID, cadreName: cadreName)
                     continue
                 }
                 rows.append(ReportRow((0..<sqlite3_column_count(raw)).map { i in
