@@ -249,17 +249,22 @@ extension PostgresHubStore {
     /// The report for `q` over the whole hub (the admin command).
     public func report(_ q: ReportQuery) async throws -> HubReport {
         let engine = try ReportEngine(query: q, now: now(), sql: .postgres)
-        let (results, tally) = try await readSnapshot { pg in
+        let (results, tallies) = try await readSnapshot { pg in
             var out: [String: [ReportRow]] = [:]
-            var tally = engine.visitTally()
+            var tallies = engine.tallies()
             for st in engine.statements {
                 let rows = try await pg.rows(st.numberedSQL, st.args.map { .text($0) })
-                if st.feedsVisitTally {
+                if st.feed != .results {
                     for r in rows {
-                        func text(_ i: Int) throws -> String? { r[i].bytes == nil ? nil : try r[i].decode(String.self) }
-                        tally.add(village: try text(0) ?? "", date: try text(1) ?? "", kind: try text(2) ?? "",
-                                  attendees: r[3].bytes == nil ? nil : try r[3].decode(Int64.self),
-                                  household: try text(4), cadreID: try text(5), cadreName: try text(6) ?? "")
+                        let texts = try (0..<r.count).map { i -> String? in
+                            guard r[i].bytes != nil else { return nil }
+                            switch r[i].dataType {
+                            case .int8, .int4, .int2: return String(try r[i].decode(Int64.self))
+                            default: return try r[i].decode(String.self)
+                            }
+                        }
+                        let attendees = st.feed == .visits && r.count > 3 ? texts[3].flatMap { Int64($0) } : nil
+                        tallies.add(st.feed, texts: texts, attendees: attendees)
                     }
                     continue
                 }
@@ -274,9 +279,9 @@ extension PostgresHubStore {
                     })
                 }
             }
-            return (out, tally)
+            return (out, tallies)
         }
-        return engine.assemble(results, visits: tally)
+        return engine.assemble(results, tallies)
     }
 
     /// Runs `body` in a read-only repeatable-read transaction: everything it reads is one

@@ -31,10 +31,13 @@ public struct ReportStatement: Sendable {
     public let sql: String
     public let args: [String]
 
-    /// The statement's rows go, as they are stepped through, into the report's ``VisitTally``
-    /// (`add(village:date:kind:attendees:household:cadreID:cadreName:)`, columns in that order)
-    /// instead of the results.
-    public var feedsVisitTally: Bool { key == ReportEngine.visitRowsKey }
+    /// Where the statement's rows go as they are stepped through: into the results (by key), or
+    /// into one of the report's tallies — ``VisitTally`` (`add(village:date:kind:attendees:
+    /// household:cadreID:cadreName:)`) or ``DisputeTally`` (`add(village:reportedOn:category:
+    /// status:resolvedOn:)`), columns in that order.
+    public var feed: ReportFeed {
+        key == ReportEngine.visitRowsKey ? .visits : key == ReportEngine.disputeRowsKey ? .disputes : .results
+    }
 
     /// The SQL with `$1`, `$2`, … instead of `?` (PostgreSQL). The report's SQL holds no `?`
     /// inside a literal.
@@ -45,6 +48,14 @@ public struct ReportStatement: Sendable {
         }
         return out
     }
+}
+
+public enum ReportFeed: Sendable { case results, visits, disputes }
+
+/// What a report's rows were added up into while the store read them.
+public struct ReportTallies: Sendable {
+    public var visits: VisitTally
+    public var disputes: DisputeTally
 }
 
 /// A value a report statement returns: every column is cast to an integer or text.
@@ -147,9 +158,13 @@ public struct ReportEngine: Sendable {
 
     static let meetingKinds = ["院坝会", "群众会"]
     static let visitRowsKey = "visitRows"
+    static let disputeRowsKey = "disputeRows"
 
-    /// An empty tally for this report's `visitRows`.
-    public func visitTally() -> VisitTally { VisitTally(unitLength: unitLength, months: months.map(\.key)) }
+    /// Empty tallies for this report's `visitRows` and `disputeRows`.
+    public func tallies() -> ReportTallies {
+        ReportTallies(visits: VisitTally(unitLength: unitLength, months: months.map(\.key)),
+                      disputes: DisputeTally(unitLength: unitLength, months: months.map(\.key), from: from, to: to))
+    }
 
     var visits: String { sql.table("fs_visit", index: "hub_report_visit") }
     var disputes: String { sql.table("fs_dispute", index: "hub_report_dispute") }
@@ -179,27 +194,15 @@ public struct ReportEngine: Sendable {
             WHERE v.village = vs.x AND v._deleted = 0 AND v.visit_date >= ? AND v.visit_date <= ?
             """, [lo, hi, hi, from, to])
 
-        // Disputes.
-        let inRegion = "_deleted = 0 AND village >= ? AND village < ?"
-        add("disputesReceived", """
-            SELECT \(unit("village")) AS u, \(monthOf("reported_on")) AS m, category, status, count(*)
-            FROM \(disputes) WHERE \(inRegion) AND reported_on >= ? AND reported_on <= ?
-            GROUP BY u, m, category, status
-            """, [lo, hi, from, to])
-        // Resolved in the period, with the days each took (for the medians), counted per distinct value.
-        add("disputesResolved", """
-            SELECT u, m, category, d, count(*) FROM (
-              SELECT \(unit("village")) AS u, \(monthOf("resolved_on")) AS m, category, \(sql.dayDifference("resolved_on", "reported_on")) AS d
-              FROM \(disputes) WHERE \(inRegion) AND status = '已化解' AND resolved_on >= ? AND resolved_on <= ?
-            ) AS x GROUP BY u, m, category, d
-            """, [lo, hi, from, to])
-        // Still open (by today's status) among those received up to the period's last day, or
-        // per month up to the month's last day; '' gathers those received before the period.
-        add("disputesOpen", """
-            SELECT \(unit("village")) AS u, CASE WHEN reported_on < ? THEN '' ELSE \(monthOf("reported_on")) END AS m, category, count(*)
-            FROM \(disputes) WHERE \(inRegion) AND status IN ('受理', '调解中') AND reported_on <= ?
-            GROUP BY u, m, category
-            """, [from, lo, hi, to])
+        // Disputes: the region's that a report counts — received in the period, resolved in it,
+        // or still open (by today's status) and received by its last day — read once into a
+        // DisputeTally (three grouped passes before, each sorting its rows).
+        add(Self.disputeRowsKey, """
+            SELECT village, reported_on, category, status, resolved_on FROM \(disputes)
+            WHERE _deleted = 0 AND village >= ? AND village < ?
+              AND ((reported_on >= ? AND reported_on <= ?) OR (status IN ('受理', '调解中') AND reported_on <= ?)
+                   OR (status = '已化解' AND resolved_on >= ? AND resolved_on <= ?))
+            """, [lo, hi, from, to, to, from, to])
 
         // Projects active in the period (started on or before its last day, not completed before
         // its first); Swift adds them up in total, per unit and per month (active in [s, e]:
@@ -237,11 +240,12 @@ public struct ReportEngine: Sendable {
     // MARK: Assemble
 
     /// The report from the statements' results (by key).
-    public func assemble(_ results: [String: [ReportRow]], visits tally: VisitTally) -> HubReport {
+    public func assemble(_ results: [String: [ReportRow]], _ tallies: ReportTallies) -> HubReport {
+        let tally = tallies.visits
         let rows = { (key: String) in results[key] ?? [] }
         var unitCodes = Set<String>()
         let visitParts = visitAggregates(tally, &unitCodes)
-        let disputeParts = disputeAggregates(rows, &unitCodes)
+        let disputeParts = disputeAggregates(tallies.disputes, &unitCodes)
         let projectParts = projectAggregates(rows, &unitCodes)
         let cadreParts = cadreAggregates(rows, tally, &unitCodes)
         let syncParts = syncAggregates(rows, &unitCodes)
@@ -297,59 +301,35 @@ public struct ReportEngine: Sendable {
 
     // MARK: Disputes
 
-    func disputeAggregates(_ rows: Rows, _ units: inout Set<String>)
+    func disputeAggregates(_ t: DisputeTally, _ units: inout Set<String>)
         -> (total: DisputeFigures, unit: [String: DisputeFigures], month: [String: DisputeFigures], categories: [(category: String, figures: DisputeFigures)])
     {
-        var total = DisputeFigures(), byUnit: [String: DisputeFigures] = [:], byMonth: [String: DisputeFigures] = [:]
-        var byCategory: [String: DisputeFigures] = [:]
-        let statuses = Enumerations.disputeStatuses
-        func addReceived(_ f: inout DisputeFigures, _ status: String, _ n: Int) {
-            f.received += n
-            if status == "已化解" { f.receivedResolved += n }
-            if let i = statuses.firstIndex(of: status) { f.byStatus[i].count += n }
-        }
-        for r in rows("disputesReceived") {
-            let u = r.text(0), m = r.text(1), c = r.text(2), s = r.text(3), n = r.count(4)
-            units.insert(u)
-            addReceived(&total, s, n)
-            addReceived(&byUnit[u, default: DisputeFigures()], s, n)
-            addReceived(&byMonth[m, default: DisputeFigures()], s, n)
-            addReceived(&byCategory[c, default: DisputeFigures()], s, n)
-        }
-        // Days to resolve, as (days, how many) per group, for the medians.
-        var days: (total: [(Int64, Int)], unit: [String: [(Int64, Int)]], month: [String: [(Int64, Int)]], category: [String: [(Int64, Int)]]) = ([], [:], [:], [:])
-        for r in rows("disputesResolved") {
-            let u = r.text(0), m = r.text(1), c = r.text(2), d = r.int(3), n = r.count(4)
-            units.insert(u)
-            days.total.append((d, n))
-            days.unit[u, default: []].append((d, n))
-            days.month[m, default: []].append((d, n))
-            days.category[c, default: []].append((d, n))
-        }
-        func settle(_ f: inout DisputeFigures, _ d: [(Int64, Int)]?) {
+        func settle(_ f: inout DisputeFigures, _ d: [Int64: Int]?) {
             guard let d, !d.isEmpty else { return }
-            f.resolved = d.reduce(0) { $0 + $1.1 }
-            f.medianDaysToResolveTimesTwo = Self.twiceMedian(counted: d)
+            f.resolved = d.values.reduce(0, +)
+            f.medianDaysToResolveTimesTwo = Self.twiceMedian(counted: d.map { ($0.key, $0.value) })
         }
-        settle(&total, days.total)
-        for (u, d) in days.unit { settle(&byUnit[u, default: DisputeFigures()], d) }
-        for (m, d) in days.month { settle(&byMonth[m, default: DisputeFigures()], d) }
-        for (c, d) in days.category { settle(&byCategory[c, default: DisputeFigures()], d) }
-        var openByMonth: [String: Int] = [:]
-        for r in rows("disputesOpen") {
-            let u = r.text(0), m = r.text(1), c = r.text(2), n = r.count(3)
-            units.insert(u)
-            total.stillOpen += n
-            byUnit[u, default: DisputeFigures()].stillOpen += n
-            byCategory[c, default: DisputeFigures()].stillOpen += n
-            openByMonth[m, default: 0] += n
+        var total = t.total, byUnit: [String: DisputeFigures] = [:], byMonth: [String: DisputeFigures] = [:]
+        settle(&total, t.days.total)
+        for (i, code) in t.units.names.enumerated() {
+            units.insert(code)
+            var f = t.byUnit[i]
+            settle(&f, t.days.unit[i])
+            byUnit[code] = f
         }
-        var running = openByMonth[""] ?? 0
-        for m in months {
-            running += openByMonth[m.key] ?? 0
-            byMonth[m.key, default: DisputeFigures()].stillOpen = running
+        var running = t.openBefore
+        for (i, m) in months.enumerated() {
+            var f = t.byMonth[i]
+            settle(&f, t.days.month[i])
+            running += t.openByMonth[i]
+            f.stillOpen = running
+            byMonth[m.key] = f
         }
-        let categories = Enumerations.disputeCategories.map { (category: $0, figures: byCategory[$0] ?? DisputeFigures()) }
+        let categories = Enumerations.disputeCategories.enumerated().map { i, c in
+            var f = t.byCategory[i]
+            settle(&f, t.days.category[i])
+            return (category: c, figures: f)
+        }
         return (total, byUnit, byMonth, categories)
     }
 
@@ -466,7 +446,7 @@ public struct ReportEngine: Sendable {
                 v.perUnit[code, default: 0] += n
                 units.insert(code)
             }
-            if raw.village >= 0 { v.village = max(v.village, String(decoding: tally.villages.key(raw.village), as: UTF8.self)) }
+            if raw.village >= 0 { v.village = max(v.village, String(decoding: tally.places.villages.key(raw.village), as: UTF8.self)) }
             visitors[key] = v
         }
         // Each record's latest credited visit before the period (month ''): by its id, and by

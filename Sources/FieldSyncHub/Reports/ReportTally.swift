@@ -23,7 +23,8 @@ public struct VisitTally: Sendable {
     let firstMonth: Int?
 
     var total = VisitFigures()
-    var unitNames: [String] = []
+    var places = UnitsOfVillages()
+    var unitNames: [String] { places.names }
     var byUnit: [VisitFigures] = []
     var byMonth: [VisitFigures]
 
@@ -51,11 +52,6 @@ public struct VisitTally: Sendable {
     var visitorIDs = ByteInterner()
     var visitors: [Visitor] = []
 
-    /// Villages by id, each with its unit.
-    var villages = ByteInterner()
-    var villageUnit: [Int] = []
-    private var unitIDs: [String: Int] = [:]
-    private var lastVillage = -1
     private var scratch: [UInt8] = []
 
     static let kindBytes = Enumerations.visitKinds.map { Array($0.utf8) }
@@ -69,29 +65,13 @@ public struct VisitTally: Sendable {
         monthHouseholds = Array(repeating: 0, count: months.count)
     }
 
-    /// One visit of the period, as the `visitRows` statement returns it.
-    public mutating func add(village: String, date: String, kind: String, attendees: Int64?, household: String?,
-                             cadreID: String?, cadreName: String) {
-        var (v, d, k, c, n) = (village, date, kind, cadreID, cadreName)
-        var h = household
-        v.withUTF8 { v in d.withUTF8 { d in k.withUTF8 { k in n.withUTF8 { n in
-            func rest(_ h: UnsafeBufferPointer<UInt8>?) {
-                if var c {
-                    c.withUTF8 { c in add(village: v, date: d, kind: k, attendees: attendees, household: h, cadreID: c, cadreName: n) }
-                } else {
-                    add(village: v, date: d, kind: k, attendees: attendees, household: h, cadreID: nil, cadreName: n)
-                }
-            }
-            if h != nil { h!.withUTF8 { rest($0) } } else { rest(nil) }
-        } } } }
-    }
-
     /// One visit of the period, its text columns as UTF-8 bytes.
     public mutating func add(village: UnsafeBufferPointer<UInt8>, date: UnsafeBufferPointer<UInt8>, kind: UnsafeBufferPointer<UInt8>,
                              attendees: Int64?, household: UnsafeBufferPointer<UInt8>?,
                              cadreID: UnsafeBufferPointer<UInt8>?, cadreName: UnsafeBufferPointer<UInt8>) {
-        let vid = villageID(village)
-        let u = villageUnit[vid]
+        let vid = places.village(village, length: unitLength)
+        let u = places.villageUnit[vid]
+        while byUnit.count < places.names.count { byUnit.append(VisitFigures()); unitHouseholds.append(0) }
         let day = Self.dayNumber(date)
         var m: Int?
         if let f = firstMonth, let day {
@@ -149,32 +129,7 @@ public struct VisitTally: Sendable {
             visitors[p].perUnit.append((u, 1))
         }
         let top = visitors[p].village
-        if top != vid, top < 0 || villages.key(vid).lexicographicallyPrecedes(villages.key(top)) == false { visitors[p].village = vid }
-    }
-
-    /// The village's id; rows come village by village, so the last one is remembered.
-    private mutating func villageID(_ village: UnsafeBufferPointer<UInt8>) -> Int {
-        if lastVillage >= 0, villages.matches(lastVillage, village) { return lastVillage }
-        let before = villages.count
-        let id = villages.id(village)
-        if id == before {
-            // Its unit: the code cut to the unit's length, as SQL substr counts (code points); "" for a village report.
-            let code = String(decoding: village, as: UTF8.self)
-            let unit = unitLength.map { String(String.UnicodeScalarView(code.unicodeScalars.prefix($0))) } ?? ""
-            let u: Int
-            if let known = unitIDs[unit] {
-                u = known
-            } else {
-                u = unitNames.count
-                unitIDs[unit] = u
-                unitNames.append(unit)
-                byUnit.append(VisitFigures())
-                unitHouseholds.append(0)
-            }
-            villageUnit.append(u)
-        }
-        lastVillage = id
-        return id
+        if top != vid, top < 0 || places.villages.key(vid).lexicographicallyPrecedes(places.villages.key(top)) == false { visitors[p].village = vid }
     }
 
     /// `YYYY-MM-DD` as the number YYYYMMDD, nil when it is not of that form.
@@ -275,4 +230,181 @@ struct ByteInterner: Sendable {
 
 extension UInt64 {
     fileprivate func rotatedLeft(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 - n)) }
+}
+
+// MARK: - Rows as text
+
+extension ReportTallies {
+    /// Adds a row of a tallied statement (``ReportStatement/feed``) given as texts (nil for
+    /// NULL) and, for visits, the attendees: how a store whose driver hands out strings feeds
+    /// the tallies.
+    public mutating func add(_ feed: ReportFeed, texts: [String?], attendees: Int64?) {
+        var buffer: [UInt8] = []
+        var spans: [Range<Int>?] = []
+        for t in texts {
+            guard let t else { spans.append(nil); continue }
+            let start = buffer.count
+            buffer.append(contentsOf: t.utf8)
+            spans.append(start..<buffer.count)
+        }
+        buffer.withUnsafeBufferPointer { all in
+            func col(_ i: Int) -> UnsafeBufferPointer<UInt8>? {
+                guard i < spans.count, let r = spans[i] else { return nil }
+                return UnsafeBufferPointer(rebasing: all[r])
+            }
+            let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+            switch feed {
+            case .visits:
+                visits.add(village: col(0) ?? none, date: col(1) ?? none, kind: col(2) ?? none, attendees: attendees,
+                           household: col(4), cadreID: col(5), cadreName: col(6) ?? none)
+            case .disputes:
+                disputes.add(village: col(0) ?? none, reportedOn: col(1), category: col(2) ?? none, status: col(3) ?? none, resolvedOn: col(4))
+            case .results:
+                break
+            }
+        }
+    }
+}
+
+// MARK: - DisputeTally
+
+/// The region's disputes that a report counts, added up in one pass as the `disputeRows`
+/// statement gives them: received in the period (per unit, month, category and status),
+/// resolved in it (with the days each took, for the medians), and still open among those
+/// received up to its last day. Dates and text are compared byte for byte, as SQL compares them.
+public struct DisputeTally: Sendable {
+    let unitLength: Int?
+    let from: [UInt8], to: [UInt8]
+    let firstMonth: Int?
+    let monthCount: Int
+
+    var units = UnitsOfVillages()
+    var total = DisputeFigures()
+    var byUnit: [DisputeFigures] = []
+    var byMonth: [DisputeFigures]
+    var byCategory = Array(repeating: DisputeFigures(), count: Enumerations.disputeCategories.count)
+    /// Days to resolve per group (total, unit, month, category), for the medians.
+    var days: (total: [Int64: Int], unit: [Int: [Int64: Int]], month: [Int: [Int64: Int]], category: [Int: [Int64: Int]]) = ([:], [:], [:], [:])
+    /// Still open, received before the period and per month of it.
+    var openBefore = 0
+    var openByMonth: [Int]
+
+    static let categoryBytes = Enumerations.disputeCategories.map { Array($0.utf8) }
+    static let statusBytes = Enumerations.disputeStatuses.map { Array($0.utf8) }
+    static let resolvedStatus = Enumerations.disputeStatuses.firstIndex(of: "已化解")
+    static let openStatuses = Set(["受理", "调解中"].compactMap { Enumerations.disputeStatuses.firstIndex(of: $0) })
+
+    init(unitLength: Int?, months: [String], from: String, to: String) {
+        self.unitLength = unitLength
+        (self.from, self.to) = (Array(from.utf8), Array(to.utf8))
+        firstMonth = months.first.flatMap { VisitTally.monthNumber(Array($0.utf8)[...]) }
+        monthCount = months.count
+        byMonth = Array(repeating: DisputeFigures(), count: months.count)
+        openByMonth = Array(repeating: 0, count: months.count)
+    }
+
+    /// One dispute, its text columns as UTF-8 bytes (nil for NULL).
+    public mutating func add(village: UnsafeBufferPointer<UInt8>, reportedOn: UnsafeBufferPointer<UInt8>?, category: UnsafeBufferPointer<UInt8>,
+                             status: UnsafeBufferPointer<UInt8>, resolvedOn: UnsafeBufferPointer<UInt8>?) {
+        let u = units.unit(of: village, length: unitLength)
+        while byUnit.count < units.names.count { byUnit.append(DisputeFigures()) }
+        let c = Self.categoryBytes.firstIndex { ByteInterner.same($0, category) }
+        let s = Self.statusBytes.firstIndex { ByteInterner.same($0, status) }
+        let reported = reportedOn.map { VisitTally.dayNumber($0) } ?? nil
+
+        if let r = reportedOn, !Self.less(r, from), !Self.less(to, r) {
+            let m = month(reported)
+            func receive(_ f: inout DisputeFigures) {
+                f.received += 1
+                if let s {
+                    if s == Self.resolvedStatus { f.receivedResolved += 1 }
+                    f.byStatus[s].count += 1
+                }
+            }
+            receive(&total)
+            receive(&byUnit[u])
+            if let m { receive(&byMonth[m]) }
+            if let c { receive(&byCategory[c]) }
+        }
+        if let s, Self.openStatuses.contains(s), let r = reportedOn, !Self.less(to, r) {
+            total.stillOpen += 1
+            byUnit[u].stillOpen += 1
+            if let c { byCategory[c].stillOpen += 1 }
+            if Self.less(r, from) { openBefore += 1 } else if let m = month(reported) { openByMonth[m] += 1 }
+        }
+        if s == Self.resolvedStatus, let done = resolvedOn, !Self.less(done, from), !Self.less(to, done) {
+            // Whole days from reported to resolved (0 when a date cannot be read, as SQL's NULL read as 0).
+            let resolved = VisitTally.dayNumber(done)
+            let d = (resolved.map(Self.epochDay) ?? nil).flatMap { a in (reported.map(Self.epochDay) ?? nil).map { a - $0 } } ?? 0
+            days.total[d, default: 0] += 1
+            days.unit[u, default: [:]][d, default: 0] += 1
+            if let m = month(resolved) { days.month[m, default: [:]][d, default: 0] += 1 }
+            if let c { days.category[c, default: [:]][d, default: 0] += 1 }
+        }
+    }
+
+    /// The month's index in the period, for a day as YYYYMMDD.
+    func month(_ day: Int?) -> Int? {
+        guard let f = firstMonth, let day else { return nil }
+        let i: Int = (day / 10_000) * 12 + (day / 100 % 100) - 1 - f
+        return i >= 0 && i < monthCount ? i : nil
+    }
+
+    static func epochDay(_ ymd: Int) -> Int64? {
+        let m = ymd / 100 % 100, d = ymd % 100
+        guard (1...12).contains(m), d >= 1, d <= DateCheck.daysIn(year: ymd / 10_000, month: m) else { return nil }
+        return UTCTime.days(year: Int64(ymd / 10_000), month: m, day: d)
+    }
+
+    /// a < b, byte for byte (as SQL compares text).
+    static func less(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
+        b.withUnsafeBufferPointer { less(a, $0) }
+    }
+    static func less(_ a: [UInt8], _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        a.withUnsafeBufferPointer { less($0, b) }
+    }
+    static func less(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = min(a.count, b.count)
+        if n > 0, let p = a.baseAddress, let q = b.baseAddress {
+            let c = memcmp(p, q, n)
+            if c != 0 { return c < 0 }
+        }
+        return a.count < b.count
+    }
+}
+
+// MARK: - UnitsOfVillages
+
+/// Each village code's unit of the report (its code cut to the unit's length, as SQL substr
+/// counts: by code point; "" for a village report) by a small id; rows come village by village,
+/// so the last village is remembered.
+struct UnitsOfVillages: Sendable {
+    var villages = ByteInterner()
+    var villageUnit: [Int] = []
+    var names: [String] = []
+    private var ids: [String: Int] = [:]
+    private var last = -1
+
+    mutating func village(_ village: UnsafeBufferPointer<UInt8>, length: Int?) -> Int {
+        if last >= 0, villages.matches(last, village) { return last }
+        let before = villages.count
+        let id = villages.id(village)
+        if id == before {
+            let code = String(decoding: village, as: UTF8.self)
+            let unit = length.map { String(String.UnicodeScalarView(code.unicodeScalars.prefix($0))) } ?? ""
+            if let known = ids[unit] {
+                villageUnit.append(known)
+            } else {
+                ids[unit] = names.count
+                villageUnit.append(names.count)
+                names.append(unit)
+            }
+        }
+        last = id
+        return id
+    }
+
+    mutating func unit(of village: UnsafeBufferPointer<UInt8>, length: Int?) -> Int {
+        villageUnit[self.village(village, length: length)]
+    }
 }

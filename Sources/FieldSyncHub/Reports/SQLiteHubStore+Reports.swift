@@ -70,7 +70,7 @@ extension SQLiteHubStore {
     /// Runs a report's statements in the caller's read transaction (one snapshot) and assembles it.
     static func runReport(_ db: Database, _ engine: ReportEngine) throws -> HubReport {
         var results: [String: [ReportRow]] = [:]
-        var tally = engine.visitTally()
+        var tallies = engine.tallies()
         for s in engine.statements {
             let statement = try db.makeStatement(sql: s.sql)
             try statement.setArguments(StatementArguments(s.args))
@@ -86,18 +86,23 @@ extension SQLiteHubStore {
                     if rc == SQLITE_DONE { break }
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: s.sql)
                 }
-                if s.feedsVisitTally {
-                    func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
-                        guard let p = sqlite3_column_text(raw, i) else { return nil }
-                        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
-                    }
-                    // Each column's bytes stay valid until the next step (none is read twice or converted).
-                    let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-                    let village = bytes(0) ?? none, date = bytes(1) ?? none, kind = bytes(2) ?? none
+                func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+                    guard let p = sqlite3_column_text(raw, i) else { return nil }
+                    return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
+                }
+                // A column's bytes stay valid until the next step (none is read twice or converted).
+                let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+                switch s.feed {
+                case .visits:
                     let attendees = sqlite3_column_type(raw, 3) == SQLITE_INTEGER ? sqlite3_column_int64(raw, 3) : nil
-                    let household = bytes(4), cadreID = bytes(5), cadreName = bytes(6) ?? none
-                    tally.add(village: village, date: date, kind: kind, attendees: attendees, household: household, cadreID: cadreID, cadreName: cadreName)
+                    tallies.visits.add(village: bytes(0) ?? none, date: bytes(1) ?? none, kind: bytes(2) ?? none, attendees: attendees,
+                                       household: bytes(4), cadreID: bytes(5), cadreName: bytes(6) ?? none)
                     continue
+                case .disputes:
+                    tallies.disputes.add(village: bytes(0) ?? none, reportedOn: bytes(1), category: bytes(2) ?? none, status: bytes(3) ?? none,
+                                         resolvedOn: bytes(4))
+                    continue
+                case .results: break
                 }
                 rows.append(ReportRow((0..<sqlite3_column_count(raw)).map { i in
                     switch sqlite3_column_type(raw, i) {
@@ -110,7 +115,7 @@ extension SQLiteHubStore {
             }
             results[s.key] = rows
         }
-        return engine.assemble(results, visits: tally)
+        return engine.assemble(results, tallies)
     }
 }
 
