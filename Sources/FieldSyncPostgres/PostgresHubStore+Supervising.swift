@@ -253,21 +253,40 @@ extension PostgresHubStore {
             var out: [String: [ReportRow]] = [:]
             var tallies = engine.tallies()
             for st in engine.statements {
-                let rows = try await pg.rows(st.numberedSQL, st.args.map { .text($0) })
                 if st.feed != .results {
-                    for r in rows {
-                        let texts = try (0..<r.count).map { i -> String? in
-                            guard r[i].bytes != nil else { return nil }
-                            switch r[i].dataType {
-                            case .int8, .int4, .int2: return String(try r[i].decode(Int64.self))
-                            default: return try r[i].decode(String.self)
-                            }
+                    // Each row's text columns as their UTF-8 bytes as PostgreSQL sent them (binary
+                    // text is the text itself), into the tally as the row arrives; packed rows
+                    // (a village and an array per column) are unpacked element by element.
+                    var buffer: [UInt8] = [], spans: [Range<Int>?] = []
+                    try await pg.each(st.numberedSQL, st.args.map { .text($0) }) { r in
+                        buffer.removeAll(keepingCapacity: true)
+                        var columns: [Range<Int>?] = []
+                        for cell in r {
+                            guard let b = cell.bytes else { columns.append(nil); continue }
+                            let start = buffer.count
+                            buffer.append(contentsOf: b.readableBytesView)
+                            columns.append(start..<buffer.count)
                         }
-                        let attendees = st.feed == .visits && r.count > 3 ? texts[3].flatMap { Int64($0) } : nil
-                        tallies.add(st.feed, texts: texts, attendees: attendees)
+                        let attendeesAt = st.feed == .visits ? ReportTallies.attendeesColumn : -1
+                        guard st.packed else {
+                            let attendees = attendeesAt >= 0 && attendeesAt < columns.count ? columns[attendeesAt].map { PackedArray.integer(buffer[$0]) } ?? nil : nil
+                            tallies.add(st.feed, bytes: buffer, spans: columns, attendees: attendees)
+                            return
+                        }
+                        let arrays = try columns.dropFirst().map { c in try c.map { try PackedArray.elements(buffer, $0) } ?? [] }
+                        let n = arrays.first?.count ?? 0
+                        guard arrays.allSatisfy({ $0.count == n }) else { throw PackedArray.malformed }
+                        for i in 0..<n {
+                            spans.removeAll(keepingCapacity: true)
+                            spans.append(columns.first ?? nil)
+                            for a in arrays { spans.append(a[i]) }
+                            let attendees = attendeesAt >= 0 && attendeesAt < spans.count ? spans[attendeesAt].map { PackedArray.integer(buffer[$0]) } ?? nil : nil
+                            tallies.add(st.feed, bytes: buffer, spans: spans, attendees: attendees)
+                        }
                     }
                     continue
                 }
+                let rows = try await pg.rows(st.numberedSQL, st.args.map { .text($0) })
                 out[st.key] = try rows.map { r in
                     ReportRow(try (0..<r.count).map { i -> ReportValue in
                         let cell = r[i]
@@ -294,3 +313,50 @@ extension PostgresHubStore {
     }
 }
 extension PostgresHubStore: HubStore {}
+
+// MARK: - Packed rows
+
+/// PostgreSQL's binary form of a one-dimensional array (`array_agg` of a report's column):
+/// where each element lies in the buffer, nil for NULL.
+enum PackedArray {
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String { "a packed report row is not a one-dimensional array as PostgreSQL sends it" }
+    }
+    static let malformed = Malformed()
+
+    static func elements(_ b: [UInt8], _ r: Range<Int>) throws -> [Range<Int>?] {
+        var at = r.lowerBound
+        func int32() throws -> Int {
+            guard at + 4 <= r.upperBound else { throw malformed }
+            let v = Int32(bitPattern: UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3]))
+            at += 4
+            return Int(v)
+        }
+        let dims = try int32()
+        _ = try int32()  // has nulls
+        _ = try int32()  // element type
+        guard dims == 0 || dims == 1 else { throw malformed }
+        if dims == 0 { return [] }
+        let count = try int32()
+        _ = try int32()  // lower bound
+        guard count >= 0, count <= r.count else { throw malformed }
+        var out: [Range<Int>?] = []
+        out.reserveCapacity(count)
+        for _ in 0..<count {
+            let n = try int32()
+            if n < 0 { out.append(nil); continue }
+            guard at + n <= r.upperBound else { throw malformed }
+            out.append(at..<(at + n))
+            at += n
+        }
+        return out
+    }
+
+    /// A binary bigint, integer or smallint (big-endian), nil for any other width.
+    static func integer(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        guard [2, 4, 8].contains(bytes.count) else { return nil }
+        var v: Int64 = bytes.first.map { $0 >= 0x80 ? -1 : 0 } ?? 0
+        for byte in bytes { v = v << 8 | Int64(byte) }
+        return v
+    }
+}

@@ -291,6 +291,13 @@ struct PG: @unchecked Sendable {
         try await rows(sql, binds)
     }
 
+    /// Runs `body` on each row as it arrives, holding none of them (a report's visits).
+    func each(_ sql: String, _ binds: [PGValue] = [], _ body: (PostgresRow) throws -> Void) async throws {
+        var b = PostgresBindings(capacity: binds.count)
+        for v in binds { v.bind(into: &b) }
+        for try await r in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: b), logger: logger) { try body(r) }
+    }
+
     func one(_ sql: String, _ binds: [PGValue] = []) async throws -> PostgresRandomAccessRow? { try await rows(sql, binds).first }
 }
 

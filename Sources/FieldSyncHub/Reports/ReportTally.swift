@@ -235,21 +235,16 @@ extension UInt64 {
 // MARK: - Rows as text
 
 extension ReportTallies {
-    /// Adds a row of a tallied statement (``ReportStatement/feed``) given as texts (nil for
-    /// NULL) and, for visits, the attendees: how a store whose driver hands out strings feeds
-    /// the tallies.
-    public mutating func add(_ feed: ReportFeed, texts: [String?], attendees: Int64?) {
-        var buffer: [UInt8] = []
-        var spans: [Range<Int>?] = []
-        for t in texts {
-            guard let t else { spans.append(nil); continue }
-            let start = buffer.count
-            buffer.append(contentsOf: t.utf8)
-            spans.append(start..<buffer.count)
-        }
-        buffer.withUnsafeBufferPointer { all in
+    /// The column of `visitRows` that holds the attendees (an integer; the others are text).
+    public static let attendeesColumn = 3
+
+    /// Adds a row of a tallied statement (``ReportStatement/feed``) given as the UTF-8 bytes of
+    /// its text columns (`spans` into `bytes`, nil for NULL) and, for visits, the attendees: how
+    /// a store whose driver hands out buffers feeds the tallies.
+    public mutating func add(_ feed: ReportFeed, bytes: [UInt8], spans: [Range<Int>?], attendees: Int64?) {
+        bytes.withUnsafeBufferPointer { all in
             func col(_ i: Int) -> UnsafeBufferPointer<UInt8>? {
-                guard i < spans.count, let r = spans[i] else { return nil }
+                guard i < spans.count, let r = spans[i], r.lowerBound >= 0, r.upperBound <= all.count else { return nil }
                 return UnsafeBufferPointer(rebasing: all[r])
             }
             let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
