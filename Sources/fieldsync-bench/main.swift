@@ -152,6 +152,18 @@ if args.contains("--json-parsers") {
     try? FileManager.default.removeItem(atPath: dir)
     exit(0)
 }
+if let i = args.firstIndex(of: "--import-only"), i + 1 < args.count {
+    // A bundle imported into a new replica, alone in this process: its peak memory is the
+    // import's own (issue 13 point 7), not the benchmark's change sets.
+    let dst = try Replica.create(path: "\(dir)/import-only.sqlite", siteName: "dest3", author: "李明")
+    let before = peakRSSMB()
+    let report = try dst.importBundle(from: args[i + 1])
+    print("applied=\(report.apply.applied)")
+    print("rss_before=\(String(format: "%.0f", before))")
+    print("rss_peak=\(String(format: "%.0f", peakRSSMB()))")
+    try? FileManager.default.removeItem(atPath: dir)
+    exit(0)
+}
 if args.contains("--callgrind-apply") {
     // For scripts/bench --callgrind: callgrind counts inside callgrindApply only.
     let src = try Replica.create(path: "\(dir)/cg-src.sqlite", siteName: "source", author: "王芳")
@@ -235,5 +247,23 @@ do {
     note("b bundle import ratio (import time / plain bulk insert time)", String(format: "%.2f×", tImport / tPlain))
     let size = (try? FileManager.default.attributesOfItem(atPath: "\(dir)/b.bundle")[.size] as? Int) ?? 0
     note("b bundle size", "\(size / 1024) KiB for \(changes.count) changes")
+
+    // The same bundle imported by a process that does nothing else (as `fieldsync import`).
+    let alone = Process()
+    alone.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    alone.arguments = ["--import-only", "\(dir)/b.bundle", "--dir", "\(dir)/alone"]
+    let out = Pipe()
+    alone.standardOutput = out
+    try alone.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    alone.waitUntilExit()
+    let info = Dictionary(text.split(separator: "\n").compactMap { l -> (String, String)? in
+        let p = l.split(separator: "=", maxSplits: 1).map(String.init)
+        return p.count == 2 ? (p[0], p[1]) : nil
+    }, uniquingKeysWith: { a, _ in a })
+    guard alone.terminationStatus == 0, info["applied"] == String(changes.count) else {
+        throw ReplicaError.storage("the import alone failed (status \(alone.terminationStatus)): \(text)")
+    }
+    note("b bundle import alone in its own process: peak memory (RSS)", "\(info["rss_peak"] ?? "?") MB (\(info["rss_before"] ?? "?") MB before the import)")
 }
 note("peak memory (RSS)", String(format: "%.0f MB", peakRSSMB()))
