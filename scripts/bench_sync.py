@@ -62,12 +62,28 @@ def bare_gzip(db, kinds=("visit", "dispute", "project")):
             lines.append(json.dumps({f: v for f, v in r["fields"].items() if v is not None}, ensure_ascii=False))
     return len(gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6)), len(lines)
 
+last_peak_mb = [0.0]
+
 def sync(db, url, ns=False):
+    """Runs `fieldsync sync`; its peak memory (ru_maxrss from wait4, which starts from this
+    script's own few MB at the fork) is left in last_peak_mb."""
+    cmd = [FS, "--db", db, "sync", "--json", "--hub", url, "--attempts", "20"]
+    if ns: cmd = ["ip", "netns", "exec", "fs-laptop"] + cmd
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     t = time.monotonic()
-    r = run([FS, "--db", db, "sync", "--json", "--hub", url, "--attempts", "20"], ns=ns, check=False)
+    p = subprocess.Popen(cmd, stdout=out, stderr=err)
+    _, status, usage = os.wait4(p.pid, 0)
     dt = time.monotonic() - t
-    if r.returncode != 0: raise SystemExit(f"sync failed ({r.returncode}): {r.stderr}")
-    return json.loads(r.stdout), dt
+    p.returncode = os.waitstatus_to_exitcode(status)
+    last_peak_mb[0] = usage.ru_maxrss / 1024
+    out.seek(0); err.seek(0)
+    if p.returncode != 0: raise SystemExit(f"sync failed ({p.returncode}): {err.read().decode(errors='replace')}")
+    return json.loads(out.read().decode()), dt
+
+def hub_peak_mb(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmHWM:"): return int(l.split()[1]) / 1024
+    return 0.0
 
 def day(db, village, cadre, seed):
     d = os.path.join(W, f"day-{seed}")
@@ -131,6 +147,7 @@ try:
     wire = (after[0] - before[0]) + (after[1] - before[1])
     note(f"{nrec} records push: wall time, changes per second", f"{dt:.1f} s, {rep['pushed'] / dt:.0f} changes/s ({rep['requests']} requests)")
     note(f"{nrec} records push: bytes on the wire / gzip of bare values", f"{wire} B / {base} B = {wire / base:.2f}×")
+    note(f"{nrec} records push: peak memory of the laptop's `fieldsync sync`", f"{last_peak_mb[0]:.0f} MB")
     pull = laptop("big-b", hub_db, direct, "520221105")
     before = proxy_bytes(os.path.join(W, "p1.log"))
     rep, dt = sync(pull, via)
@@ -140,6 +157,7 @@ try:
     got = rep["pulled"]
     note(f"{nrec} records pulled by a new laptop (snapshot): wall time, changes per second", f"{dt:.1f} s, {got / dt:.0f} changes/s")
     note(f"{nrec} records pulled: bytes on the wire / gzip of bare values", f"{wire} B / {base} B = {wire / base:.2f}×")
+    note(f"{nrec} records pulled: peak memory of the laptop's `fieldsync sync`; of the hub process so far", f"{last_peak_mb[0]:.0f} MB; {hub_peak_mb(hub.pid):.0f} MB")
 
     # A day's work over a shaped link.
     if os.geteuid() == 0:

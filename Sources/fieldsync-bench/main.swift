@@ -156,11 +156,17 @@ if let i = args.firstIndex(of: "--import-only"), i + 1 < args.count {
     // A bundle imported into a new replica, alone in this process: its peak memory is the
     // import's own (issue 13 point 7), not the benchmark's change sets.
     let dst = try Replica.create(path: "\(dir)/import-only.sqlite", siteName: "dest3", author: "李明")
-    let before = peakRSSMB()
+    // VmHWM, not getrusage: ru_maxrss survives execve, so a child would report its parent's.
+    func highWaterMB() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+    let before = highWaterMB()
     let report = try dst.importBundle(from: args[i + 1])
     print("applied=\(report.apply.applied)")
     print("rss_before=\(String(format: "%.0f", before))")
-    print("rss_peak=\(String(format: "%.0f", peakRSSMB()))")
+    print("rss_peak=\(String(format: "%.0f", highWaterMB()))")
     try? FileManager.default.removeItem(atPath: dir)
     exit(0)
 }
