@@ -65,24 +65,32 @@ def bare_gzip(db, kinds=("visit", "dispute", "project")):
 last_peak_mb = [0.0]
 
 def sync(db, url, ns=False):
-    """Runs `fieldsync sync`; its peak memory (ru_maxrss from wait4, which starts from this
-    script's own few MB at the fork) is left in last_peak_mb."""
+    """Runs `fieldsync sync`; its peak memory is left in last_peak_mb: the high-water mark of its
+    own address space (VmHWM), read every 20 ms while it runs. (ru_maxrss from wait4 would not
+    do: Linux carries the forking process's peak across execve, and this script holds hundreds
+    of MB of JSON by then.)"""
     cmd = [FS, "--db", db, "sync", "--json", "--hub", url, "--attempts", "20"]
     if ns: cmd = ["ip", "netns", "exec", "fs-laptop"] + cmd
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     t = time.monotonic()
     p = subprocess.Popen(cmd, stdout=out, stderr=err)
-    _, status, usage = os.wait4(p.pid, 0)
+    peak = 0.0
+    while p.poll() is None:
+        peak = max(peak, hub_peak_mb(p.pid))
+        time.sleep(0.02)
     dt = time.monotonic() - t
-    p.returncode = os.waitstatus_to_exitcode(status)
-    last_peak_mb[0] = usage.ru_maxrss / 1024
+    last_peak_mb[0] = peak
     out.seek(0); err.seek(0)
     if p.returncode != 0: raise SystemExit(f"sync failed ({p.returncode}): {err.read().decode(errors='replace')}")
     return json.loads(out.read().decode()), dt
 
 def hub_peak_mb(pid):
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmHWM:"): return int(l.split()[1]) / 1024
+    """The high-water mark of a process's resident memory (VmHWM), in MB; 0 once it is gone."""
+    try:
+        for l in open(f"/proc/{pid}/status"):
+            if l.startswith("VmHWM:"): return int(l.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 def day(db, village, cadre, seed):
