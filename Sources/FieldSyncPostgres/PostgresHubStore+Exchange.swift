@@ -287,26 +287,32 @@ extension PostgresHubStore {
                 try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind), .text(id)]).map { try $0.int(0) }
             }
             let startOrdinal = start?.ordinal ?? 0
+            var walked = 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
-                let continuing = start?.after != nil && kind.ordinal == startOrdinal
-                let from = continuing ? max(start!.after!, scope) : scope
-                let ids = try await pg.rows("""
-                    SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(continuing ? ">" : ">=") $1 AND id < $2 ORDER BY id LIMIT $3
-                    """, [.text(from), .text(scope + "~"), .int(Int64(limit) + 1)]).map { try $0.text(0) }
-                let recs = try await PostgresRecords.load(pg, kind, ids, lock: false)
-                for id in ids {
-                    guard let rec = recs[id] else { continue }
-                    var seqs = Set<Int64>()
-                    for reg in rec.state.registers {
-                        for e in reg.entries { if let l = rec.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) } }
+                var continuing = start?.after != nil && kind.ordinal == startOrdinal
+                var from = continuing ? max(start!.after!, scope) : scope
+                while true {
+                    let ids = try await pg.rows("""
+                        SELECT id FROM \(PostgresSchema.kindTable(kind)) WHERE id \(continuing ? ">" : ">=") $1 AND id < $2 ORDER BY id LIMIT $3
+                        """, [.text(from), .text(scope + "~"), .int(Int64(limit) + 1)]).map { try $0.text(0) }
+                    let recs = try await PostgresRecords.load(pg, kind, ids, lock: false)
+                    for id in ids {
+                        guard let rec = recs[id] else { continue }
+                        var seqs = Set<Int64>()
+                        for reg in rec.state.registers {
+                            for e in reg.entries { if let l = rec.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) } }
+                        }
+                        // Writes of a newer schema are not in the registers: every change holding one goes along.
+                        if hasPending { seqs.formUnion(try await pendingSeqs(kind.rawValue, id)) }
+                        guard try await add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                     }
-                    // Writes of a newer schema are not in the registers: every change holding one goes along.
-                    if hasPending { seqs.formUnion(try await pendingSeqs(kind.rawValue, id)) }
-                    guard try await add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
-                }
-                if ids.count > limit {
-                    page.more = true
-                    return page
+                    walked += ids.count
+                    guard ids.count > limit else { break }
+                    if walked >= ScopedPage.recordsWalked(limit: limit) {
+                        page.more = true
+                        return page
+                    }
+                    (from, continuing) = (ids[ids.count - 1], true)
                 }
             }
             if hasPending {

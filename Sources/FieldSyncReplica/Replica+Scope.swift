@@ -34,6 +34,15 @@ public struct ScopedPage: Sendable {
     /// `next`; when they would break `limit` or `maxBytes` on a page that holds something
     /// already, adds nothing, marks the page `more` and returns false (a record is never split,
     /// and one record alone always fits).
+    /// How many records one snapshot page may walk: ten pages' worth. Records whose changes the
+    /// device says it holds add nothing to a page, so a page does not end when `limit` records
+    /// were walked (a new laptop's first snapshot after its push got one empty page per 1,000
+    /// of its own records, a round trip each); this bounds the hub's work per request instead.
+    public static func recordsWalked(limit: Int) -> Int {
+        let (n, overflow) = max(limit, 1).multipliedReportingOverflow(by: 10)
+        return overflow ? Int.max : n
+    }
+
     public mutating func addRecord(_ recordTexts: [String], size: Int, next position: String, limit: Int, maxBytes: Int) -> Bool {
         if !texts.isEmpty && (texts.count + recordTexts.count > limit || bytes + size > maxBytes) {
             more = true
@@ -161,28 +170,34 @@ extension Replica {
                 return page.addRecord(texts, size: size, next: next, limit: limit, maxBytes: maxBytes)
             }
             let startOrdinal = start?.ordinal ?? 0
+            var walked = 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
-                let continuing = start?.after != nil && kind.ordinal == startOrdinal
-                let from = continuing ? start!.after! : scope
-                let ids = try String.fetchAll(db, sql: """
-                    SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(continuing ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
-                    """, arguments: [max(from, scope), scope + "~", limit + 1])
-                for id in ids {
-                    let row = try loadRow(db, kind, id)
-                    var seqs = Set<Int64>()
-                    for reg in row.state.registers {
-                        for e in reg.entries {
-                            if let l = row.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) }
+                var continuing = start?.after != nil && kind.ordinal == startOrdinal
+                var from = continuing ? start!.after! : scope
+                while true {
+                    let ids = try String.fetchAll(db, sql: """
+                        SELECT id FROM \(SQLLayout.table(kind)) WHERE id \(continuing ? ">" : ">=") ? AND id < ? ORDER BY id LIMIT ?
+                        """, arguments: [max(from, scope), scope + "~", limit + 1])
+                    for id in ids {
+                        let row = try loadRow(db, kind, id)
+                        var seqs = Set<Int64>()
+                        for reg in row.state.registers {
+                            for e in reg.entries {
+                                if let l = row.log.first(where: { $0.id == e.dot }) { seqs.insert(l.seq) }
+                            }
                         }
+                        // Writes of a newer schema are not in the registers: every change holding
+                        // one goes along, for a receiver that can read it.
+                        if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
+                        guard try add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                     }
-                    // Writes of a newer schema are not in the registers: every change holding
-                    // one goes along, for a receiver that can read it.
-                    if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
-                    guard try add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
-                }
-                if ids.count > limit {
-                    page.more = true
-                    return page
+                    walked += ids.count
+                    guard ids.count > limit else { break }
+                    if walked >= ScopedPage.recordsWalked(limit: limit) {
+                        page.more = true
+                        return page
+                    }
+                    (from, continuing) = (ids[ids.count - 1], true)
                 }
             }
             if hasPending {

@@ -240,6 +240,45 @@ import Testing
         }
     }
 
+    /// Records whose changes the device holds add nothing to a page, so they do not end it: a
+    /// page walks up to ten pages' worth of records (ScopedPage.recordsWalked), and a new
+    /// laptop's first snapshot after pushing its work takes one request per 10 × limit of its
+    /// own records, not one per limit.
+    @Test(arguments: StoreKind.available) func aSnapshotWalksPastWhatTheDeviceHoldsWithoutEndingItsPage(kind: StoreKind) async throws {
+        let f = try await StoreFixture(kind)
+        let key = SiteKey()
+        let (_, a) = try await f.device("王芳", scope: village1, key: key)
+        let s = key.site
+        let changes = (1...45).map { creation(s, Int64($0)) }
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/v1/changes", method: .post, headers: bearer(a), body: pushBody(s, changes)) { _ in }
+            /// Pages until the end: (pages, counters received).
+            func walk(_ query: String) async throws -> (Int, [Int64]) {
+                var after: String?, pages = 0, got: [Int64] = []
+                repeat {
+                    let uri = "/v1/snapshot?limit=2" + query + (after.map { "&after=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! } ?? "")
+                    let page = try await client.execute(uri: uri, method: .get, headers: bearer(a)) { r in
+                        #expect(r.status == .ok, "\(uri)")
+                        return try ChangePage(json: body(r))
+                    }
+                    got += page.changes.map(\.id.counter)
+                    after = page.next
+                    pages += 1
+                } while after != nil && pages < 100
+                return (pages, got.sorted())
+            }
+            let all = try await walk("")
+            #expect(all.1 == Array(1...45))
+            #expect(all.0 == 23, "2 records a page")
+            let none = try await walk("&held=\(s.hex):45")
+            #expect(none.1 == [])
+            #expect(none.0 == 3, "20 records walked a page: 45 records in 3 requests, not 23")
+            let some = try await walk("&held=\(s.hex):40")
+            #expect(some.1 == [41, 42, 43, 44, 45])
+            #expect(some.0 <= 5)
+        }
+    }
+
     @Test(arguments: StoreKind.available) func aSnapshotRebuildsTheScopeInPages(kind: StoreKind) async throws {
         let f = try await StoreFixture(kind)
         let key = SiteKey()
