@@ -106,8 +106,16 @@ public struct SyncOptions: Sendable {
     /// Backoff between attempts: full jitter over base × 2^attempt, capped.
     public var backoffBase: Double = 1
     public var backoffCap: Double = 60
+    /// A push starts with batches of this size and grows them (doubling, up to the maxima)
+    /// while each batch is answered within `pushGrowWithin` seconds, and halves them when one
+    /// takes longer than four times that: on loopback or a LAN a large push goes in a few
+    /// large requests (one transaction, one fsync each on the hub), on a slow link the batch in
+    /// flight — re-sent whole when the link is cut — stays small.
     public var pushBatch = 500
     public var pushBatchBytes = 256 << 10
+    public var pushBatchMax = SyncProtocol.maxPushChanges
+    public var pushBatchBytesMax = 4 << 20
+    public var pushGrowWithin: Double = 1
     public var pullBatch = 1000
     public var pullBatchBytes = 512 << 10
     /// Reach the hub at this address instead of the enrolled one for this exchange (the same
@@ -305,10 +313,11 @@ public final class SyncClient {
 
     func push(_ state: SyncState, _ report: inout SyncReport) throws {
         var cursor = state.pushCursor
-        var batchSize = options.pushBatch
+        var batchSize = max(1, options.pushBatch), batchBytes = max(1, options.pushBatchBytes)
         while true {
-            let batch = try local { try replica.pendingPush(after: cursor, limit: batchSize, maxBytes: options.pushBatchBytes) }
+            let batch = try local { try replica.pendingPush(after: cursor, limit: batchSize, maxBytes: batchBytes) }
             guard !batch.isEmpty else { return }
+            let started = Date()
             // The token proves this device's own changes; relayed ones carry the manifests that
             // prove them (changeset.md §7). The hub takes names only for the device's own site.
             let relayed = batch.filter { $0.id.site != replica.site }.map(\.seq)
@@ -320,7 +329,18 @@ public final class SyncClient {
                                               body: Gzip.compress(Array(text.utf8))), report: &report)
             if reply.status == 413 && batchSize > 1 {
                 batchSize = max(1, batchSize / 4)
+                batchBytes = max(1, batchBytes / 4)
                 continue
+            }
+            let took = Date().timeIntervalSince(started)
+            /// Twice `x`, at most `cap` (unchanged when it is at or above it already).
+            func grown(_ x: Int, _ cap: Int) -> Int { x >= cap ? x : (x > cap / 2 ? cap : x * 2) }
+            if took < options.pushGrowWithin {
+                batchSize = grown(batchSize, options.pushBatchMax)
+                batchBytes = grown(batchBytes, options.pushBatchBytesMax)
+            } else if took > 4 * options.pushGrowWithin {
+                batchSize = max(min(options.pushBatch, batchSize), batchSize / 2)
+                batchBytes = max(min(options.pushBatchBytes, batchBytes), batchBytes / 2)
             }
             let resp: PushResponse
             do { resp = try PushResponse(json: try decode(reply)) } catch let e as InputError { throw SyncError.badResponse(e.description) }

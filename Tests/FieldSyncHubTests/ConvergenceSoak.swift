@@ -92,6 +92,7 @@ struct SoakRun {
         o.transport.progress = false
         o.attempts = 3
         o.pushBatch = 40
+        o.pushBatchMax = 40
         o.pullBatch = 60
         return o
     }

@@ -1,4 +1,5 @@
 import FieldSyncCore
+import FieldSyncTransport
 @_spi(Hub) import FieldSyncReplica
 import Foundation
 import GRDB
@@ -316,6 +317,37 @@ import Testing
 
     /// A sync's requests (schema, push, pull, acknowledgement) share one kept-alive connection:
     /// on a village link each new connection costs a round trip of ≈ 600 ms before anything moves.
+    /// A push grows its batches while the hub answers them quickly (up to the maxima) and keeps
+    /// them at their first size when it does not: 3,000 changes in 5 requests (100, 200, 400,
+    /// 800, 1,600), not 30; with answers never quick enough, 30.
+    @Test func aPushGrowsItsBatchesWhileTheHubAnswersQuickly() throws {
+        let dir = TempDir()
+        let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
+        var pushRequests: [Double: Int] = [:]
+        for (n, within) in [60.0, 0].enumerated() {
+            let r = try Replica.create(path: dir.file("laptop\(n).sqlite"), siteName: "laptop\(n)", author: "干部\(n)")
+            var o = SyncOptions()
+            o.transport.progress = false
+            o.pushBatch = 100
+            o.pushGrowWithin = within
+            let (_, code) = try hub.addDevice("laptop\(n)", scope: "520221105")
+            _ = try SyncClient.enroll(replica: r, hubURL: hub.url, code: code, caFile: nil, options: o)
+            let records = try (0..<3000).map { i in
+                try r.check(.dispute, try JSONValue.parse(disputeJSON(parties: "当事人\(n)-\(i)")).objectValue!, creating: true)
+            }
+            _ = try r.insert(records)
+            // The requests of the push: the whole sync's less those of a sync with nothing to push.
+            let first = try SyncClient(replica: r, options: o).sync()
+            #expect(first.pushed == 3000 && first.complete)
+            let idle = try SyncClient(replica: r, options: o).sync()
+            #expect(idle.pushed == 0)
+            pushRequests[within] = first.requests - idle.requests - first.snapshotPages + idle.snapshotPages
+        }
+        // The same few other requests of a first sync in both (the epoch check): 30 pushes against 5.
+        let fixed = pushRequests[0] ?? 0, grown = pushRequests[60] ?? 0
+        #expect(fixed - grown == 25 && grown <= 6, "\(pushRequests)")
+    }
+
     @Test func aSyncMakesItsRequestsOnOneConnection() throws {
         let dir = TempDir()
         let hub = try HubProcess(db: dir.file("hub.sqlite"), log: dir.file("hub.log"))
