@@ -287,7 +287,6 @@ extension PostgresHubStore {
                 try await pg.rows("SELECT seq FROM hub_pending WHERE kind = $1 AND row = $2", [.text(kind), .text(id)]).map { try $0.int(0) }
             }
             let startOrdinal = start?.ordinal ?? 0
-            var walked = 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
                 var continuing = start?.after != nil && kind.ordinal == startOrdinal
                 var from = continuing ? max(start!.after!, scope) : scope
@@ -306,12 +305,8 @@ extension PostgresHubStore {
                         if hasPending { seqs.formUnion(try await pendingSeqs(kind.rawValue, id)) }
                         guard try await add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                     }
-                    walked += ids.count
-                    guard ids.count > limit else { break }
-                    if walked >= ScopedPage.recordsWalked(limit: limit) {
-                        page.more = true
-                        return page
-                    }
+                    guard let onward = page.walkedOn(fetched: ids.count, limit: limit) else { return page }
+                    guard onward else { break }
                     (from, continuing) = (ids[ids.count - 1], true)
                 }
             }

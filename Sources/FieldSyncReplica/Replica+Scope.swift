@@ -12,6 +12,8 @@ public struct ScopedPage: Sendable {
     /// Snapshot: where to continue (`kind:id`), nil at the end.
     public var next: String?
     public var bytes: Int
+    /// Snapshot: records walked for this page (``walkedOn(fetched:limit:)``).
+    public var walked = 0
 
     public init(texts: [String], cursor: Int64, more: Bool, next: String?, bytes: Int) {
         (self.texts, self.cursor, self.more, self.next, self.bytes) = (texts, cursor, more, next, bytes)
@@ -41,6 +43,19 @@ public struct ScopedPage: Sendable {
     public static func recordsWalked(limit: Int) -> Int {
         let (n, overflow) = max(limit, 1).multipliedReportingOverflow(by: 10)
         return overflow ? Int.max : n
+    }
+
+    /// Snapshot, after the page took the `fetched` records of a kind it asked for (`limit` + 1
+    /// at most): true to fetch more of the kind after the last one, false when the kind ran out
+    /// (go on to the next), nil when the page has walked enough (it ends, marked `more`).
+    public mutating func walkedOn(fetched: Int, limit: Int) -> Bool? {
+        walked += fetched
+        guard fetched > limit else { return false }
+        guard walked < Self.recordsWalked(limit: limit) else {
+            more = true
+            return nil
+        }
+        return true
     }
 
     public mutating func addRecord(_ recordTexts: [String], size: Int, next position: String, limit: Int, maxBytes: Int) -> Bool {
@@ -170,7 +185,6 @@ extension Replica {
                 return page.addRecord(texts, size: size, next: next, limit: limit, maxBytes: maxBytes)
             }
             let startOrdinal = start?.ordinal ?? 0
-            var walked = 0
             for kind in RecordKind.allCases where kind.ordinal >= startOrdinal {
                 var continuing = start?.after != nil && kind.ordinal == startOrdinal
                 var from = continuing ? start!.after! : scope
@@ -191,12 +205,8 @@ extension Replica {
                         if hasPending { seqs.formUnion(try Int64.fetchAll(pendingStatement, arguments: [kind.rawValue, id])) }
                         guard try add(seqs, next: "\(kind.rawValue):\(id)") else { return page }
                     }
-                    walked += ids.count
-                    guard ids.count > limit else { break }
-                    if walked >= ScopedPage.recordsWalked(limit: limit) {
-                        page.more = true
-                        return page
-                    }
+                    guard let onward = page.walkedOn(fetched: ids.count, limit: limit) else { return page }
+                    guard onward else { break }
                     (from, continuing) = (ids[ids.count - 1], true)
                 }
             }
