@@ -258,6 +258,16 @@ extension PostgresHubStore {
                     // text is the text itself), into the tally as the row arrives; packed rows
                     // (a village and an array per column) are unpacked element by element.
                     var buffer: [UInt8] = [], spans: [Range<Int>?] = []
+                    /// One row of the statement, its columns at `spans` in `buffer`.
+                    func tally(_ spans: [Range<Int>?]) {
+                        let a = ReportTallies.attendeesColumn
+                        let attendees = st.feed == .visits && a < spans.count ? spans[a].flatMap { PackedArray.integer(buffer[$0]) } : nil
+                        buffer.withUnsafeBufferPointer { all in
+                            tallies.add(st.feed, attendees: attendees) { i in
+                                i < spans.count ? spans[i].map { UnsafeBufferPointer(rebasing: all[$0]) } : nil
+                            }
+                        }
+                    }
                     try await pg.each(st.numberedSQL, st.args.map { .text($0) }) { r in
                         buffer.removeAll(keepingCapacity: true)
                         var columns: [Range<Int>?] = []
@@ -267,12 +277,7 @@ extension PostgresHubStore {
                             buffer.append(contentsOf: b.readableBytesView)
                             columns.append(start..<buffer.count)
                         }
-                        let attendeesAt = st.feed == .visits ? ReportTallies.attendeesColumn : -1
-                        guard st.packed else {
-                            let attendees = attendeesAt >= 0 && attendeesAt < columns.count ? columns[attendeesAt].map { PackedArray.integer(buffer[$0]) } ?? nil : nil
-                            tallies.add(st.feed, bytes: buffer, spans: columns, attendees: attendees)
-                            return
-                        }
+                        guard st.packed else { return tally(columns) }
                         let arrays = try columns.dropFirst().map { c in try c.map { try PackedArray.elements(buffer, $0) } ?? [] }
                         let n = arrays.first?.count ?? 0
                         guard arrays.allSatisfy({ $0.count == n }) else { throw PackedArray.malformed }
@@ -280,8 +285,7 @@ extension PostgresHubStore {
                             spans.removeAll(keepingCapacity: true)
                             spans.append(columns.first ?? nil)
                             for a in arrays { spans.append(a[i]) }
-                            let attendees = attendeesAt >= 0 && attendeesAt < spans.count ? spans[attendeesAt].map { PackedArray.integer(buffer[$0]) } ?? nil : nil
-                            tallies.add(st.feed, bytes: buffer, spans: spans, attendees: attendees)
+                            tally(spans)
                         }
                     }
                     continue

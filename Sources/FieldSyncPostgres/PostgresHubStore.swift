@@ -280,10 +280,8 @@ struct PG: @unchecked Sendable {
 
     @discardableResult
     func rows(_ sql: String, _ binds: [PGValue] = []) async throws -> [PostgresRandomAccessRow] {
-        var b = PostgresBindings(capacity: binds.count)
-        for v in binds { v.bind(into: &b) }
         var out: [PostgresRandomAccessRow] = []
-        for try await r in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: b), logger: logger) { out.append(r.makeRandomAccess()) }
+        try await each(sql, binds) { out.append($0.makeRandomAccess()) }
         return out
     }
 
@@ -362,14 +360,14 @@ final class ManagedCounter: @unchecked Sendable {
 // MARK: - Benchmarks
 
 extension PostgresHubStore {
-    /// Appends `rows` changes of other villages (townships 200–296 of county 520221) to the
-    /// change log, as pushes would have, for fieldsync-bench's pull benchmark. Not for a hub in use.
     /// Runs one read-only statement and returns how many rows it gave, for fieldsync-bench's
     /// report benchmark (its full-scan baseline). Not for a hub in use.
     public func benchmarkRead(_ sql: String) async throws -> Int {
         try await read { pg in try await pg.rows(sql).count }
     }
 
+    /// Appends `rows` changes of other villages (townships 200–296 of county 520221) to the
+    /// change log, as pushes would have, for fieldsync-bench's pull benchmark. Not for a hub in use.
     public func benchmarkFill(rows: Int, counterBase: Int) async throws {
         try await transaction { pg in
             let head = try await pg.one("SELECT seq FROM hub_log_head WHERE id = 1 FOR UPDATE")!.int(0)

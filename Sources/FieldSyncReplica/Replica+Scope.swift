@@ -32,10 +32,6 @@ public struct ScopedPage: Sendable {
         return true
     }
 
-    /// Snapshot: adds one record's changes (`size` bytes of text) whole, continuing after
-    /// `next`; when they would break `limit` or `maxBytes` on a page that holds something
-    /// already, adds nothing, marks the page `more` and returns false (a record is never split,
-    /// and one record alone always fits).
     /// How many records one snapshot page may walk: ten pages' worth. Records whose changes the
     /// device says it holds add nothing to a page, so a page does not end when `limit` records
     /// were walked (a new laptop's first snapshot after its push got one empty page per 1,000
@@ -58,6 +54,10 @@ public struct ScopedPage: Sendable {
         return true
     }
 
+    /// Snapshot: adds one record's changes (`size` bytes of text) whole, continuing after
+    /// `next`; when they would break `limit` or `maxBytes` on a page that holds something
+    /// already, adds nothing, marks the page `more` and returns false (a record is never split,
+    /// and one record alone always fits).
     public mutating func addRecord(_ recordTexts: [String], size: Int, next position: String, limit: Int, maxBytes: Int) -> Bool {
         if !texts.isEmpty && (texts.count + recordTexts.count > limit || bytes + size > maxBytes) {
             more = true

@@ -235,12 +235,6 @@ public enum ReportNumbers {
         return o ? (b < 0 ? .min : .max) : s
     }
 
-    /// millions × 1,000,000 + rest, saturating.
-    public static func millions(_ millions: Int64, plus rest: Int64) -> Int64 {
-        let (m, o) = millions.multipliedReportingOverflow(by: 1_000_000)
-        return o ? .max : adding(m, rest)
-    }
-
     /// Twice a value → "3.5" or "3".
     public static func half(_ twice: Int64) -> String { twice % 2 == 0 ? String(twice / 2) : String(twice / 2) + ".5" }
 }

@@ -3,7 +3,8 @@ import FieldSyncCore
 // MARK: - ReportSQL
 
 /// The few places where the hub's two stores speak different SQL. Everything else in a report
-/// is one text for both: the same ranges, groupings and sums, so the figures cannot drift apart.
+/// is one text for both (the same ranges, groupings and sums) and one tally in Swift, so the
+/// figures cannot drift apart.
 public struct ReportSQL: Sendable {
     /// The change log (`fs_change` in SQLite, `hub_change` in PostgreSQL).
     public let changeTable: String
@@ -14,15 +15,13 @@ public struct ReportSQL: Sendable {
     /// delivers (a county's 316,000 visits took ≈ 0.8 s as rows), while SQLite steps rows in
     /// the process for a few hundred nanoseconds each.
     public var packsRows: Bool { !indexHints }
-    /// Whole days from one `YYYY-MM-DD` column to another.
-    public let dayDifference: @Sendable (_ later: String, _ earlier: String) -> String
 
-    public init(changeTable: String, indexHints: Bool, dayDifference: @escaping @Sendable (String, String) -> String) {
-        (self.changeTable, self.indexHints, self.dayDifference) = (changeTable, indexHints, dayDifference)
+    public init(changeTable: String, indexHints: Bool) {
+        (self.changeTable, self.indexHints) = (changeTable, indexHints)
     }
 
-    public static let sqlite = ReportSQL(changeTable: "fs_change", indexHints: true) { "CAST(julianday(\($0)) - julianday(\($1)) AS INTEGER)" }
-    public static let postgres = ReportSQL(changeTable: "hub_change", indexHints: false) { "CAST((\($0))::date - (\($1))::date AS BIGINT)" }
+    public static let sqlite = ReportSQL(changeTable: "fs_change", indexHints: true)
+    public static let postgres = ReportSQL(changeTable: "hub_change", indexHints: false)
 
     func table(_ t: String, index: String, as alias: String? = nil) -> String {
         let named = alias.map { "\(t) AS \($0)" } ?? t
@@ -43,9 +42,7 @@ public struct ReportStatement: Sendable {
     /// into one of the report's tallies — ``VisitTally`` (`add(village:date:kind:attendees:
     /// household:cadreID:cadreName:)`) or ``DisputeTally`` (`add(village:reportedOn:category:
     /// status:resolvedOn:)`), columns in that order.
-    public var feed: ReportFeed {
-        key == ReportEngine.visitRowsKey ? .visits : key == ReportEngine.disputeRowsKey ? .disputes : .results
-    }
+    public var feed: ReportFeed { ReportFeed(key: key) }
 
     /// The SQL with `$1`, `$2`, … instead of `?` (PostgreSQL). The report's SQL holds no `?`
     /// inside a literal.
@@ -58,7 +55,14 @@ public struct ReportStatement: Sendable {
     }
 }
 
-public enum ReportFeed: Sendable { case results, visits, disputes }
+public enum ReportFeed: Sendable {
+    case results, visits, disputes
+
+    /// Where the rows of the statement named `key` go.
+    init(key: String) {
+        self = key == ReportEngine.visitRowsKey ? .visits : key == ReportEngine.disputeRowsKey ? .disputes : .results
+    }
+}
 
 /// What a report's rows were added up into while the store read them.
 public struct ReportTallies: Sendable {
@@ -157,12 +161,6 @@ public struct ReportEngine: Sendable {
         unitLength.map { "substr(\(column), 1, \($0))" } ?? "''"
     }
 
-    func monthOf(_ column: String) -> String { "substr(\(column), 1, 7)" }
-
-    /// `sum(expr)`, 0 when there are no rows, as a 64-bit integer in both stores.
-    static func total(_ expr: String) -> String { "CAST(COALESCE(sum(\(expr)), 0) AS BIGINT)" }
-    /// How many rows satisfy `cond`.
-    static func countIf(_ cond: String) -> String { total("CASE WHEN \(cond) THEN 1 ELSE 0 END") }
 
     static let meetingKinds = ["院坝会", "群众会"]
     static let visitRowsKey = "visitRows"
@@ -184,7 +182,7 @@ public struct ReportEngine: Sendable {
     public var statements: [ReportStatement] {
         var out: [ReportStatement] = []
         func add(_ key: String, _ sql: String, _ args: [String]) {
-            out.append(ReportStatement(key: key, sql: sql, args: args, packed: self.sql.packsRows && (key == Self.visitRowsKey || key == Self.disputeRowsKey)))
+            out.append(ReportStatement(key: key, sql: sql, args: args, packed: self.sql.packsRows && ReportFeed(key: key) != .results))
         }
         /// A tallied statement's columns: as they are, or packed — the first, then each other
         /// one as an array per value of the first (``ReportSQL/packsRows``), with `groupedBy`.
@@ -271,13 +269,12 @@ public struct ReportEngine: Sendable {
 
     /// The report from the statements' results (by key).
     public func assemble(_ results: [String: [ReportRow]], _ tallies: ReportTallies) -> HubReport {
-        let tally = tallies.visits
         let rows = { (key: String) in results[key] ?? [] }
         var unitCodes = Set<String>()
-        let visitParts = visitAggregates(tally, &unitCodes)
+        let visitParts = visitAggregates(tallies.visits, &unitCodes)
         let disputeParts = disputeAggregates(tallies.disputes, &unitCodes)
         let projectParts = projectAggregates(rows, &unitCodes)
-        let cadreParts = cadreAggregates(rows, tally, &unitCodes)
+        let cadreParts = cadreAggregates(rows, tallies.visits, &unitCodes)
         let syncParts = syncAggregates(rows, &unitCodes)
 
         var names: [String: String] = [:]
@@ -314,16 +311,15 @@ public struct ReportEngine: Sendable {
     func visitAggregates(_ t: VisitTally, _ units: inout Set<String>) -> (total: VisitFigures, unit: [String: VisitFigures], month: [String: VisitFigures]) {
         var total = t.total, byUnit: [String: VisitFigures] = [:], byMonth: [String: VisitFigures] = [:]
         total.households = t.households.count
-        let unitHouseholds = t.unitHouseholds, monthHouseholds = t.monthHouseholds
         for (i, code) in t.unitNames.enumerated() {
             units.insert(code)
             var f = t.byUnit[i]
-            f.households = unitHouseholds[i]
+            f.households = t.unitHouseholds[i]
             byUnit[code] = f
         }
         for (i, m) in months.enumerated() where t.byMonth[i].visits > 0 {
             var f = t.byMonth[i]
-            f.households = monthHouseholds[i]
+            f.households = t.monthHouseholds[i]
             byMonth[m.key] = f
         }
         return (total, byUnit, byMonth)

@@ -11,16 +11,14 @@ import Darwin
 /// households (in total, per unit, per month) and what each visitor did per month and unit.
 ///
 /// Both stores feed it the rows of the `visitRows` statement as they step through them
-/// (``ReportStatement/feedsVisitTally``), so the period's visits are read once and never held
+/// (``ReportStatement/feed``, ``ReportTallies/add(_:attendees:column:)``), so the period's visits are read once and never held
 /// as rows. Where the SQL passes it replaces each sorted the period's visits again (counts,
 /// three distinct-household counts, the visitors), this costs one hash of the household's and
 /// one of the visitor's bytes per row (issue 13: a county report within one scan of the record
 /// tables). Text is compared byte for byte, as SQL compares it.
 public struct VisitTally: Sendable {
     let unitLength: Int?
-    let monthKeys: [String]
-    /// year × 12 + month − 1 of the period's first month.
-    let firstMonth: Int?
+    let months: PeriodMonths
 
     var total = VisitFigures()
     var places = UnitsOfVillages()
@@ -59,8 +57,7 @@ public struct VisitTally: Sendable {
 
     init(unitLength: Int?, months: [String]) {
         self.unitLength = unitLength
-        monthKeys = months
-        firstMonth = months.first.flatMap { Self.monthNumber(Array($0.utf8)[...]) }
+        self.months = PeriodMonths(months)
         byMonth = Array(repeating: VisitFigures(), count: months.count)
         monthHouseholds = Array(repeating: 0, count: months.count)
     }
@@ -73,11 +70,7 @@ public struct VisitTally: Sendable {
         let u = places.villageUnit[vid]
         while byUnit.count < places.names.count { byUnit.append(VisitFigures()); unitHouseholds.append(0) }
         let day = Self.dayNumber(date)
-        var m: Int?
-        if let f = firstMonth, let day {
-            let i: Int = (day / 10_000) * 12 + (day / 100 % 100) - 1 - f
-            if i >= 0, i < byMonth.count { m = i }
-        }
+        let m = months.index(ofDay: day)
         let k = Self.kindBytes.firstIndex { ByteInterner.same($0, kind) }
         let meeting = k.map { Self.meetingKind[$0] } ?? false
         let att = meeting ? (attendees ?? 0) : 0
@@ -142,12 +135,6 @@ public struct VisitTally: Sendable {
             n = n * 10 + Int(c - 0x30)
         }
         return n
-    }
-
-    /// `YYYY-MM` as year × 12 + month − 1.
-    static func monthNumber(_ m: ArraySlice<UInt8>) -> Int? {
-        var s = Array(m) + Array("-01".utf8)
-        return s.withUnsafeMutableBufferPointer { b in dayNumber(UnsafeBufferPointer(b)).map { ($0 / 10_000) * 12 + ($0 / 100 % 100) - 1 } }
     }
 
     /// YYYYMMDD as `YYYY-MM-DD`.
@@ -232,31 +219,27 @@ extension UInt64 {
     fileprivate func rotatedLeft(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 - n)) }
 }
 
-// MARK: - Rows as text
+// MARK: - Feeding the tallies
 
 extension ReportTallies {
     /// The column of `visitRows` that holds the attendees (an integer; the others are text).
     public static let attendeesColumn = 3
 
-    /// Adds a row of a tallied statement (``ReportStatement/feed``) given as the UTF-8 bytes of
-    /// its text columns (`spans` into `bytes`, nil for NULL) and, for visits, the attendees: how
-    /// a store whose driver hands out buffers feeds the tallies.
-    public mutating func add(_ feed: ReportFeed, bytes: [UInt8], spans: [Range<Int>?], attendees: Int64?) {
-        bytes.withUnsafeBufferPointer { all in
-            func col(_ i: Int) -> UnsafeBufferPointer<UInt8>? {
-                guard i < spans.count, let r = spans[i], r.lowerBound >= 0, r.upperBound <= all.count else { return nil }
-                return UnsafeBufferPointer(rebasing: all[r])
-            }
-            let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-            switch feed {
-            case .visits:
-                visits.add(village: col(0) ?? none, date: col(1) ?? none, kind: col(2) ?? none, attendees: attendees,
-                           household: col(4), cadreID: col(5), cadreName: col(6) ?? none)
-            case .disputes:
-                disputes.add(village: col(0) ?? none, reportedOn: col(1), category: col(2) ?? none, status: col(3) ?? none, resolvedOn: col(4))
-            case .results:
-                break
-            }
+    /// Adds one row of a tallied statement (``ReportStatement/feed``): its text columns read
+    /// through `column` (UTF-8 bytes by the statement's column index, nil for NULL) and, for
+    /// visits, the attendees. Both stores feed the tallies through this, each reading columns
+    /// its own way.
+    public mutating func add(_ feed: ReportFeed, attendees: Int64?, column: (Int) -> UnsafeBufferPointer<UInt8>?) {
+        let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        switch feed {
+        case .visits:
+            visits.add(village: column(0) ?? none, date: column(1) ?? none, kind: column(2) ?? none, attendees: attendees,
+                       household: column(4), cadreID: column(5), cadreName: column(6) ?? none)
+        case .disputes:
+            disputes.add(village: column(0) ?? none, reportedOn: column(1), category: column(2) ?? none, status: column(3) ?? none,
+                         resolvedOn: column(4))
+        case .results:
+            break
         }
     }
 }
@@ -270,8 +253,7 @@ extension ReportTallies {
 public struct DisputeTally: Sendable {
     let unitLength: Int?
     let from: [UInt8], to: [UInt8]
-    let firstMonth: Int?
-    let monthCount: Int
+    let months: PeriodMonths
 
     var units = UnitsOfVillages()
     var total = DisputeFigures()
@@ -292,8 +274,7 @@ public struct DisputeTally: Sendable {
     init(unitLength: Int?, months: [String], from: String, to: String) {
         self.unitLength = unitLength
         (self.from, self.to) = (Array(from.utf8), Array(to.utf8))
-        firstMonth = months.first.flatMap { VisitTally.monthNumber(Array($0.utf8)[...]) }
-        monthCount = months.count
+        self.months = PeriodMonths(months)
         byMonth = Array(repeating: DisputeFigures(), count: months.count)
         openByMonth = Array(repeating: 0, count: months.count)
     }
@@ -308,7 +289,7 @@ public struct DisputeTally: Sendable {
         let reported = reportedOn.map { VisitTally.dayNumber($0) } ?? nil
 
         if let r = reportedOn, !Self.less(r, from), !Self.less(to, r) {
-            let m = month(reported)
+            let m = months.index(ofDay: reported)
             func receive(_ f: inout DisputeFigures) {
                 f.received += 1
                 if let s {
@@ -325,7 +306,7 @@ public struct DisputeTally: Sendable {
             total.stillOpen += 1
             byUnit[u].stillOpen += 1
             if let c { byCategory[c].stillOpen += 1 }
-            if Self.less(r, from) { openBefore += 1 } else if let m = month(reported) { openByMonth[m] += 1 }
+            if Self.less(r, from) { openBefore += 1 } else if let m = months.index(ofDay: reported) { openByMonth[m] += 1 }
         }
         if s == Self.resolvedStatus, let done = resolvedOn, !Self.less(done, from), !Self.less(to, done) {
             // Whole days from reported to resolved (0 when a date cannot be read, as SQL's NULL read as 0).
@@ -333,16 +314,9 @@ public struct DisputeTally: Sendable {
             let d = (resolved.map(Self.epochDay) ?? nil).flatMap { a in (reported.map(Self.epochDay) ?? nil).map { a - $0 } } ?? 0
             days.total[d, default: 0] += 1
             days.unit[u, default: [:]][d, default: 0] += 1
-            if let m = month(resolved) { days.month[m, default: [:]][d, default: 0] += 1 }
+            if let m = months.index(ofDay: resolved) { days.month[m, default: [:]][d, default: 0] += 1 }
             if let c { days.category[c, default: [:]][d, default: 0] += 1 }
         }
-    }
-
-    /// The month's index in the period, for a day as YYYYMMDD.
-    func month(_ day: Int?) -> Int? {
-        guard let f = firstMonth, let day else { return nil }
-        let i: Int = (day / 10_000) * 12 + (day / 100 % 100) - 1 - f
-        return i >= 0 && i < monthCount ? i : nil
     }
 
     static func epochDay(_ ymd: Int) -> Int64? {
@@ -365,6 +339,29 @@ public struct DisputeTally: Sendable {
             if c != 0 { return c < 0 }
         }
         return a.count < b.count
+    }
+}
+
+// MARK: - PeriodMonths
+
+/// The months of a report's period (`YYYY-MM`, in order, none missing), to find a day's.
+struct PeriodMonths: Sendable {
+    /// year × 12 + month − 1 of the first month.
+    let first: Int?
+    let count: Int
+
+    init(_ months: [String]) {
+        count = months.count
+        first = months.first.flatMap { m in
+            Array((m + "-01").utf8).withUnsafeBufferPointer { VisitTally.dayNumber($0) }.map { $0 / 10_000 * 12 + $0 / 100 % 100 - 1 }
+        }
+    }
+
+    /// The month's index in the period, for a day as YYYYMMDD (``VisitTally/dayNumber(_:)``).
+    func index(ofDay day: Int?) -> Int? {
+        guard let first, let day else { return nil }
+        let i: Int = day / 10_000 * 12 + day / 100 % 100 - 1 - first
+        return i >= 0 && i < count ? i : nil
     }
 }
 

@@ -75,9 +75,10 @@ extension SQLiteHubStore {
             let statement = try db.makeStatement(sql: s.sql)
             try statement.setArguments(StatementArguments(s.args))
             let raw = statement.sqliteStatement
-            func text(_ i: Int32) -> String? {
-                guard let p = sqlite3_column_text(raw, i) else { return nil }
-                return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i))), as: UTF8.self)
+            // A column's bytes stay valid until the next step (none is read twice or converted).
+            func bytes(_ i: Int) -> UnsafeBufferPointer<UInt8>? {
+                guard let p = sqlite3_column_text(raw, Int32(i)) else { return nil }
+                return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, Int32(i))))
             }
             var rows: [ReportRow] = []
             while true {
@@ -86,29 +87,17 @@ extension SQLiteHubStore {
                     if rc == SQLITE_DONE { break }
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: s.sql)
                 }
-                func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
-                    guard let p = sqlite3_column_text(raw, i) else { return nil }
-                    return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(raw, i)))
-                }
-                // A column's bytes stay valid until the next step (none is read twice or converted).
-                let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-                switch s.feed {
-                case .visits:
-                    let attendees = sqlite3_column_type(raw, 3) == SQLITE_INTEGER ? sqlite3_column_int64(raw, 3) : nil
-                    tallies.visits.add(village: bytes(0) ?? none, date: bytes(1) ?? none, kind: bytes(2) ?? none, attendees: attendees,
-                                       household: bytes(4), cadreID: bytes(5), cadreName: bytes(6) ?? none)
+                if s.feed != .results {
+                    let a = Int32(ReportTallies.attendeesColumn)
+                    let attendees = s.feed == .visits && sqlite3_column_type(raw, a) == SQLITE_INTEGER ? sqlite3_column_int64(raw, a) : nil
+                    tallies.add(s.feed, attendees: attendees, column: bytes)
                     continue
-                case .disputes:
-                    tallies.disputes.add(village: bytes(0) ?? none, reportedOn: bytes(1), category: bytes(2) ?? none, status: bytes(3) ?? none,
-                                         resolvedOn: bytes(4))
-                    continue
-                case .results: break
                 }
                 rows.append(ReportRow((0..<sqlite3_column_count(raw)).map { i in
                     switch sqlite3_column_type(raw, i) {
                     case SQLITE_INTEGER: return .int(sqlite3_column_int64(raw, i))
                     case SQLITE_FLOAT: return .int(Int64(exactly: sqlite3_column_double(raw, i).rounded()) ?? 0)
-                    case SQLITE_TEXT: return text(i).map { .text($0) } ?? .null
+                    case SQLITE_TEXT: return bytes(Int(i)).map { .text(String(decoding: $0, as: UTF8.self)) } ?? .null
                     default: return .null
                     }
                 }))
